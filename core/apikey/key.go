@@ -1,0 +1,89 @@
+// Package apikey holds the domain types of apikeys: keys, scopes,
+// environments, the secret format and the domain errors.
+package apikey
+
+import "time"
+
+// IDPrefix starts every key id, e.g. "key_8fJ2kQ0xLm3Zp9Ab".
+const IDPrefix = "key_"
+
+// Key is one API key as stored. It never holds the plaintext secret.
+type Key struct {
+	ID             string
+	OrganizationID string
+	Name           string
+	Environment    Environment
+	Scopes         Scopes
+	Hint           string // e.g. "sk_test_…abcd"
+	Hash           string // Argon2id PHC string of the secret
+	Lookup         string // keyed digest of the secret, unique, for O(1) lookup
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      *time.Time
+	LastUsedAt     *time.Time
+	RotatedAt      *time.Time
+	RevokedAt      *time.Time
+	Version        int64 // bumped by every rotation and revocation
+	CreatedBy      string
+}
+
+// Status says whether the key may be used at t: nil, ErrRevoked or ErrExpired.
+func (k Key) Status(t time.Time) error {
+	if k.RevokedAt != nil {
+		return ErrRevoked
+	}
+	if k.ExpiresAt != nil && !t.Before(*k.ExpiresAt) {
+		return ErrExpired
+	}
+	return nil
+}
+
+// Verified is what a successful verification establishes about a key; it is
+// what a verification cache keeps, so it holds no secret and no hash.
+type Verified struct {
+	KeyID          string
+	OrganizationID string
+	Name           string
+	Environment    Environment
+	Scopes         Scopes
+	ExpiresAt      *time.Time
+	Version        int64
+}
+
+// VerifiedFrom returns the verification facts of k.
+func VerifiedFrom(k Key) Verified {
+	return Verified{
+		KeyID: k.ID, OrganizationID: k.OrganizationID, Name: k.Name,
+		Environment: k.Environment, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Version: k.Version,
+	}
+}
+
+// Principal is whoever calls the management API: a user proven by a JWT, or
+// an API key proven by its secret.
+type Principal struct {
+	Subject       string   // JWT "sub"; empty for a key
+	Organizations []string // JWT "orgs"; for a key, its own organization
+	KeyID         string   // set when the caller is an API key
+	Scopes        Scopes   // for a key, its scopes; ignored for a user
+}
+
+// IsKey reports whether the principal is an API key.
+func (p Principal) IsKey() bool { return p.KeyID != "" }
+
+// Actor names the principal in audit records: "user:<sub>" or "key:<id>".
+func (p Principal) Actor() string {
+	if p.IsKey() {
+		return "key:" + p.KeyID
+	}
+	return "user:" + p.Subject
+}
+
+// MemberOf reports whether the principal may act for organization org.
+func (p Principal) MemberOf(org string) bool {
+	for _, o := range p.Organizations {
+		if o == org {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,47 @@
+package keys
+
+import (
+	"sync"
+
+	"github.com/agentauri/apikeys/core/apikey"
+)
+
+// flight makes concurrent verifications of the same secret share one store
+// read and one Argon2id computation.
+type flight struct {
+	mu    sync.Mutex
+	calls map[string]*call
+}
+
+type call struct {
+	wg  sync.WaitGroup
+	v   apikey.Verified
+	err error
+}
+
+func (f *flight) do(key string, fn func() (apikey.Verified, error)) (apikey.Verified, error) {
+	f.mu.Lock()
+	if f.calls == nil {
+		f.calls = make(map[string]*call)
+	}
+	if c, ok := f.calls[key]; ok {
+		f.mu.Unlock()
+		c.wg.Wait()
+		return c.v, c.err
+	}
+	// Until fn returns, a follower that wakes (say, after a panic) sees a
+	// failure, never a zero value taken for success.
+	c := &call{err: apikey.ErrUnavailable}
+	c.wg.Add(1)
+	f.calls[key] = c
+	f.mu.Unlock()
+
+	defer func() {
+		f.mu.Lock()
+		delete(f.calls, key)
+		f.mu.Unlock()
+		c.wg.Done()
+	}()
+	c.v, c.err = fn()
+	return c.v, c.err
+}

@@ -1,0 +1,134 @@
+// Package ports declares the interfaces between the domain core and its
+// adapters: what the core needs (stores, hasher, clock, ...) and what it
+// offers to driving adapters such as the HTTP API.
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
+)
+
+// KeyStore persists keys. Each method owns its transaction; a method that
+// takes an audit event commits it together with the change it describes.
+// Implementations return apikey.ErrNotFound, apikey.ErrConflict and
+// apikey.ErrUnavailable rather than driver errors.
+type KeyStore interface {
+	// CreateKey inserts k and its audit event.
+	CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) error
+	// GetKey returns the key with id, revoked or not.
+	GetKey(ctx context.Context, id string) (apikey.Key, error)
+	// FindByLookup returns the key whose lookup digest is digest.
+	FindByLookup(ctx context.Context, digest string) (apikey.Key, error)
+	// ListKeys returns one page of keys, newest first.
+	ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error)
+	// RotateKey replaces the secret of r.KeyID if its version is still
+	// r.ExpectVersion and it is not revoked, and records ev. It returns the
+	// updated key, ErrNotFound, ErrRevoked or ErrConflict.
+	RotateKey(ctx context.Context, r Rotation, ev audit.Event) (apikey.Key, error)
+	// RevokeKey marks the key revoked at at and records ev. Revoking a
+	// revoked key returns it unchanged with ErrRevoked and records nothing.
+	RevokeKey(ctx context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error)
+	// InvalidatedSince lists keys rotated or revoked at or after since.
+	InvalidatedSince(ctx context.Context, since time.Time) ([]KeyChange, error)
+}
+
+// KeyQuery selects a page of keys.
+type KeyQuery struct {
+	OrganizationIDs []string // keys of any of these organizations (required, non-empty)
+	IncludeRevoked  bool
+	Limit           int
+	After           *Cursor // start after this position; nil for the first page
+}
+
+// Cursor is a position in the newest-first order of keys or events.
+type Cursor struct {
+	Time time.Time
+	ID   string
+}
+
+// KeyPage is one page of keys.
+type KeyPage struct {
+	Keys  []apikey.Key
+	Total int64   // keys matching the query over all pages
+	Next  *Cursor // nil on the last page
+}
+
+// Rotation is the new secret material of a rotated key.
+type Rotation struct {
+	KeyID         string
+	ExpectVersion int64
+	Hash          string
+	Lookup        string
+	Hint          string
+	At            time.Time
+}
+
+// KeyChange says a key was invalidated (rotated or revoked) at a time.
+type KeyChange struct {
+	KeyID string
+	At    time.Time
+}
+
+// AuditStore persists audit events.
+type AuditStore interface {
+	// AppendUsage inserts usage events in one transaction and moves each
+	// key's last_used_at forward to its newest event in the batch.
+	AppendUsage(ctx context.Context, events []audit.Event) error
+	// ListEvents returns one page of events, newest first.
+	ListEvents(ctx context.Context, q AuditQuery) (AuditPage, error)
+}
+
+// AuditQuery filters audit events.
+type AuditQuery struct {
+	OrganizationIDs []string
+	KeyID           string
+	Action          audit.Action
+	Actor           string
+	Since, Until    *time.Time
+	Limit           int
+	After           *Cursor
+}
+
+// AuditPage is one page of events.
+type AuditPage struct {
+	Events []audit.Event
+	Next   *Cursor
+}
+
+// UsageRecorder takes usage events (key.used, key.auth_failed) for
+// asynchronous, batched storage. Record returns apikey.ErrUnavailable when
+// the event cannot be accepted; it never drops one silently.
+type UsageRecorder interface {
+	Record(ctx context.Context, ev audit.Event) error
+}
+
+// Hasher turns secrets into slow, salted hashes and checks them.
+type Hasher interface {
+	// Hash returns an encoded hash (PHC string) of secret.
+	Hash(ctx context.Context, secret string) (string, error)
+	// Verify reports whether secret matches encoded.
+	Verify(ctx context.Context, secret, encoded string) (bool, error)
+}
+
+// Digester computes the keyed lookup digest of a secret (HMAC with a pepper
+// that is never stored with the keys).
+type Digester interface {
+	Digest(secret string) string
+}
+
+// VerifyCache remembers keys whose secret has been proven, keyed by lookup
+// digest, so that Argon2id is paid once per key per process.
+type VerifyCache interface {
+	Get(digest string) (apikey.Verified, bool)
+	Put(digest string, v apikey.Verified)
+	// InvalidateKeys drops every entry of the given key ids.
+	InvalidateKeys(ids ...string)
+}
+
+// Clock tells the time; the core never calls time.Now itself.
+type Clock interface {
+	Now() time.Time
+}
