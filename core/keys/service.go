@@ -89,7 +89,9 @@ func New(d Deps) (*Service, error) {
 	return &Service{d: d, watermark: d.Clock.Now().UTC(), applied: map[string]time.Time{}}, nil
 }
 
-func (s *Service) now() time.Time { return s.d.Clock.Now().UTC() }
+// now is the current time in UTC at the microsecond precision every store
+// keeps, so what a call returns equals what a later read returns.
+func (s *Service) now() time.Time { return s.d.Clock.Now().UTC().Truncate(time.Microsecond) }
 
 // authorize checks that p may manage keys of org: a user must list org in
 // its organizations; a key must belong to org and hold api-keys:manage.
@@ -202,7 +204,7 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 	now := s.now()
 	var expires *time.Time
 	if in.ExpiresAt != nil {
-		e := in.ExpiresAt.UTC()
+		e := in.ExpiresAt.UTC().Truncate(time.Microsecond)
 		if !e.After(now) {
 			return ports.Issued{}, &apikey.ValidationError{Field: "expires_at", Code: "invalid_expires_at", Message: "expires_at must be in the future"}
 		}

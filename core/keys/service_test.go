@@ -1,0 +1,474 @@
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/ports"
+)
+
+type fixture struct {
+	svc    *Service
+	store  *memStore
+	hasher *fakeHasher
+	cache  *mapCache
+	usage  *recorder
+	clock  *fakeClock
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{store: newMemStore(), hasher: &fakeHasher{}, cache: newMapCache(), usage: &recorder{},
+		clock: &fakeClock{t: time.Date(2030, 1, 15, 10, 0, 0, 123456789, time.UTC)}}
+	svc, err := New(Deps{Store: f.store, Usage: f.usage, Hasher: f.hasher, Digester: hmacDigester{}, Cache: f.cache, Clock: f.clock, Entropy: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = svc
+	return f
+}
+
+var (
+	alice = apikey.Principal{Subject: "user_1", Organizations: []string{"org_123"}}
+	ctx   = context.Background()
+)
+
+func (f *fixture) create(t *testing.T, p apikey.Principal, scopes ...string) ports.Issued {
+	t.Helper()
+	iss, err := f.svc.Create(ctx, p, ports.CreateInput{Name: "Production Webhook Server", OrganizationID: "org_123", Scopes: scopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss
+}
+
+func TestNewRefusesMissingDependencies(t *testing.T) {
+	_, err := New(Deps{})
+	if err == nil || !strings.Contains(err.Error(), "Store") || !strings.Contains(err.Error(), "Entropy") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCreate(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read", "triggers:write", "events:read")
+	k := iss.Key
+	if !strings.HasPrefix(k.ID, "key_") || k.OrganizationID != "org_123" || k.Environment != apikey.EnvTest {
+		t.Fatalf("key %+v", k)
+	}
+	if env, err := apikey.Parse(iss.Secret); err != nil || env != apikey.EnvTest {
+		t.Fatalf("secret %q: %v", iss.Secret, err)
+	}
+	if k.Hash == iss.Secret || strings.Contains(k.Hash, iss.Secret) && !strings.HasPrefix(k.Hash, "fake$") {
+		t.Fatal("hash is the secret")
+	}
+	if k.Lookup != (hmacDigester{}).Digest(iss.Secret) || k.Hint != apikey.Hint(iss.Secret) {
+		t.Fatal("lookup or hint wrong")
+	}
+	if !k.CreatedAt.Equal(f.clock.Now().Truncate(time.Microsecond)) || k.LastUsedAt != nil {
+		t.Fatalf("times %v %v", k.CreatedAt, k.LastUsedAt)
+	}
+	if len(f.store.events) != 1 || f.store.events[0].Action != audit.ActionKeyCreated || f.store.events[0].Actor != "user:user_1" {
+		t.Fatalf("events %+v", f.store.events)
+	}
+	d := f.store.events[0].Details
+	if fmt.Sprint(d["scopes"]) != "[triggers:read triggers:write events:read]" || d["name"] != "Production Webhook Server" {
+		t.Fatalf("details %v", d)
+	}
+	for _, v := range d {
+		if strings.Contains(fmt.Sprint(v), iss.Secret) {
+			t.Fatal("secret in audit details")
+		}
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	f := newFixture(t)
+	past := f.clock.Now().Add(-time.Minute)
+	cases := []struct {
+		in    ports.CreateInput
+		field string
+		code  string
+	}{
+		{ports.CreateInput{Name: "", OrganizationID: "org_123", Scopes: []string{"events:read"}}, "name", "invalid_name"},
+		{ports.CreateInput{Name: "   ", OrganizationID: "org_123", Scopes: []string{"events:read"}}, "name", "invalid_name"},
+		{ports.CreateInput{Name: strings.Repeat("é", 101), OrganizationID: "org_123", Scopes: []string{"events:read"}}, "name", "invalid_name"},
+		{ports.CreateInput{Name: "a\x00b", OrganizationID: "org_123", Scopes: []string{"events:read"}}, "name", "invalid_name"},
+		{ports.CreateInput{Name: "\xff", OrganizationID: "org_123", Scopes: []string{"events:read"}}, "name", "invalid_name"},
+		{ports.CreateInput{Name: "x", OrganizationID: "org_123"}, "scopes", "invalid_request"},
+		{ports.CreateInput{Name: "x", OrganizationID: "org_123", Scopes: []string{}}, "scopes", "invalid_scope"},
+		{ports.CreateInput{Name: "x", OrganizationID: "org_123", Scopes: []string{"triggers:read", "triggers:admin"}}, "scopes[1]", "invalid_scope"},
+		{ports.CreateInput{Name: "x", OrganizationID: "org_123", Scopes: []string{"events:read"}, Environment: "prod"}, "environment", "invalid_environment"},
+		{ports.CreateInput{Name: "x", OrganizationID: "org_123", Scopes: []string{"events:read"}, ExpiresAt: &past}, "expires_at", "invalid_expires_at"},
+		{ports.CreateInput{Name: "x", OrganizationID: "org_999", Scopes: []string{"events:read"}}, "organization_id", "forbidden_organization"},
+	}
+	for i, c := range cases {
+		_, err := f.svc.Create(ctx, alice, c.in)
+		var ve *apikey.ValidationError
+		if !errors.As(err, &ve) || ve.Field != c.field || ve.Code != c.code {
+			t.Errorf("case %d: got %v, want field %s code %s", i, err, c.field, c.code)
+		}
+	}
+	if n := f.hasher.hashes.Load(); n != 0 {
+		t.Fatalf("bad input ran Argon2id %d times", n)
+	}
+	// 100 characters of emoji is fine; the organization defaults to the only one.
+	iss, err := f.svc.Create(ctx, alice, ports.CreateInput{Name: strings.Repeat("🔑", 100), Scopes: []string{"events:read"}, Environment: "live"})
+	if err != nil || iss.Key.OrganizationID != "org_123" || !strings.HasPrefix(iss.Secret, "sk_live_") {
+		t.Fatalf("got %+v %v", iss.Key, err)
+	}
+	multi := apikey.Principal{Subject: "u", Organizations: []string{"a", "b"}}
+	_, err = f.svc.Create(ctx, multi, ports.CreateInput{Name: "x", Scopes: []string{"events:read"}})
+	var ve *apikey.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "organization_id" {
+		t.Fatalf("want organization_id required, got %v", err)
+	}
+}
+
+// TestKeyPrincipalCannotEscalate tries every subset of the six scopes as
+// the caller's scopes against every subset requested.
+func TestKeyPrincipalCannotEscalate(t *testing.T) {
+	f := newFixture(t)
+	all := apikey.AllScopes
+	subset := func(mask int) []apikey.Scope {
+		var out []apikey.Scope
+		for i, s := range all {
+			if mask&(1<<i) != 0 {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	manageBit := 1 << 5
+	for have := 0; have < 64; have++ {
+		p := apikey.Principal{KeyID: "key_caller", Organizations: []string{"org_123"}, Scopes: subset(have)}
+		for want := 1; want < 64; want++ {
+			names := apikey.Scopes(subset(want)).Strings()
+			_, err := f.svc.Create(ctx, p, ports.CreateInput{Name: "x", OrganizationID: "org_123", Scopes: names})
+			allowed := have&manageBit != 0 && want&^have == 0
+			var se *apikey.ScopeError
+			if allowed && err != nil {
+				t.Fatalf("have %v want %v: refused: %v", subset(have), names, err)
+			}
+			if !allowed && !errors.As(err, &se) {
+				t.Fatalf("have %v want %v: got %v, want ScopeError", subset(have), names, err)
+			}
+		}
+	}
+}
+
+func TestKeyPrincipalCannotRotateBroaderKey(t *testing.T) {
+	f := newFixture(t)
+	broad := f.create(t, alice, "triggers:write", "api-keys:manage")
+	narrow := apikey.Principal{KeyID: "key_n", Organizations: []string{"org_123"}, Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage}}
+	var se *apikey.ScopeError
+	if _, err := f.svc.Rotate(ctx, narrow, broad.Key.ID, ports.RequestInfo{}); !errors.As(err, &se) {
+		t.Fatalf("got %v", err)
+	}
+	wide := apikey.Principal{KeyID: "key_w", Organizations: []string{"org_123"}, Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage, apikey.ScopeTriggersWrite}}
+	if _, err := f.svc.Rotate(ctx, wide, broad.Key.ID, ports.RequestInfo{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOtherOrganizationIsNotFound(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "events:read")
+	mallory := apikey.Principal{Subject: "user_2", Organizations: []string{"org_other"}}
+	if _, err := f.svc.Get(ctx, mallory, iss.Key.ID); !errors.Is(err, apikey.ErrNotFound) {
+		t.Fatalf("get: %v", err)
+	}
+	if _, err := f.svc.Rotate(ctx, mallory, iss.Key.ID, ports.RequestInfo{}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Fatalf("rotate: %v", err)
+	}
+	if _, err := f.svc.Revoke(ctx, mallory, iss.Key.ID, ports.RequestInfo{}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Fatalf("revoke: %v", err)
+	}
+	if _, err := f.svc.Get(ctx, mallory, "key_doesnotexist"); !errors.Is(err, apikey.ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+	page, err := f.svc.List(ctx, mallory, ports.ListInput{})
+	if err != nil || len(page.Keys) != 0 {
+		t.Fatalf("list: %v %v", page, err)
+	}
+	k := apikey.Principal{KeyID: "key_k", Organizations: []string{"org_other"}, Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage}}
+	if _, err := f.svc.Get(ctx, k, iss.Key.ID); !errors.Is(err, apikey.ErrNotFound) {
+		t.Fatalf("key principal get: %v", err)
+	}
+}
+
+func TestManagementNeedsManageScope(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "events:read")
+	p := apikey.Principal{KeyID: "key_r", Organizations: []string{"org_123"}, Scopes: apikey.Scopes{apikey.ScopeEventsRead}}
+	var se *apikey.ScopeError
+	if _, err := f.svc.Get(ctx, p, iss.Key.ID); !errors.As(err, &se) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := f.svc.List(ctx, p, ports.ListInput{}); !errors.As(err, &se) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := f.svc.Revoke(ctx, p, iss.Key.ID, ports.RequestInfo{}); !errors.As(err, &se) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestListLimitsAndOrganizations(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < 3; i++ {
+		f.create(t, alice, "events:read")
+	}
+	page, err := f.svc.List(ctx, alice, ports.ListInput{Limit: 2})
+	if err != nil || len(page.Keys) != 2 || page.Total != 3 {
+		t.Fatalf("%+v %v", page, err)
+	}
+	page, err = f.svc.List(ctx, alice, ports.ListInput{Limit: 1000})
+	if err != nil || len(page.Keys) != 3 {
+		t.Fatalf("%+v %v", page, err)
+	}
+	var ve *apikey.ValidationError
+	if _, err := f.svc.List(ctx, alice, ports.ListInput{Limit: -1}); !errors.As(err, &ve) || ve.Field != "limit" {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := f.svc.List(ctx, alice, ports.ListInput{OrganizationID: "org_x"}); !errors.As(err, &ve) || ve.Field != "organization_id" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestVerifyPaysArgon2OncePerKey(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read")
+	for i := 0; i < 10; i++ {
+		v, err := f.svc.Verify(ctx, iss.Secret, "triggers:read", ports.RequestInfo{Method: "GET", Path: "/x", ClientIP: "10.0.0.1"})
+		if err != nil || v.KeyID != iss.Key.ID || v.OrganizationID != "org_123" {
+			t.Fatalf("verify %d: %+v %v", i, v, err)
+		}
+	}
+	if n := f.hasher.verifies.Load(); n != 1 {
+		t.Fatalf("Argon2id ran %d times, want 1", n)
+	}
+	if n := f.store.lookups.Load(); n != 1 {
+		t.Fatalf("store read %d times, want 1", n)
+	}
+	evs := f.usage.all()
+	if len(evs) != 10 || evs[0].Action != audit.ActionKeyUsed || evs[0].Outcome != "ok" || evs[0].KeyID != iss.Key.ID ||
+		evs[0].Actor != "key:"+iss.Key.ID || evs[0].ClientIP != "10.0.0.1" || evs[0].Scope != "triggers:read" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+func TestVerifyConcurrentFirstUseSharesOneArgon2(t *testing.T) {
+	f := newFixture(t)
+	f.hasher.delay = 20 * time.Millisecond
+	iss := f.create(t, alice, "triggers:read")
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := f.hasher.verifies.Load(); n != 1 {
+		t.Fatalf("Argon2id ran %d times, want 1", n)
+	}
+}
+
+func TestVerifyRefusesWithoutArgon2(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read")
+	bad := iss.Secret[:20] + flip(iss.Secret[20]) + iss.Secret[21:]
+	other, _ := apikey.Generate(rand.Reader, apikey.EnvTest)
+	cases := []struct {
+		secret  string
+		want    error
+		outcome string
+		lookups int64
+	}{
+		{"", apikey.ErrMissingKey, "missing", 0},
+		{"sk_test_short", apikey.ErrMalformedKey, "malformed", 0},
+		{bad, apikey.ErrChecksum, "checksum", 0},
+		{other, apikey.ErrUnknownKey, "unknown", 1},
+	}
+	for _, c := range cases {
+		before := f.store.lookups.Load()
+		_, err := f.svc.Verify(ctx, c.secret, "", ports.RequestInfo{})
+		if !errors.Is(err, c.want) {
+			t.Fatalf("%q: got %v want %v", c.secret, err, c.want)
+		}
+		if got := f.store.lookups.Load() - before; got != c.lookups {
+			t.Fatalf("%q: %d store reads, want %d", c.secret, got, c.lookups)
+		}
+		evs := f.usage.all()
+		last := evs[len(evs)-1]
+		if last.Action != audit.ActionKeyAuthFailed || last.Outcome != c.outcome || last.Actor != "anonymous" {
+			t.Fatalf("%q: event %+v", c.secret, last)
+		}
+	}
+	if n := f.hasher.verifies.Load(); n != 0 {
+		t.Fatalf("Argon2id ran %d times for bad keys", n)
+	}
+}
+
+func flip(c byte) string {
+	if c == 'a' {
+		return "b"
+	}
+	return "a"
+}
+
+func TestVerifyScopeAndUnknownScope(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read")
+	_, err := f.svc.Verify(ctx, iss.Secret, "triggers:write", ports.RequestInfo{})
+	var se *apikey.ScopeError
+	if !errors.As(err, &se) || se.Required[0] != apikey.ScopeTriggersWrite {
+		t.Fatalf("got %v", err)
+	}
+	evs := f.usage.all()
+	if last := evs[len(evs)-1]; last.Outcome != "scope_denied" || last.KeyID != iss.Key.ID || last.Scope != "triggers:write" {
+		t.Fatalf("event %+v", last)
+	}
+	var ve *apikey.ValidationError
+	if _, err := f.svc.Verify(ctx, iss.Secret, "triggers:admin", ports.RequestInfo{}); !errors.As(err, &ve) || ve.Field != "scope" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestVerifyExpired(t *testing.T) {
+	f := newFixture(t)
+	exp := f.clock.Now().Add(time.Hour)
+	iss, err := f.svc.Create(ctx, alice, ports.CreateInput{Name: "x", Scopes: []string{"events:read"}, ExpiresAt: &exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Hour) // cached entry must expire too
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrExpired) {
+		t.Fatalf("got %v", err)
+	}
+	f.cache.InvalidateKeys(iss.Key.ID) // and from the store
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrExpired) {
+		t.Fatalf("got %v", err)
+	}
+	evs := f.usage.all()
+	if last := evs[len(evs)-1]; last.Outcome != "expired" || last.KeyID != iss.Key.ID || last.OrganizationID != "org_123" {
+		t.Fatalf("event %+v", last)
+	}
+}
+
+func TestRotateInvalidatesOldSecretImmediately(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read", "events:read")
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	rot, err := f.svc.Rotate(ctx, alice, iss.Key.ID, ports.RequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.Key.ID != iss.Key.ID || rot.Secret == iss.Secret || rot.Key.RotatedAt == nil || rot.Key.Scopes.Join(",") != "triggers:read,events:read" {
+		t.Fatalf("rotated %+v", rot.Key)
+	}
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrUnknownKey) {
+		t.Fatalf("old secret: %v", err)
+	}
+	if v, err := f.svc.Verify(ctx, rot.Secret, "", ports.RequestInfo{}); err != nil || v.KeyID != iss.Key.ID {
+		t.Fatalf("new secret: %v", err)
+	}
+	if last := f.store.events[len(f.store.events)-1]; last.Action != audit.ActionKeyRotated || last.KeyID != iss.Key.ID {
+		t.Fatalf("event %+v", last)
+	}
+}
+
+func TestRevokeIsImmediateAndIdempotent(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read")
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := f.svc.Revoke(ctx, alice, iss.Key.ID, ports.RequestInfo{})
+	if err != nil || k.RevokedAt == nil {
+		t.Fatalf("%+v %v", k, err)
+	}
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrRevoked) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := f.svc.Revoke(ctx, alice, iss.Key.ID, ports.RequestInfo{}); err != nil {
+		t.Fatalf("second revoke: %v", err)
+	}
+	n := 0
+	for _, e := range f.store.events {
+		if e.Action == audit.ActionKeyRevoked {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d revoke events, want 1", n)
+	}
+	if _, err := f.svc.Rotate(ctx, alice, iss.Key.ID, ports.RequestInfo{}); !errors.Is(err, apikey.ErrRevoked) {
+		t.Fatalf("rotate revoked: %v", err)
+	}
+}
+
+// TestSyncInvalidationsSeesOtherInstances revokes a key behind the
+// service's back, as another instance would, and checks the next poll
+// drops it from this instance's cache.
+func TestSyncInvalidationsSeesOtherInstances(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read")
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := f.store.GetKey(ctx, iss.Key.ID)
+	f.clock.Advance(time.Second)
+	at := f.clock.Now()
+	k.RevokedAt = &at
+	f.store.set(k)
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+		t.Fatalf("before sync the cache still answers: %v", err)
+	}
+	if err := f.svc.SyncInvalidations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrRevoked) {
+		t.Fatalf("after sync: %v", err)
+	}
+}
+
+func TestVerifyFailsClosedWhenAuditUnavailable(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read")
+	f.usage.fail = errors.New("queue full")
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestVerifyStoreDown(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read")
+	f.store.fail = fmt.Errorf("dial: %w", apikey.ErrUnavailable)
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrUnavailable) {
+		t.Fatalf("got %v", err)
+	}
+}
