@@ -39,6 +39,8 @@ type Error struct {
 	Reason string
 }
 
+// Error returns "unauthenticated: " followed by the reason.
+// Error returns "unauthenticated: " followed by the reason.
 func (e *Error) Error() string { return "unauthenticated: " + e.Reason }
 
 // Unwrap returns apikey.ErrUnauthenticated.
