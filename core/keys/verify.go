@@ -80,6 +80,11 @@ func (s *Service) authenticate(ctx context.Context, secret string) (apikey.Verif
 		}
 		if s.gen.Load() == gen {
 			s.d.Cache.Put(digest, v)
+			// An invalidation that ran between the check and the Put may
+			// have missed the new entry: apply it again.
+			if s.gen.Load() != gen {
+				s.d.Cache.InvalidateKeys(v.KeyID)
+			}
 		}
 		return v, nil
 	})
