@@ -1,0 +1,116 @@
+package gormstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/ports"
+)
+
+// outcomeOK is the outcome of a successful use of a key.
+const outcomeOK = "ok"
+
+// insertBatch is how many events go in one INSERT statement; it keeps the
+// number of bound values well under every database's limit.
+const insertBatch = 500
+
+// AppendUsage inserts events in one transaction and, for each key with a
+// successful use (action key.used, outcome ok) among them, moves the key's
+// last_used_at forward to its newest such event; an older time never moves
+// it back. Nothing else about the key changes. If any event cannot be
+// stored, none is.
+func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	rows := make([]eventRow, len(events))
+	lastUsed := make(map[string]time.Time)
+	for i, ev := range events {
+		row, err := toEventRow(ev)
+		if err != nil {
+			return fmt.Errorf("append usage: %w", err)
+		}
+		rows[i] = row
+		if ev.Action == audit.ActionKeyUsed && ev.Outcome == outcomeOK && ev.KeyID != "" {
+			if t, ok := lastUsed[ev.KeyID]; !ok || row.OccurredAt.After(t) {
+				lastUsed[ev.KeyID] = row.OccurredAt
+			}
+		}
+	}
+	// Updating keys in id order keeps concurrent batches from deadlocking.
+	ids := make([]string, 0, len(lastUsed))
+	for id := range lastUsed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		if err := tx.CreateInBatches(rows, insertBatch).Error; err != nil {
+			return err
+		}
+		for _, id := range ids {
+			t := lastUsed[id]
+			err := tx.Exec(`UPDATE api_keys SET last_used_at = ?
+				WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, t, id, t).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return translate("append usage", err)
+}
+
+// ListEvents returns one page of the events of q.OrganizationIDs matching
+// q's filters, newest first (time, then id, descending). Since is
+// inclusive, Until exclusive. An empty q.OrganizationIDs matches no event.
+// A q.Limit of zero or less means 100; more than 1000 means 1000.
+func (s *Store) ListEvents(ctx context.Context, q ports.AuditQuery) (ports.AuditPage, error) {
+	page := ports.AuditPage{Events: []audit.Event{}}
+	if len(q.OrganizationIDs) == 0 {
+		return page, nil
+	}
+	db := s.db.WithContext(ctx).Model(&eventRow{}).Where("organization_id IN ?", q.OrganizationIDs)
+	if q.KeyID != "" {
+		db = db.Where("key_id = ?", q.KeyID)
+	}
+	if q.Action != "" {
+		db = db.Where("action = ?", string(q.Action))
+	}
+	if q.Actor != "" {
+		db = db.Where("actor = ?", q.Actor)
+	}
+	if q.Since != nil {
+		db = db.Where("occurred_at >= ?", utc(*q.Since))
+	}
+	if q.Until != nil {
+		db = db.Where("occurred_at < ?", utc(*q.Until))
+	}
+	if q.After != nil {
+		at := utc(q.After.Time)
+		db = db.Where("(occurred_at < ? OR (occurred_at = ? AND id < ?))", at, at, q.After.ID)
+	}
+	limit := pageSize(q.Limit)
+	var rows []eventRow
+	if err := db.Order("occurred_at DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+		return ports.AuditPage{}, translate("list events", err)
+	}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		page.Next = &ports.Cursor{Time: utc(last.OccurredAt), ID: last.ID}
+	}
+	for _, r := range rows {
+		ev, err := r.event()
+		if err != nil {
+			return ports.AuditPage{}, fmt.Errorf("list events: %w", err)
+		}
+		page.Events = append(page.Events, ev)
+	}
+	return page, nil
+}

@@ -1,0 +1,242 @@
+package gormstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/ports"
+)
+
+// Page sizes used when a query asks for none or for too many.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+func pageSize(limit int) int {
+	switch {
+	case limit <= 0:
+		return defaultPageSize
+	case limit > maxPageSize:
+		return maxPageSize
+	}
+	return limit
+}
+
+// CreateKey inserts k and its audit event ev in one transaction. A taken id
+// or lookup digest yields apikey.ErrConflict and stores nothing.
+func (s *Store) CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) error {
+	row, err := toKeyRow(k)
+	if err != nil {
+		return fmt.Errorf("create key: %w", err)
+	}
+	evRow, err := toEventRow(ev)
+	if err != nil {
+		return fmt.Errorf("create key: %w", err)
+	}
+	err = s.write(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return tx.Create(&evRow).Error
+	})
+	return translate("create key", err)
+}
+
+// GetKey returns the key with id, revoked or not, or apikey.ErrNotFound.
+func (s *Store) GetKey(ctx context.Context, id string) (apikey.Key, error) {
+	return s.getKey(ctx, "get key", "id", id)
+}
+
+// FindByLookup returns the key whose lookup digest is digest, or
+// apikey.ErrNotFound.
+func (s *Store) FindByLookup(ctx context.Context, digest string) (apikey.Key, error) {
+	return s.getKey(ctx, "find key", "lookup", digest)
+}
+
+func (s *Store) getKey(ctx context.Context, op, column, value string) (apikey.Key, error) {
+	var row keyRow
+	if err := s.db.WithContext(ctx).Where(column+" = ?", value).Take(&row).Error; err != nil {
+		return apikey.Key{}, translate(op, err)
+	}
+	k, err := row.key()
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("%s: %w", op, err)
+	}
+	// MySQL's PAD SPACE collations and Postgres's CHAR ignore trailing
+	// spaces when comparing: only an exact match counts.
+	if (column == "id" && k.ID != value) || (column == "lookup" && k.Lookup != value) {
+		return apikey.Key{}, fmt.Errorf("%s: %w", op, apikey.ErrNotFound)
+	}
+	return k, nil
+}
+
+// ListKeys returns one page of the keys of q.OrganizationIDs, newest first
+// (created_at, then id, descending). Revoked keys are left out unless
+// q.IncludeRevoked. Total counts every matching key, ignoring q.After. An
+// empty q.OrganizationIDs matches no key. A q.Limit of zero or less means
+// 100; more than 1000 means 1000.
+func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, error) {
+	page := ports.KeyPage{Keys: []apikey.Key{}}
+	if len(q.OrganizationIDs) == 0 {
+		return page, nil
+	}
+	filter := func() *gorm.DB {
+		db := s.db.WithContext(ctx).Model(&keyRow{}).Where("organization_id IN ?", q.OrganizationIDs)
+		if !q.IncludeRevoked {
+			db = db.Where("revoked_at IS NULL")
+		}
+		return db
+	}
+	if err := filter().Count(&page.Total).Error; err != nil {
+		return ports.KeyPage{}, translate("list keys", err)
+	}
+	limit := pageSize(q.Limit)
+	db := filter()
+	if q.After != nil {
+		at := utc(q.After.Time)
+		db = db.Where("(created_at < ? OR (created_at = ? AND id < ?))", at, at, q.After.ID)
+	}
+	var rows []keyRow
+	if err := db.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+		return ports.KeyPage{}, translate("list keys", err)
+	}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		page.Next = &ports.Cursor{Time: utc(last.CreatedAt), ID: last.ID}
+	}
+	keys, err := keysOf(rows)
+	if err != nil {
+		return ports.KeyPage{}, fmt.Errorf("list keys: %w", err)
+	}
+	page.Keys = keys
+	return page, nil
+}
+
+// RotateKey replaces the secret material of r.KeyID if its version is still
+// r.ExpectVersion and it is not revoked, bumps the version, marks the key
+// invalidated at r.At and records ev, all in one transaction. It returns the
+// updated key, or apikey.ErrNotFound, apikey.ErrRevoked or
+// apikey.ErrConflict (another change won, or the new lookup is taken).
+func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event) (apikey.Key, error) {
+	evRow, err := toEventRow(ev)
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("rotate key: %w", err)
+	}
+	at := utc(r.At)
+	var row keyRow
+	err = s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE api_keys
+			SET hash = ?, lookup = ?, hint = ?, rotated_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
+			WHERE id = ? AND version = ? AND revoked_at IS NULL`,
+			r.Hash, r.Lookup, r.Hint, at, at, at, r.KeyID, r.ExpectVersion)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errNoChange
+		}
+		if err := tx.Create(&evRow).Error; err != nil {
+			return err
+		}
+		return tx.Where("id = ?", r.KeyID).Take(&row).Error
+	})
+	if errors.Is(err, errNoChange) {
+		// Read outside the transaction, so the answer reflects the
+		// latest committed state on every isolation level.
+		cur, err := s.GetKey(ctx, r.KeyID)
+		switch {
+		case err != nil:
+			return apikey.Key{}, translate("rotate key", err)
+		case cur.RevokedAt != nil:
+			return apikey.Key{}, fmt.Errorf("rotate key: %w", apikey.ErrRevoked)
+		default:
+			return apikey.Key{}, fmt.Errorf("rotate key: version %d is stale: %w", r.ExpectVersion, apikey.ErrConflict)
+		}
+	}
+	if err != nil {
+		return apikey.Key{}, translate("rotate key", err)
+	}
+	k, err := row.key()
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("rotate key: %w", err)
+	}
+	return k, nil
+}
+
+// RevokeKey marks key id revoked and invalidated at at, bumps its version
+// and records ev, in one transaction, and returns the revoked key. Revoking
+// a revoked key returns it unchanged with apikey.ErrRevoked and records
+// nothing; a missing key yields apikey.ErrNotFound.
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error) {
+	evRow, err := toEventRow(ev)
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("revoke key: %w", err)
+	}
+	at = utc(at)
+	var row keyRow
+	err = s.write(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE api_keys
+			SET revoked_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
+			WHERE id = ? AND revoked_at IS NULL`,
+			at, at, at, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errNoChange
+		}
+		if err := tx.Create(&evRow).Error; err != nil {
+			return err
+		}
+		return tx.Where("id = ?", id).Take(&row).Error
+	})
+	if errors.Is(err, errNoChange) {
+		cur, err := s.GetKey(ctx, id)
+		switch {
+		case err != nil:
+			return apikey.Key{}, translate("revoke key", err)
+		case cur.RevokedAt != nil:
+			return cur, fmt.Errorf("revoke key: %w", apikey.ErrRevoked)
+		default:
+			return apikey.Key{}, fmt.Errorf("revoke key: %w", apikey.ErrConflict)
+		}
+	}
+	if err != nil {
+		return apikey.Key{}, translate("revoke key", err)
+	}
+	k, err := row.key()
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("revoke key: %w", err)
+	}
+	return k, nil
+}
+
+// InvalidatedSince lists the keys rotated or revoked at or after since,
+// oldest change first.
+func (s *Store) InvalidatedSince(ctx context.Context, since time.Time) ([]ports.KeyChange, error) {
+	var rows []struct {
+		ID            string    `gorm:"column:id"`
+		InvalidatedAt time.Time `gorm:"column:invalidated_at"`
+	}
+	err := s.db.WithContext(ctx).Model(&keyRow{}).
+		Select("id", "invalidated_at").
+		Where("invalidated_at >= ?", utc(since)).
+		Order("invalidated_at, id").
+		Find(&rows).Error
+	if err != nil {
+		return nil, translate("invalidated keys", err)
+	}
+	out := make([]ports.KeyChange, len(rows))
+	for i, r := range rows {
+		out[i] = ports.KeyChange{KeyID: r.ID, At: utc(r.InvalidatedAt)}
+	}
+	return out, nil
+}

@@ -1,0 +1,339 @@
+// Package gormstore is the GORM implementation of ports.KeyStore and
+// ports.AuditStore for SQLite, PostgreSQL and MySQL/MariaDB.
+//
+// The schema is managed with goose SQL migrations embedded in the binary
+// (one folder per dialect), never with GORM AutoMigrate. Every time is
+// written and returned in UTC, truncated to microseconds, so values
+// round-trip exactly on all three databases. No GORM or driver error leaves
+// the package: failures become apikey.ErrNotFound, apikey.ErrConflict,
+// apikey.ErrUnavailable or an opaque wrapped error.
+package gormstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+
+	"github.com/agentauri/apikeys/ports"
+)
+
+// The supported values of Config.Driver.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+	DriverMySQL    = "mysql"
+)
+
+// Config says which database to open and how to pool its connections.
+// Zero pool values pick defaults suited to the driver.
+type Config struct {
+	Driver          string // sqlite, postgres or mysql
+	DSN             string // driver-specific data source name
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
+	Logger          *slog.Logger // optional; slow queries are logged without their values
+}
+
+// Store is the GORM-backed key and audit store. It is safe for concurrent
+// use.
+type Store struct {
+	driver string
+	db     *gorm.DB
+	sqlDB  *sql.DB
+	log    *slog.Logger
+
+	// newLockDB opens a pool apart from the main one to hold the
+	// migration lock (Postgres and MySQL); nil for SQLite.
+	newLockDB func() *sql.DB
+
+	// writeSem serializes write transactions on SQLite, which allows one
+	// writer at a time; nil for the other databases.
+	writeSem chan struct{}
+}
+
+var (
+	_ ports.KeyStore   = (*Store)(nil)
+	_ ports.AuditStore = (*Store)(nil)
+)
+
+// Open connects to the database described by cfg, checks that it answers
+// and returns a Store. It does not migrate: call Migrate for that. A
+// database that cannot be reached yields an error wrapping
+// apikey.ErrUnavailable.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{driver: cfg.Driver, log: log}
+
+	var dialector gorm.Dialector
+	switch cfg.Driver {
+	case DriverSQLite:
+		dsn, memory, err := sqliteDSN(cfg.DSN)
+		if err != nil {
+			return nil, err
+		}
+		s.sqlDB, err = sql.Open(sqlite.DriverName, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		if memory {
+			// Every connection to an in-memory database sees its own
+			// database: keep exactly one.
+			cfg.MaxOpenConns, cfg.MaxIdleConns = 1, 1
+			cfg.ConnMaxLifetime, cfg.ConnMaxIdleTime = 0, 0
+		}
+		s.writeSem = make(chan struct{}, 1)
+		dialector = &sqlite.Dialector{Conn: s.sqlDB}
+	case DriverPostgres:
+		var err error
+		s.sqlDB, err = sql.Open("pgx", cfg.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		s.newLockDB = func() *sql.DB {
+			db, _ := sql.Open("pgx", cfg.DSN) // the DSN opened above
+			return db
+		}
+		dialector = postgres.New(postgres.Config{Conn: s.sqlDB})
+	case DriverMySQL:
+		mcfg, err := mysqlConfig(cfg.DSN, log)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := mysql.NewConnector(mcfg)
+		if err != nil {
+			return nil, fmt.Errorf("open mysql: %w", err)
+		}
+		s.sqlDB = sql.OpenDB(conn)
+		s.newLockDB = func() *sql.DB { return sql.OpenDB(conn) }
+		dialector = gormmysql.New(gormmysql.Config{Conn: s.sqlDB})
+	}
+	cfg.applyPool(s.sqlDB)
+
+	if err := s.sqlDB.PingContext(ctx); err != nil {
+		s.sqlDB.Close()
+		return nil, translate("connect to "+cfg.Driver, err)
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		DisableAutomaticPing:   true,
+		Logger:                 newGormLogger(log),
+		NowFunc:                func() time.Time { return utc(time.Now()) },
+	})
+	if err != nil {
+		s.sqlDB.Close()
+		return nil, translate("open "+cfg.Driver, err)
+	}
+	s.db = db
+	return s, nil
+}
+
+func (c Config) validate() error {
+	switch c.Driver {
+	case DriverSQLite, DriverPostgres, DriverMySQL:
+	case "":
+		return errors.New("gormstore: no database driver configured (want sqlite, postgres or mysql)")
+	default:
+		return fmt.Errorf("gormstore: unknown database driver %q (want sqlite, postgres or mysql)", c.Driver)
+	}
+	if strings.TrimSpace(c.DSN) == "" {
+		return fmt.Errorf("gormstore: empty %s DSN", c.Driver)
+	}
+	if c.MaxOpenConns < 0 || c.MaxIdleConns < 0 || c.ConnMaxLifetime < 0 || c.ConnMaxIdleTime < 0 {
+		return errors.New("gormstore: pool settings must not be negative")
+	}
+	return nil
+}
+
+// applyPool configures db's pool from c, filling zero values with defaults.
+func (c Config) applyPool(db *sql.DB) {
+	maxOpen, maxIdle := c.MaxOpenConns, c.MaxIdleConns
+	lifetime, idleTime := c.ConnMaxLifetime, c.ConnMaxIdleTime
+	if maxOpen == 0 {
+		maxOpen = 20
+		if c.Driver == DriverSQLite {
+			maxOpen = 8
+		}
+	}
+	if maxIdle == 0 {
+		maxIdle = max(maxOpen/2, 1)
+	}
+	maxIdle = min(maxIdle, maxOpen)
+	if lifetime == 0 && c.Driver != DriverSQLite {
+		lifetime = 30 * time.Minute
+	}
+	if idleTime == 0 && c.Driver != DriverSQLite {
+		idleTime = 5 * time.Minute
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxIdle)
+	db.SetConnMaxLifetime(lifetime)
+	db.SetConnMaxIdleTime(idleTime)
+}
+
+// sqlitePragmas are added to a SQLite DSN unless it sets them itself.
+// _txlock=immediate makes every transaction take the write lock when it
+// begins, so two writers never deadlock upgrading a read lock; the busy
+// timeout makes a writer from another process wait instead of failing.
+var sqlitePragmas = []struct{ name, param string }{
+	{"busy_timeout", "_pragma=busy_timeout(5000)"},
+	{"journal_mode", "_pragma=journal_mode(WAL)"},
+	{"foreign_keys", "_pragma=foreign_keys(1)"},
+	{"synchronous", "_pragma=synchronous(NORMAL)"},
+	{"_txlock", "_txlock=immediate"},
+}
+
+// sqliteDSN adds the store's pragmas to dsn, creates the parent directory
+// of a database file, and reports whether the database lives in memory.
+func sqliteDSN(dsn string) (string, bool, error) {
+	path, query, _ := strings.Cut(dsn, "?")
+	// The driver stops reading parameters at _time_format (and so would
+	// ignore _txlock); its only value, "sqlite", is also its default.
+	var kept []string
+	for _, p := range strings.Split(query, "&") {
+		if p != "" && !strings.HasPrefix(p, "_time_format=") {
+			kept = append(kept, p)
+		}
+	}
+	query = strings.Join(kept, "&")
+	dsn = path
+	if query != "" {
+		dsn += "?" + query
+	}
+	lower := strings.ToLower(query)
+	memory := path == ":memory:" || path == "file::memory:" || strings.Contains(lower, "mode=memory")
+	var params []string
+	for _, p := range sqlitePragmas {
+		if !strings.Contains(lower, p.name) {
+			params = append(params, p.param)
+		}
+	}
+	if memory {
+		// WAL does not apply to an in-memory database.
+		params = removeParam(params, "_pragma=journal_mode(WAL)")
+	} else if file := sqliteFile(path); file != "" {
+		if dir := filepath.Dir(file); dir != "." && dir != "" {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return "", false, fmt.Errorf("create sqlite directory: %w", err)
+			}
+		}
+	}
+	if len(params) == 0 {
+		return dsn, memory, nil
+	}
+	sep := "?"
+	if query != "" {
+		sep = "&"
+	}
+	return dsn + sep + strings.Join(params, "&"), memory, nil
+}
+
+func removeParam(params []string, p string) []string {
+	out := params[:0]
+	for _, x := range params {
+		if x != p {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// sqliteFile returns the file system path named by the path part of a
+// SQLite DSN ("data/keys.db", "file:data/keys.db", "file:///abs/keys.db").
+func sqliteFile(path string) string {
+	if rest, ok := strings.CutPrefix(path, "file:"); ok {
+		if strings.HasPrefix(rest, "//") {
+			rest = strings.TrimPrefix(rest, "//localhost")
+			rest = strings.TrimPrefix(rest, "//")
+			if !strings.HasPrefix(rest, "/") {
+				rest = "/" + rest
+			}
+		}
+		if p, err := url.PathUnescape(rest); err == nil {
+			rest = p
+		}
+		path = rest
+	}
+	if path == "" || path == ":memory:" {
+		return ""
+	}
+	return path
+}
+
+// mysqlConfig parses dsn and forces what the store relies on: parseTime,
+// UTC times and the utf8mb4 character set.
+func mysqlConfig(dsn string, log *slog.Logger) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse mysql DSN: %w", err)
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	collation := cfg.Collation
+	if !strings.HasPrefix(collation, "utf8mb4_") {
+		collation = "utf8mb4_unicode_ci"
+	}
+	if err := cfg.Apply(mysql.Charset("utf8mb4", collation)); err != nil {
+		return nil, fmt.Errorf("parse mysql DSN: %w", err)
+	}
+	cfg.Logger = mysqlLogger{log}
+	return cfg, nil
+}
+
+// write runs fn in a transaction; on SQLite it first waits its turn as the
+// single writer, giving up when ctx ends.
+func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.writeSem != nil {
+		select {
+		case s.writeSem <- struct{}{}:
+			defer func() { <-s.writeSem }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.db.WithContext(ctx).Transaction(fn)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return translate("ping", s.sqlDB.PingContext(ctx))
+}
+
+// DB returns the GORM handle, for instrumentation and tests.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// SQLDB returns the underlying connection pool.
+func (s *Store) SQLDB() *sql.DB { return s.sqlDB }
+
+// Driver returns the name of the database driver: sqlite, postgres or mysql.
+func (s *Store) Driver() string { return s.driver }
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	if err := s.sqlDB.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.driver, errors.New(err.Error()))
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package contract_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/agentauri/apikeys/adapters/gormstore"
+	"github.com/agentauri/apikeys/ports"
+	"github.com/agentauri/apikeys/test/contract"
+	"github.com/agentauri/apikeys/test/dbtest"
+)
+
+// TestKeyStore runs the KeyStore contract on every database, as
+// TestKeyStore/<driver>/<case>.
+func TestKeyStore(t *testing.T) {
+	for _, driver := range dbtest.Drivers() {
+		t.Run(driver, func(t *testing.T) {
+			dbtest.Require(t, driver)
+			contract.KeyStore(func(t *testing.T) ports.KeyStore { return dbtest.Open(t, driver) })(t)
+		})
+	}
+}
+
+// TestAuditStore runs the AuditStore contract on every database.
+func TestAuditStore(t *testing.T) {
+	for _, driver := range dbtest.Drivers() {
+		t.Run(driver, func(t *testing.T) {
+			dbtest.Require(t, driver)
+			contract.AuditStore(func(t *testing.T) ports.AuditStore { return dbtest.Open(t, driver) })(t)
+		})
+	}
+}
+
+// TestMigrations migrates an empty database of every driver, checks that
+// every migration is recorded as applied, and that a second run changes
+// nothing.
+func TestMigrations(t *testing.T) {
+	for _, driver := range dbtest.Drivers() {
+		t.Run(driver, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := dbtest.DSN(t, driver)
+			s, err := gormstore.Open(ctx, dbtest.Config(driver, dsn))
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+
+			before, err := s.MigrationStatus(ctx)
+			if err != nil {
+				t.Fatalf("MigrationStatus before migrating: %v", err)
+			}
+			if len(before) == 0 {
+				t.Fatal("no migrations embedded")
+			}
+			for _, m := range before {
+				if m.Applied {
+					t.Errorf("migration %d applied on an empty database", m.Version)
+				}
+			}
+			if n, err := s.Pending(ctx); err != nil || n != len(before) {
+				t.Fatalf("Pending before migrating = %d, %v; want %d", n, err, len(before))
+			}
+
+			start := time.Now().Add(-time.Minute)
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("Migrate: %v", err)
+			}
+			if n, err := s.Pending(ctx); err != nil || n != 0 {
+				t.Fatalf("Pending after migrating = %d, %v; want 0", n, err)
+			}
+			after, err := s.MigrationStatus(ctx)
+			if err != nil {
+				t.Fatalf("MigrationStatus: %v", err)
+			}
+			var last int64
+			for _, m := range after {
+				if !m.Applied || m.AppliedAt.Before(start) || m.AppliedAt.Location() != time.UTC {
+					t.Errorf("migration %d (%s): applied %v at %v, want applied now in UTC", m.Version, m.Name, m.Applied, m.AppliedAt)
+				}
+				if m.Version <= last {
+					t.Errorf("migration %d listed after %d", m.Version, last)
+				}
+				last = m.Version
+			}
+
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("second Migrate: %v", err)
+			}
+			again, err := s.MigrationStatus(ctx)
+			if err != nil {
+				t.Fatalf("MigrationStatus: %v", err)
+			}
+			for i := range after {
+				if again[i] != after[i] {
+					t.Errorf("second Migrate changed migration %d: %+v, was %+v", after[i].Version, again[i], after[i])
+				}
+			}
+
+			// Both tables exist and start empty.
+			for _, table := range []string{"api_keys", "audit_events"} {
+				var n int64
+				if err := s.DB().WithContext(ctx).Table(table).Count(&n).Error; err != nil || n != 0 {
+					t.Errorf("count %s = %d, %v; want an empty table", table, n, err)
+				}
+			}
+		})
+	}
+}
