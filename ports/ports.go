@@ -75,7 +75,8 @@ type KeyChange struct {
 // AuditStore persists audit events.
 type AuditStore interface {
 	// AppendUsage inserts usage events in one transaction and moves each
-	// key's last_used_at forward to its newest event in the batch.
+	// key's last_used_at forward to its newest event in the batch. It is
+	// idempotent per event id: an event already stored is not stored again.
 	AppendUsage(ctx context.Context, events []audit.Event) error
 	// ListEvents returns one page of events, newest first.
 	ListEvents(ctx context.Context, q AuditQuery) (AuditPage, error)

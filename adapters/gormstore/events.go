@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
@@ -50,7 +51,8 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 	slices.Sort(ids)
 
 	err := s.write(ctx, func(tx *gorm.DB) error {
-		if err := tx.CreateInBatches(rows, insertBatch).Error; err != nil {
+		// Re-appending a stored event (a retry after a lost answer) is a no-op.
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, insertBatch).Error; err != nil {
 			return err
 		}
 		for _, id := range ids {

@@ -65,15 +65,15 @@ func TestParseRejectsSwappedEnvironment(t *testing.T) {
 func TestParseMalformed(t *testing.T) {
 	valid, _ := Generate(rand.Reader, EnvTest)
 	cases := map[string]error{
-		"":                                      ErrMissingKey,
-		"sk_prod_" + valid[8:]:                  ErrMalformedKey,
-		"pk_test_" + valid[8:]:                  ErrMalformedKey,
-		valid[:len(valid)-1]:                    ErrMalformedKey,
-		valid + "a":                             ErrMalformedKey,
-		valid[:20] + "-" + valid[21:]:           ErrMalformedKey,
-		valid[:20] + "é" + valid[22:]:           ErrMalformedKey,
+		"":                                       ErrMissingKey,
+		"sk_prod_" + valid[8:]:                   ErrMalformedKey,
+		"pk_test_" + valid[8:]:                   ErrMalformedKey,
+		valid[:len(valid)-1]:                     ErrMalformedKey,
+		valid + "a":                              ErrMalformedKey,
+		valid[:20] + "-" + valid[21:]:            ErrMalformedKey,
+		valid[:20] + "é" + valid[22:]:            ErrMalformedKey,
 		"sk_test_abc123def456ghi789jkl012mno345": ErrMalformedKey, // the documentation's example (30 chars)
-		strings.ToUpper(valid[:8]) + valid[8:]:  ErrMalformedKey,
+		strings.ToUpper(valid[:8]) + valid[8:]:   ErrMalformedKey,
 	}
 	for in, want := range cases {
 		if _, err := Parse(in); !errors.Is(err, want) {

@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentauri/apikeys/core/apikey"
+)
+
+const principalKey = "apikeys.principal"
+
+// authenticate proves the caller of a management endpoint: a bearer JWT, or
+// an API key holding api-keys:manage (whose use is recorded like any other).
+func (s *Server) authenticate(c *gin.Context) {
+	authz := c.GetHeader("Authorization")
+	secret := c.GetHeader("X-API-Key")
+	switch {
+	case authz != "" && secret != "":
+		abort(c, http.StatusBadRequest, "ambiguous_credentials", "send either Authorization or X-API-Key, not both", "Authorization")
+	case authz != "":
+		scheme, token, ok := strings.Cut(authz, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="apikeys"`)
+			abort(c, http.StatusUnauthorized, codeUnauth, "Authorization must be \"Bearer <JWT>\"", "Authorization")
+			return
+		}
+		p, err := s.tokens.Verify(strings.TrimSpace(token))
+		if err != nil {
+			c.Header("WWW-Authenticate", `Bearer realm="apikeys", error="invalid_token"`)
+			abort(c, http.StatusUnauthorized, "invalid_token", "the bearer token is invalid or expired", "Authorization")
+			return
+		}
+		c.Set(principalKey, p)
+		c.Next()
+	case secret != "":
+		v, err := s.keys.Verify(c.Request.Context(), secret, string(apikey.ScopeAPIKeysManage), s.requestInfo(c))
+		if err != nil {
+			if isKeyAuthFailure(err) {
+				unauthorizedKey(c)
+				return
+			}
+			s.writeError(c, err)
+			return
+		}
+		c.Set(principalKey, apikey.Principal{KeyID: v.KeyID, Organizations: []string{v.OrganizationID}, Scopes: v.Scopes})
+		c.Next()
+	default:
+		c.Header("WWW-Authenticate", `Bearer realm="apikeys"`)
+		abort(c, http.StatusUnauthorized, codeUnauth, msgUnauth, "")
+	}
+}
+
+func principal(c *gin.Context) apikey.Principal {
+	p, _ := c.Get(principalKey)
+	pr, _ := p.(apikey.Principal)
+	return pr
+}

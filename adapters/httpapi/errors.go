@@ -1,0 +1,107 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentauri/apikeys/core/apikey"
+)
+
+// errorBody is the one JSON error envelope of the API:
+// {"error":{"code":"invalid_scope","message":"...","field":"scopes[1]"}}.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// Public messages for the authentication failures. Every failure of an API
+// key gets the same body, so a caller cannot tell an unknown key from a
+// revoked or expired one.
+const (
+	codeInvalidKey  = "invalid_api_key"
+	msgInvalidKey   = "the API key is missing, invalid, expired or revoked"
+	codeUnauth      = "unauthenticated"
+	msgUnauth       = "send Authorization: Bearer <JWT> or X-API-Key: <key>"
+	codeUnavailable = "service_unavailable"
+	msgUnavailable  = "the service is temporarily unavailable; retry shortly"
+)
+
+// errorEntry is one row of the error->HTTP table.
+type errorEntry struct {
+	target  error
+	status  int
+	code    string
+	message string
+}
+
+// errorTable maps domain errors to statuses and public messages. Order
+// matters only where one error wraps another.
+var errorTable = []errorEntry{
+	{apikey.ErrNotFound, http.StatusNotFound, "not_found", "no such API key"},
+	{apikey.ErrRevoked, http.StatusConflict, "key_revoked", "the API key is revoked"},
+	{apikey.ErrConflict, http.StatusConflict, "conflict", "the key was changed concurrently; retry"},
+	{apikey.ErrUnavailable, http.StatusServiceUnavailable, codeUnavailable, msgUnavailable},
+	{apikey.ErrUnauthenticated, http.StatusUnauthorized, codeUnauth, msgUnauth},
+	{apikey.ErrForbidden, http.StatusForbidden, "forbidden", "you may not do this"},
+}
+
+// writeError answers err through the error table. Errors the table does not
+// know are logged and answered as a bare 500, never with their text.
+func (s *Server) writeError(c *gin.Context, err error) {
+	var ve *apikey.ValidationError
+	var se *apikey.ScopeError
+	switch {
+	case errors.As(err, &ve):
+		status := http.StatusBadRequest
+		if ve.Code == "forbidden_organization" {
+			status = http.StatusForbidden
+		}
+		abort(c, status, ve.Code, ve.Message, ve.Field)
+		return
+	case errors.As(err, &se):
+		abort(c, http.StatusForbidden, "insufficient_scope", se.Error(), "")
+		return
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.target) {
+			if e.status == http.StatusServiceUnavailable {
+				c.Header("Retry-After", s.retryAfter)
+				s.log.WarnContext(c.Request.Context(), "unavailable", slog.String("error", err.Error()), slog.String("request_id", requestID(c)))
+			}
+			abort(c, e.status, e.code, e.message, "")
+			return
+		}
+	}
+	s.log.ErrorContext(c.Request.Context(), "internal error", slog.String("error", err.Error()), slog.String("request_id", requestID(c)))
+	abort(c, http.StatusInternalServerError, "internal_error", "internal error", "")
+}
+
+func abort(c *gin.Context, status int, code, message, field string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Field: field}})
+}
+
+// unauthorizedKey answers the one 401 body for a bad API key.
+func unauthorizedKey(c *gin.Context) {
+	c.Header("WWW-Authenticate", `ApiKey realm="apikeys", header="X-API-Key"`)
+	abort(c, http.StatusUnauthorized, codeInvalidKey, msgInvalidKey, "")
+}
+
+// isKeyAuthFailure reports whether err means the presented key does not
+// authenticate (as opposed to a missing scope or an outage).
+func isKeyAuthFailure(err error) bool {
+	for _, e := range []error{apikey.ErrMissingKey, apikey.ErrMalformedKey, apikey.ErrChecksum,
+		apikey.ErrUnknownKey, apikey.ErrRevoked, apikey.ErrExpired} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,132 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/ports"
+)
+
+func (s *Server) createKey(c *gin.Context) {
+	var req createRequest
+	if !s.decodeJSON(c, &req) {
+		return
+	}
+	if req.Name == nil {
+		s.writeError(c, &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: "name is required"})
+		return
+	}
+	in := ports.CreateInput{Name: *req.Name, Scopes: req.Scopes, Request: s.requestInfo(c)}
+	if req.OrganizationID != nil {
+		if *req.OrganizationID == "" {
+			s.writeError(c, apikey.Invalid("organization_id", "organization_id must not be empty"))
+			return
+		}
+		in.OrganizationID = *req.OrganizationID
+	}
+	if req.Environment != nil {
+		if *req.Environment == "" {
+			s.writeError(c, &apikey.ValidationError{Field: "environment", Code: "invalid_environment", Message: `environment must be "test" or "live"`})
+			return
+		}
+		in.Environment = *req.Environment
+	}
+	if req.ExpiresAt != nil {
+		t, err := parseTimeField("expires_at", *req.ExpiresAt)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		in.ExpiresAt = &t
+	}
+	issued, err := s.keys.Create(c.Request.Context(), principal(c), in)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	k := issued.Key
+	c.Header("Cache-Control", "no-store")
+	c.Header("Location", "/api/v1/api-keys/"+k.ID)
+	c.JSON(http.StatusCreated, issuedJSON{
+		ID: k.ID, Key: issued.Secret, Name: k.Name, OrganizationID: k.OrganizationID,
+		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
+		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt,
+	})
+}
+
+func (s *Server) listKeys(c *gin.Context) {
+	limit, err := parseLimit(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	cur, err := decodeCursor(c.Query("cursor"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	inclRevoked, err := parseBoolQuery(c, "include_revoked")
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	page, err := s.keys.List(c.Request.Context(), principal(c), ports.ListInput{
+		OrganizationID: c.Query("organization_id"), IncludeRevoked: inclRevoked, Limit: limit, After: cur,
+	})
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	now := time.Now()
+	out := listJSON{Data: make([]keyJSON, 0, len(page.Keys)), Total: page.Total, NextCursor: encodeCursor(page.Next)}
+	for _, k := range page.Keys {
+		out.Data = append(out.Data, toKeyJSON(k, now))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) getKey(c *gin.Context) {
+	k, err := s.keys.Get(c.Request.Context(), principal(c), c.Param("id"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, toKeyJSON(k, time.Now()))
+}
+
+func (s *Server) rotateKey(c *gin.Context) {
+	if c.Request.ContentLength > 0 {
+		// Rotation takes no options; refuse a body rather than ignore it.
+		var empty struct{}
+		if !s.decodeJSON(c, &empty) {
+			return
+		}
+	}
+	issued, err := s.keys.Rotate(c.Request.Context(), principal(c), c.Param("id"), s.requestInfo(c))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	k := issued.Key
+	var rotated time.Time
+	if k.RotatedAt != nil {
+		rotated = *k.RotatedAt
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, rotatedJSON{
+		ID: k.ID, Key: issued.Secret, Name: k.Name, RotatedAt: rotated, OrganizationID: k.OrganizationID,
+		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
+		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
+	})
+}
+
+func (s *Server) revokeKey(c *gin.Context) {
+	if _, err := s.keys.Revoke(c.Request.Context(), principal(c), c.Param("id"), s.requestInfo(c)); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

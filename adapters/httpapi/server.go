@@ -1,0 +1,245 @@
+// Package httpapi is the HTTP adapter of apikeys: gin routes, JSON shapes,
+// authentication middleware (JWT bearer tokens and X-API-Key) and the one
+// table that maps domain errors to HTTP answers.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/ports"
+)
+
+// TokenVerifier proves a bearer token and says who presented it.
+type TokenVerifier interface {
+	Verify(token string) (apikey.Principal, error)
+}
+
+// Options configure the HTTP adapter.
+type Options struct {
+	Keys   ports.KeyService // required
+	Tokens TokenVerifier    // required
+	Logger *slog.Logger     // nil: discard
+	// TrustedProxies lists addresses or CIDRs whose X-Forwarded-For and
+	// X-Real-IP headers are believed; from anyone else the socket address is
+	// the client IP.
+	TrustedProxies []string
+	// MaxBodyBytes caps request bodies (default 64 KiB); larger ones get 413.
+	MaxBodyBytes int64
+	// Ready reports whether the service can serve (database reachable,
+	// migrations current); nil means always ready.
+	Ready func(ctx context.Context) error
+	// RetryAfter is the Retry-After value of 503 answers (default 1s).
+	RetryAfter time.Duration
+	// TraceID returns the trace id of a request's context, if tracing is on.
+	TraceID func(ctx context.Context) string
+	// Middleware runs first on every request (e.g. tracing, metrics).
+	Middleware []gin.HandlerFunc
+	// Extra lets the composition root mount more routes (e.g. /metrics).
+	Extra func(r *gin.Engine)
+}
+
+// Server is the HTTP API.
+type Server struct {
+	keys       ports.KeyService
+	tokens     TokenVerifier
+	log        *slog.Logger
+	maxBody    int64
+	ready      func(ctx context.Context) error
+	retryAfter string
+	traceID    func(ctx context.Context) string
+	engine     *gin.Engine
+}
+
+// New builds the HTTP API, refusing missing dependencies or bad proxies.
+func New(o Options) (*Server, error) {
+	if o.Keys == nil || o.Tokens == nil {
+		return nil, errors.New("httpapi: Keys and Tokens are required")
+	}
+	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, traceID: o.TraceID}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = 64 << 10
+	}
+	ra := o.RetryAfter
+	if ra <= 0 {
+		ra = time.Second
+	}
+	s.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ForwardedByClientIP = true
+	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
+	proxies := o.TrustedProxies
+	if len(proxies) == 0 {
+		proxies = nil
+	}
+	if err := r.SetTrustedProxies(proxies); err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	r.Use(s.recover, s.requestID, s.accessLog)
+	r.Use(o.Middleware...)
+	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint", "")
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+
+	v1 := r.Group("/api/v1", s.strictQuery)
+	v1.GET("/auth/verify", s.verify)
+	keys := v1.Group("/api-keys", s.authenticate)
+	keys.POST("", s.createKey)
+	keys.GET("", s.listKeys)
+	keys.GET("/:id", s.getKey)
+	keys.POST("/:id/rotate", s.rotateKey)
+	keys.DELETE("/:id", s.revokeKey)
+	if o.Extra != nil {
+		o.Extra(r)
+	}
+	s.engine = r
+	return s, nil
+}
+
+// Handler returns the http.Handler serving the API.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Engine returns the gin engine, for mounting more routes.
+func (s *Server) Engine() *gin.Engine { return s.engine }
+
+func (s *Server) readyz(c *gin.Context) {
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.log.WarnContext(c.Request.Context(), "not ready", slog.String("error", err.Error()))
+			c.Header("Retry-After", s.retryAfter)
+			abort(c, http.StatusServiceUnavailable, "not_ready", "not ready: "+publicReadyReason(err), "")
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// ErrMigrationsPending is returned by a Ready function when the schema is
+// behind the code.
+var ErrMigrationsPending = errors.New("migrations pending")
+
+func publicReadyReason(err error) string {
+	if errors.Is(err, ErrMigrationsPending) {
+		return "database migrations are pending"
+	}
+	return "database unreachable"
+}
+
+// strictQuery refuses a query string that does not parse, rather than
+// silently reading it as empty.
+func (s *Server) strictQuery(c *gin.Context) {
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		abort(c, http.StatusBadRequest, "invalid_query", "the query string is malformed", "query")
+		return
+	}
+	c.Next()
+}
+
+const requestIDHeader = "X-Request-ID"
+
+// requestID takes a well-formed X-Request-ID from the caller or makes one,
+// and echoes it in the response.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader(requestIDHeader)
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	c.Set(requestIDHeader, id)
+	c.Header(requestIDHeader, id)
+	c.Next()
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		ch := id[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	const hexdigits = "0123456789abcdef"
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	var out [32]byte
+	for i, v := range b {
+		out[2*i] = hexdigits[v>>4]
+		out[2*i+1] = hexdigits[v&0x0f]
+	}
+	return "req_" + string(out[:])
+}
+
+func requestID(c *gin.Context) string { return c.GetString(requestIDHeader) }
+
+// accessLog writes one line per request. It logs the path without the
+// query string and no headers, so no credential can reach the log.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	if c.Request.URL.Path == "/healthz" {
+		return
+	}
+	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		slog.String("method", c.Request.Method),
+		slog.String("path", c.FullPath()),
+		slog.Int("status", c.Writer.Status()),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("client_ip", c.ClientIP()),
+		slog.String("request_id", requestID(c)),
+	)
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.ErrorContext(c.Request.Context(), "panic", slog.String("panic", fmt.Sprint(r)), slog.String("request_id", requestID(c)))
+			abort(c, http.StatusInternalServerError, "internal_error", "internal error", "")
+		}
+	}()
+	c.Next()
+}
+
+// requestInfo describes the current request for audit records.
+func (s *Server) requestInfo(c *gin.Context) ports.RequestInfo {
+	ri := ports.RequestInfo{
+		Method:    c.Request.Method,
+		Path:      c.Request.URL.Path,
+		ClientIP:  c.ClientIP(),
+		UserAgent: c.Request.UserAgent(),
+		RequestID: requestID(c),
+	}
+	if s.traceID != nil {
+		ri.TraceID = s.traceID(c.Request.Context())
+	}
+	return ri
+}

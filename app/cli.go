@@ -1,0 +1,166 @@
+// Package app is the composition root of apikeys: it loads the Config,
+// builds every adapter, wires them into the core and exposes the CLI
+// commands serve, migrate, token and version.
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentauri/apikeys/adapters/jwtauth"
+)
+
+// Version is the build's version, set with -ldflags "-X .../app.Version=v1.2.3".
+var Version = "dev"
+
+// NewCLI returns the root command of the apikeys binary.
+func NewCLI() *cobra.Command {
+	var configPath string
+	root := &cobra.Command{
+		Use:           "apikeys",
+		Short:         "Issue, verify, rotate and revoke API keys for organizations",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (default "+DefaultConfigPath+" if present)")
+	load := func() (Config, error) { return Load(configPath, os.Environ()) }
+
+	root.AddCommand(&cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP service",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return Serve(ctx, cfg, NewLogger(cfg.Log), nil)
+		},
+	})
+
+	migrate := &cobra.Command{Use: "migrate", Short: "Apply or list database migrations"}
+	migrate.AddCommand(&cobra.Command{
+		Use:   "up",
+		Short: "Apply every pending migration",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			st, err := OpenStore(cmd.Context(), cfg, NewLogger(cfg.Log))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			before, err := st.Pending(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := st.Migrate(cmd.Context()); err != nil {
+				return fmt.Errorf("migrate up: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "applied %d migration(s); the %s schema is current\n", before, cfg.Storage.Driver)
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "status",
+		Short: "List migrations and whether each is applied",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			st, err := OpenStore(cmd.Context(), cfg, NewLogger(cfg.Log))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			states, err := st.MigrationStatus(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("migrate status: %w", err)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "VERSION\tNAME\tSTATE\tAPPLIED AT")
+			for _, s := range states {
+				state, at := "pending", "-"
+				if s.Applied {
+					state, at = "applied", s.AppliedAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "%05d\t%s\t%s\t%s\n", s.Version, s.Name, state, at)
+			}
+			return w.Flush()
+		},
+	})
+	root.AddCommand(migrate)
+
+	var sub string
+	var orgs []string
+	var ttl time.Duration
+	token := &cobra.Command{
+		Use:   "token",
+		Short: "Print a JWT for the management API, signed with the configured secret",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			if _, _, err := ResolveSecrets(&cfg); err != nil {
+				return err
+			}
+			if strings.TrimSpace(sub) == "" {
+				return fmt.Errorf("--sub is required")
+			}
+			if ttl <= 0 {
+				return fmt.Errorf("--ttl must be positive, got %s", ttl)
+			}
+			v, err := jwtauth.New(jwtauth.Config{Secret: []byte(cfg.JWT.Secret), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience})
+			if err != nil {
+				return fmt.Errorf("jwt: %w", err)
+			}
+			tok, err := v.Mint(sub, orgs, ttl, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return nil
+		},
+	}
+	token.Flags().StringVar(&sub, "sub", "", "subject (user id) of the token")
+	token.Flags().StringSliceVar(&orgs, "org", nil, "organization the subject may manage keys of (repeat or comma-separate)")
+	token.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime of the token")
+	root.AddCommand(token)
+
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "apikeys", Version)
+		},
+	})
+	return root
+}
+
+// Main runs the CLI with the process arguments and returns the exit code.
+func Main(ctx context.Context, args []string) int {
+	cmd := NewCLI()
+	cmd.SetArgs(args)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "apikeys:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// DevSecretsFile is where development secrets are kept, under data_dir.
+const DevSecretsFile = "dev-secrets.json"
+
+type devSecrets struct {
+	JWTSecret string `json:"jwt_secret"`
+	Pepper    string `json:"pepper"`
+}
+
+// ResolveSecrets fills jwt.secret and security.pepper for development on
+// the embedded database when they are not configured: they are generated
+// once and kept in data_dir/dev-secrets.json (mode 0600), so tokens and
+// keys keep working across restarts. It reports whether it did so, so the
+// caller can say it in the start-up log. Production never gets here
+// without explicit secrets (Validate refuses).
+func ResolveSecrets(cfg *Config) (generated bool, path string, err error) {
+	if cfg.JWT.Secret != "" && cfg.Security.Pepper != "" {
+		return false, "", nil
+	}
+	if cfg.Production() || cfg.Storage.Driver != "sqlite" {
+		return false, "", errors.New("jwt.secret and security.pepper are required")
+	}
+	path = filepath.Join(cfg.DataDir, DevSecretsFile)
+	var s devSecrets
+	raw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(raw, &s); err != nil || len(s.JWTSecret) < 32 || len(s.Pepper) < 32 {
+			return false, path, fmt.Errorf("development secrets %s are damaged; delete the file to make new ones (keys issued with the old pepper will stop working)", path)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		if s.JWTSecret, err = randomSecret(); err != nil {
+			return false, path, err
+		}
+		if s.Pepper, err = randomSecret(); err != nil {
+			return false, path, err
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return false, path, fmt.Errorf("create data dir: %w", err)
+		}
+		out, _ := json.MarshalIndent(s, "", "  ")
+		// Write a private temporary file, then link it into place: the
+		// secrets appear whole or not at all, and a concurrent first start
+		// of another process keeps one set.
+		tmp, err := os.CreateTemp(cfg.DataDir, ".dev-secrets-*")
+		if err != nil {
+			return false, path, fmt.Errorf("write development secrets: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		if _, err := tmp.Write(append(out, '\n')); err != nil {
+			tmp.Close()
+			return false, path, fmt.Errorf("write development secrets: %w", err)
+		}
+		if err := tmp.Close(); err != nil {
+			return false, path, fmt.Errorf("write development secrets: %w", err)
+		}
+		if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+			return ResolveSecrets(cfg)
+		} else if err != nil {
+			return false, path, fmt.Errorf("write development secrets: %w", err)
+		}
+		generated = true
+	default:
+		return false, path, fmt.Errorf("read development secrets: %w", err)
+	}
+	if cfg.JWT.Secret == "" {
+		cfg.JWT.Secret = s.JWTSecret
+	}
+	if cfg.Security.Pepper == "" {
+		cfg.Security.Pepper = s.Pepper
+	}
+	return generated, path, nil
+}
+
+func randomSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
