@@ -97,6 +97,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 	if err != nil {
 		return fmt.Errorf("security.cache_size: %w", err)
 	}
+	defer cache.Close()
 	queue, err := auditqueue.New(store, auditqueue.Config{
 		Capacity: cfg.Audit.QueueCapacity, BatchSize: cfg.Audit.BatchSize, FlushInterval: cfg.Audit.FlushInterval,
 		OnFull: cfg.Audit.OnFull, BlockTimeout: cfg.Audit.BlockTimeout,
