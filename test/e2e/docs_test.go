@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -161,6 +162,7 @@ func TestDocumentedLifecycle(t *testing.T) {
 		s.stop()
 		checkAudit(t, e, s, id)
 		checkNoPlaintext(t, s, append(secrets, tok))
+		checkNoPlaintextRows(t, e, s, append(secrets, tok))
 	})
 }
 
@@ -251,5 +253,49 @@ func checkNoPlaintext(t *testing.T, s *server, secrets []string) {
 	}
 	if !strings.Contains(s.logs(), "apikeys listening") {
 		t.Fatal("log capture is broken")
+	}
+}
+
+// checkNoPlaintextRows reads every row of every table of the server's
+// database as text and searches it for the secrets; on SQLite this repeats
+// the file search through SQL, on Postgres and MySQL it is the only way in.
+func checkNoPlaintextRows(t *testing.T, e env, s *server, secrets []string) {
+	t.Helper()
+	st := openStore(t, e, s)
+	var tables []string
+	q := map[string]string{
+		"sqlite":   "SELECT name FROM sqlite_master WHERE type = 'table'",
+		"postgres": "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+		"mysql":    "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
+	}[e.driver]
+	if err := st.DB().Raw(q).Scan(&tables).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) < 2 {
+		t.Fatalf("found tables %v", tables)
+	}
+	rowsSeen := 0
+	for _, table := range tables {
+		var rows []map[string]any
+		if err := st.DB().Table(table).Find(&rows).Error; err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		for _, row := range rows {
+			rowsSeen++
+			for col, v := range row {
+				text := fmt.Sprint(v)
+				if b, ok := v.([]byte); ok {
+					text = string(b)
+				}
+				for _, sec := range secrets {
+					if strings.Contains(text, sec) {
+						t.Errorf("secret %s… stored in %s.%s", sec[:10], table, col)
+					}
+				}
+			}
+		}
+	}
+	if rowsSeen < 5 {
+		t.Fatalf("read only %d rows; the search proves nothing", rowsSeen)
 	}
 }
