@@ -121,9 +121,11 @@ type Digester interface {
 }
 
 // VerifyCache remembers keys whose secret has been proven, keyed by lookup
-// digest, so that Argon2id is paid once per key per process.
+// digest, so that Argon2id is paid once per key per process. Get takes the
+// request's context only so that decorators (tracing) can tell which
+// request a hit or miss belongs to.
 type VerifyCache interface {
-	Get(digest string) (apikey.Verified, bool)
+	Get(ctx context.Context, digest string) (apikey.Verified, bool)
 	Put(digest string, v apikey.Verified)
 	// InvalidateKeys drops every entry of the given key ids.
 	InvalidateKeys(ids ...string)

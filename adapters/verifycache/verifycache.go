@@ -4,6 +4,7 @@
 package verifycache
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -91,8 +92,9 @@ func New(maxEntries int, ttl time.Duration, opts ...Option) (*Cache, error) {
 	return &Cache{c: c, stats: counter, grace: cfg.grace, now: now, tombs: make(map[string]int64)}, nil
 }
 
-// Get returns the entry for digest, if present and not expired.
-func (c *Cache) Get(digest string) (apikey.Verified, bool) {
+// Get returns the entry for digest, if present and not expired. ctx is not
+// used; it is part of ports.VerifyCache for decorators.
+func (c *Cache) Get(_ context.Context, digest string) (apikey.Verified, bool) {
 	return c.c.GetIfPresent(digest)
 }
 

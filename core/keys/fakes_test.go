@@ -175,7 +175,7 @@ type mapCache struct {
 
 func newMapCache() *mapCache { return &mapCache{m: map[string]apikey.Verified{}} }
 
-func (c *mapCache) Get(d string) (apikey.Verified, bool) {
+func (c *mapCache) Get(_ context.Context, d string) (apikey.Verified, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.m[d]

@@ -10,30 +10,6 @@ import (
 	"github.com/agentauri/apikeys/ports"
 )
 
-// Outcome names the result of a verification, as recorded in audit events.
-func Outcome(err error) string {
-	var se *apikey.ScopeError
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &se):
-		return "scope_denied"
-	case errors.Is(err, apikey.ErrMissingKey):
-		return "missing"
-	case errors.Is(err, apikey.ErrMalformedKey):
-		return "malformed"
-	case errors.Is(err, apikey.ErrChecksum):
-		return "checksum"
-	case errors.Is(err, apikey.ErrUnknownKey):
-		return "unknown"
-	case errors.Is(err, apikey.ErrRevoked):
-		return "revoked"
-	case errors.Is(err, apikey.ErrExpired):
-		return "expired"
-	}
-	return "error"
-}
-
 // Authenticate proves secret and returns the key's verification facts. It
 // never runs Argon2id for a secret that fails the checksum or matches no
 // stored digest, and runs it at most once per key while the cache keeps it.
@@ -52,7 +28,7 @@ func (s *Service) authenticate(ctx context.Context, secret string) (apikey.Verif
 		return apikey.Verified{}, err
 	}
 	digest := s.d.Digester.Digest(secret)
-	if v, ok := s.d.Cache.Get(digest); ok {
+	if v, ok := s.d.Cache.Get(ctx, digest); ok {
 		if v.ExpiresAt != nil && !s.now().Before(*v.ExpiresAt) {
 			return v, apikey.ErrExpired
 		}
@@ -144,7 +120,7 @@ func (s *Service) RecordUse(ctx context.Context, v apikey.Verified, authErr erro
 	ev := audit.Event{
 		ID: id, Time: s.now(), OrganizationID: v.OrganizationID, Actor: actor, Action: action, KeyID: v.KeyID,
 		RequestID: req.RequestID, TraceID: req.TraceID, Method: req.Method, Path: req.Path,
-		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Status: status, Outcome: Outcome(authErr), Scope: scope,
+		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Status: status, Outcome: apikey.Outcome(authErr), Scope: scope,
 	}
 	if err := s.d.Usage.Record(ctx, ev); err != nil {
 		return fmt.Errorf("record usage: %w", apikey.ErrUnavailable)
