@@ -35,6 +35,7 @@ type Config struct {
 	Security SecurityConfig `koanf:"security"`
 	Audit    AuditConfig    `koanf:"audit"`
 	Log      LogConfig      `koanf:"log"`
+	Debug    DebugConfig    `koanf:"debug"`
 }
 
 // HTTPConfig configures the HTTP server.
@@ -105,6 +106,16 @@ type AuditConfig struct {
 type LogConfig struct {
 	Level  string `koanf:"level"`
 	Format string `koanf:"format"`
+}
+
+// DebugConfig configures the diagnostics listener.
+type DebugConfig struct {
+	// Addr, when set (e.g. 127.0.0.1:6060), serves net/http/pprof profiles
+	// and expvar counters (Argon2id computations, database statements,
+	// cache and audit queue figures) on a listener of their own; empty
+	// turns it off. Profiles reveal internals: keep it on a loopback or
+	// otherwise private address.
+	Addr string `koanf:"addr"`
 }
 
 // Defaults returns the configuration used where neither file nor
@@ -325,6 +336,13 @@ func (c Config) Validate() error {
 	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	if c.Debug.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Debug.Addr); err != nil {
+			bad("debug.addr", "must be empty (off) or host:port, got %q", c.Debug.Addr)
+		} else if c.Debug.Addr == c.HTTP.Addr {
+			bad("debug.addr", "must differ from http.addr (%s)", c.HTTP.Addr)
+		}
 	}
 	return errors.Join(errs...)
 }

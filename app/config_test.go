@@ -70,6 +70,7 @@ func TestValidationNamesTheSetting(t *testing.T) {
 		"security.argon2.memory_kib": {"APIKEYS_SECURITY_ARGON2_MEMORY_KIB=10"},
 		"audit.on_full":              {"APIKEYS_AUDIT_ON_FULL=maybe"},
 		"security.invalidation_poll": {"APIKEYS_SECURITY_INVALIDATION_POLL=5s"},
+		"debug.addr":                 {"APIKEYS_DEBUG_ADDR=6060"},
 		"APIKEYS_HTTP_ADRESS":        {"APIKEYS_HTTP_ADRESS=x"},
 	}
 	for want, env := range cases {

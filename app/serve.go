@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentauri/apikeys/adapters/argon2id"
@@ -140,6 +141,21 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 		return err
 	}
 
+	var polls atomic.Uint64 // invalidation polls run, for the debug counters
+	if cfg.Debug.Addr != "" {
+		stopDebug, err := startDebug(cfg.Debug.Addr, &debugSources{
+			hasher: hasher, store: store, cache: cache, queue: queue, polls: &polls,
+		}, logger)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			stopDebug(ctx)
+		}()
+	}
+
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("http.addr: %w", err)
@@ -164,7 +180,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 			case <-pollCtx.Done():
 				return
 			case <-t.C:
-				if err := svc.SyncInvalidations(pollCtx); err != nil && pollCtx.Err() == nil {
+				err := svc.SyncInvalidations(pollCtx)
+				polls.Add(1)
+				if err != nil && pollCtx.Err() == nil {
 					logger.Warn("poll key invalidations", slog.String("error", err.Error()))
 				}
 			}

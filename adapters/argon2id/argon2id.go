@@ -113,6 +113,7 @@ type Hasher struct {
 type pool struct {
 	sem          chan struct{}
 	inFlight     atomic.Int64
+	peak         atomic.Int64 // highest inFlight ever reached
 	computations atomic.Uint64
 }
 
@@ -147,6 +148,10 @@ func (h *Hasher) Computations() uint64 { return h.pool.computations.Load() }
 
 // InFlight returns how many Argon2 computations are running now.
 func (h *Hasher) InFlight() int { return int(h.pool.inFlight.Load()) }
+
+// PeakInFlight returns the most Argon2 computations that ever ran at once;
+// times Params().Memory it bounds the Argon2 memory the process has held.
+func (h *Hasher) PeakInFlight() int { return int(h.pool.peak.Load()) }
 
 // Hash returns the PHC string of secret under a fresh random salt.
 func (h *Hasher) Hash(ctx context.Context, secret string) (string, error) {
@@ -224,7 +229,13 @@ func (p *pool) acquire(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	p.inFlight.Add(1)
+	n := p.inFlight.Add(1)
+	for {
+		old := p.peak.Load()
+		if n <= old || p.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
 	return nil
 }
 

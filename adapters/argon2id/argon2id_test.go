@@ -350,6 +350,8 @@ func TestBoundedConcurrency(t *testing.T) {
 	wg.Wait()
 	if p := peak.Load(); p > max {
 		t.Fatalf("peak concurrent computations = %d, want ≤ %d", p, max)
+	} else if got := h.PeakInFlight(); got < int(p) || got > max {
+		t.Fatalf("PeakInFlight() = %d, want between the observed peak %d and %d", got, p, max)
 	} else if p < 2 {
 		t.Logf("peak concurrency only %d (slow machine?)", p)
 	}

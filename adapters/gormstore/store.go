@@ -65,6 +65,8 @@ type Store struct {
 	// writeSem serializes write transactions on SQLite, which allows one
 	// writer at a time; nil for the other databases.
 	writeSem chan struct{}
+
+	queries queryCounter
 }
 
 var (
@@ -145,6 +147,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		s.sqlDB.Close()
 		return nil, translate("open "+cfg.Driver, err)
+	}
+	if err := countQueries(db, &s.queries); err != nil {
+		s.sqlDB.Close()
+		return nil, fmt.Errorf("open %s: %w", cfg.Driver, err)
 	}
 	s.db = db
 	return s, nil

@@ -1,0 +1,58 @@
+package gormstore_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agentauri/apikeys/adapters/gormstore"
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/ports"
+)
+
+func TestQueryStats(t *testing.T) {
+	s := openSQLite(t, filepath.Join(t.TempDir(), "stats.db"))
+	ctx := context.Background()
+	base := s.QueryStats()
+	delta := func() gormstore.QueryStats {
+		now := s.QueryStats()
+		return gormstore.QueryStats{Reads: now.Reads - base.Reads, Writes: now.Writes - base.Writes}
+	}
+	at := time.Now().UTC()
+	k, ev := testKey("key_stats", lookupOf(7), at)
+	if err := s.CreateKey(ctx, k, ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := delta(); got != (gormstore.QueryStats{Writes: 2}) {
+		t.Fatalf("after CreateKey: %+v, want 2 writes (key and event)", got)
+	}
+	base = s.QueryStats()
+	if _, err := s.FindByLookup(ctx, lookupOf(7)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindByLookup(ctx, lookupOf(8)); !errors.Is(err, apikey.ErrNotFound) {
+		t.Fatalf("FindByLookup(unknown) = %v, want ErrNotFound", err)
+	}
+	if got := delta(); got != (gormstore.QueryStats{Reads: 2}) {
+		t.Fatalf("after two lookups: %+v, want 2 reads", got)
+	}
+	base = s.QueryStats()
+	if _, err := s.ListKeys(ctx, ports.KeyQuery{OrganizationIDs: []string{k.OrganizationID}, Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if got := delta(); got != (gormstore.QueryStats{Reads: 2}) {
+		t.Fatalf("after ListKeys: %+v, want 2 reads (count and page)", got)
+	}
+	base = s.QueryStats()
+	used := audit.Event{ID: "evt_used_1", Time: at, OrganizationID: k.OrganizationID, Actor: "key:" + k.ID,
+		Action: audit.ActionKeyUsed, KeyID: k.ID, Outcome: "ok"}
+	if err := s.AppendUsage(ctx, []audit.Event{used}); err != nil {
+		t.Fatal(err)
+	}
+	if got := delta(); got != (gormstore.QueryStats{Writes: 2}) {
+		t.Fatalf("after AppendUsage: %+v, want 2 writes (insert and last_used_at)", got)
+	}
+}
