@@ -36,6 +36,9 @@ type Config struct {
 	Audit    AuditConfig    `koanf:"audit"`
 	Log      LogConfig      `koanf:"log"`
 	Debug    DebugConfig    `koanf:"debug"`
+
+	// Telemetry configures OpenTelemetry; OTEL_* variables win over it.
+	Telemetry TelemetryConfig `koanf:"telemetry"`
 }
 
 // HTTPConfig configures the HTTP server.
@@ -140,6 +143,8 @@ func Defaults() Config {
 		},
 		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 500, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second},
 		Log:   LogConfig{Level: "info", Format: "json"},
+
+		Telemetry: defaultTelemetry(),
 	}
 }
 
@@ -197,6 +202,9 @@ func Load(path string, environ []string) (Config, error) {
 	var cfg Config
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := applyOTelEnv(&cfg.Telemetry, environ); err != nil {
+		return Config{}, err
 	}
 	return cfg, cfg.Validate()
 }
@@ -344,5 +352,6 @@ func (c Config) Validate() error {
 			bad("debug.addr", "must differ from http.addr (%s)", c.HTTP.Addr)
 		}
 	}
+	errs = append(errs, c.Telemetry.validate()...)
 	return errors.Join(errs...)
 }

@@ -66,12 +66,21 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 	} else if secretsPath != "" {
 		logger.Info("using development secrets", slog.String("file", secretsPath))
 	}
+	tel, err := startTelemetry(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer tel.shutdown(5 * time.Second) // on early returns; a no-op after the flush below
+	logger = tel.logger(logger)
 
 	store, err := OpenStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if err := tel.instrumentStore(store); err != nil {
+		return err
+	}
 	if cfg.AutoMigrateOn() {
 		if err := store.Migrate(ctx); err != nil {
 			return fmt.Errorf("migrate: %w", err)
@@ -99,7 +108,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 		return fmt.Errorf("security.cache_size: %w", err)
 	}
 	defer cache.Close()
-	queue, err := auditqueue.New(store, auditqueue.Config{
+	queue, err := auditqueue.New(tel.auditStore(store), auditqueue.Config{
 		Capacity: cfg.Audit.QueueCapacity, BatchSize: cfg.Audit.BatchSize, FlushInterval: cfg.Audit.FlushInterval,
 		OnFull: cfg.Audit.OnFull, BlockTimeout: cfg.Audit.BlockTimeout,
 	}, logger)
@@ -107,8 +116,11 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 		return fmt.Errorf("audit: %w", err)
 	}
 	queue.Start()
+	if err := tel.observe(cache, queue); err != nil {
+		return err
+	}
 	svc, err := keys.New(keys.Deps{
-		Store: store, Usage: queue, Hasher: hasher, Digester: digester, Cache: cache,
+		Store: tel.keyStore(store), Usage: tel.usage(queue), Hasher: tel.hasher(hasher), Digester: digester, Cache: tel.cache(cache),
 		Clock: systemClock{}, Entropy: rand.Reader,
 	})
 	if err != nil {
@@ -121,8 +133,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 		return fmt.Errorf("jwt: %w", err)
 	}
 	api, err := httpapi.New(httpapi.Options{
-		Keys: svc, Tokens: tokens, Logger: logger, TrustedProxies: cfg.HTTP.TrustedProxies,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Keys: tel.keyService(svc), Tokens: tokens, Logger: logger, TrustedProxies: cfg.HTTP.TrustedProxies,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
 		Ready: func(ctx context.Context) error {
 			if err := store.Ping(ctx); err != nil {
 				return err
@@ -222,6 +234,9 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 		if runErr == nil {
 			runErr = fmt.Errorf("flush audit queue: %w", err)
 		}
+	}
+	if err := tel.shutdown(cfg.HTTP.ShutdownTimeout); err != nil {
+		logger.Error("telemetry flush", slog.String("error", err.Error()))
 	}
 	logger.Info("stopped")
 	return runErr

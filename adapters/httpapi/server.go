@@ -91,8 +91,10 @@ func New(o Options) (*Server, error) {
 	if err := r.SetTrustedProxies(proxies); err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
-	r.Use(s.recover, s.requestID, s.accessLog)
+	// Middleware (tracing) wraps everything else, so that the access log
+	// and the panic log carry the request's trace and span ids.
 	r.Use(o.Middleware...)
+	r.Use(s.recover, s.requestID, s.accessLog)
 	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
 	r.NoMethod(func(c *gin.Context) {
 		abort(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint", "")

@@ -1,0 +1,338 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	otelapi "go.opentelemetry.io/otel"
+
+	"github.com/agentauri/apikeys/adapters/argon2id"
+	"github.com/agentauri/apikeys/adapters/auditqueue"
+	"github.com/agentauri/apikeys/adapters/gormstore"
+	otelx "github.com/agentauri/apikeys/adapters/otel"
+	"github.com/agentauri/apikeys/adapters/verifycache"
+	"github.com/agentauri/apikeys/ports"
+)
+
+// TelemetryConfig configures OpenTelemetry. The standard OTEL_* environment
+// variables win over it (see applyOTelEnv); with neither, telemetry is off
+// and costs nothing.
+type TelemetryConfig struct {
+	// Enabled turns telemetry on; an OTLP endpoint or OTEL_TRACES_EXPORTER
+	// in the environment turns it on too, OTEL_SDK_DISABLED=true off.
+	Enabled bool `koanf:"enabled"`
+	// Exporter is none (trace ids only, for audit and log correlation),
+	// otlp (traces and metrics) or stdout (spans printed, for debugging).
+	Exporter string `koanf:"exporter"`
+	// Endpoint is the OTLP base URL, like OTEL_EXPORTER_OTLP_ENDPOINT.
+	Endpoint string `koanf:"endpoint"`
+	// TracesEndpoint and MetricsEndpoint are full per-signal URLs, like
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; they override Endpoint.
+	TracesEndpoint  string `koanf:"traces_endpoint"`
+	MetricsEndpoint string `koanf:"metrics_endpoint"`
+	// Protocol is grpc or http/protobuf.
+	Protocol    string `koanf:"protocol"`
+	ServiceName string `koanf:"service_name"`
+	// ResourceAttributes uses the OTEL_RESOURCE_ATTRIBUTES format:
+	// "deployment.environment.name=prod,team=identity".
+	ResourceAttributes string  `koanf:"resource_attributes"`
+	Sampler            string  `koanf:"sampler"`
+	SamplerArg         float64 `koanf:"sampler_arg"`
+	// Prometheus serves GET /metrics on the HTTP listener.
+	Prometheus bool `koanf:"prometheus"`
+	// MetricsOrgLabel adds organization.id to the verification metrics.
+	MetricsOrgLabel bool `koanf:"metrics_org_label"`
+}
+
+// defaultTelemetry is the telemetry part of Defaults: off.
+func defaultTelemetry() TelemetryConfig {
+	return TelemetryConfig{
+		Exporter: otelx.ExporterNone, Protocol: otelx.ProtocolHTTPProtobuf, ServiceName: otelx.DefaultServiceName,
+		Sampler: otelx.SamplerParentBasedAlwaysOn, SamplerArg: 1,
+	}
+}
+
+// applyOTelEnv lays the standard OpenTelemetry environment variables over
+// the file's telemetry settings: the variables win. OTEL_SDK_DISABLED=true
+// turns everything off; an OTLP endpoint variable or OTEL_TRACES_EXPORTER
+// turns telemetry on.
+func applyOTelEnv(t *TelemetryConfig, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "OTEL_") {
+			env[k] = strings.TrimSpace(v)
+		}
+	}
+	if v, ok := env["OTEL_SDK_DISABLED"]; ok && v != "" {
+		off, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("OTEL_SDK_DISABLED: must be true or false, got %q", v)
+		}
+		if off {
+			t.Enabled, t.Exporter, t.Prometheus = false, otelx.ExporterNone, false
+			return nil
+		}
+	}
+	set := func(name string, dst *string) bool {
+		if v := env[name]; v != "" {
+			*dst = v
+			return true
+		}
+		return false
+	}
+	endpoint := set("OTEL_EXPORTER_OTLP_ENDPOINT", &t.Endpoint)
+	endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &t.TracesEndpoint) || endpoint
+	endpoint = set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &t.MetricsEndpoint) || endpoint
+	set("OTEL_EXPORTER_OTLP_PROTOCOL", &t.Protocol)
+	set("OTEL_TRACES_SAMPLER", &t.Sampler)
+	if v := env["OTEL_TRACES_SAMPLER_ARG"]; v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("OTEL_TRACES_SAMPLER_ARG: must be a number between 0 and 1, got %q", v)
+		}
+		t.SamplerArg = f
+	}
+	if v := env["OTEL_RESOURCE_ATTRIBUTES"]; v != "" {
+		attrs, err := parseResourceAttributes(v)
+		if err != nil {
+			return fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+		}
+		if name := attrs["service.name"]; name != "" {
+			t.ServiceName = name
+		}
+		if t.ResourceAttributes != "" {
+			v = t.ResourceAttributes + "," + v // later pairs win
+		}
+		t.ResourceAttributes = v
+	}
+	set("OTEL_SERVICE_NAME", &t.ServiceName)
+	switch v := strings.ToLower(env["OTEL_TRACES_EXPORTER"]); v {
+	case "":
+		if endpoint {
+			t.Enabled = true
+			if t.Exporter == otelx.ExporterNone || t.Exporter == "" {
+				t.Exporter = otelx.ExporterOTLP
+			}
+		}
+	case "otlp":
+		t.Enabled, t.Exporter = true, otelx.ExporterOTLP
+	case "console":
+		t.Enabled, t.Exporter = true, otelx.ExporterStdout
+	case "none":
+		t.Exporter = otelx.ExporterNone
+	default:
+		return fmt.Errorf("OTEL_TRACES_EXPORTER: must be otlp, console or none, got %q", v)
+	}
+	return nil
+}
+
+// parseResourceAttributes parses "key=value,key=value" with percent-encoded
+// values, as OTEL_RESOURCE_ATTRIBUTES is written.
+func parseResourceAttributes(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not key=value", pair)
+		}
+		val, err := url.PathUnescape(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("value of %q is badly percent-encoded", k)
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+// validate checks the telemetry settings, naming each bad one.
+func (t TelemetryConfig) validate() []error {
+	var errs []error
+	if !t.Enabled {
+		if t.Exporter != otelx.ExporterNone && t.Exporter != "" {
+			errs = append(errs, fmt.Errorf("telemetry.enabled: is false but telemetry.exporter is %q: set telemetry.enabled: true", t.Exporter))
+		}
+		if t.Prometheus {
+			errs = append(errs, fmt.Errorf("telemetry.enabled: is false but telemetry.prometheus is true: set telemetry.enabled: true"))
+		}
+	}
+	if _, err := parseResourceAttributes(t.ResourceAttributes); err != nil {
+		errs = append(errs, fmt.Errorf("telemetry.resource_attributes: %w", err))
+	}
+	if strings.TrimSpace(t.ServiceName) == "" {
+		errs = append(errs, fmt.Errorf("telemetry.service_name: must not be empty"))
+	}
+	c := t.adapterConfig()
+	c.Enabled = true // check every field, on or off
+	if err := c.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("telemetry.%w", err))
+	}
+	return errs
+}
+
+// adapterConfig converts the settings for the otel adapter.
+func (t TelemetryConfig) adapterConfig() otelx.Config {
+	attrs, _ := parseResourceAttributes(t.ResourceAttributes) // validated
+	return otelx.Config{
+		Enabled: t.Enabled, Exporter: t.Exporter, Endpoint: t.Endpoint,
+		TracesEndpoint: t.TracesEndpoint, MetricsEndpoint: t.MetricsEndpoint, Protocol: t.Protocol,
+		ServiceName: t.ServiceName, ServiceVersion: Version, ResourceAttributes: attrs,
+		Sampler: t.Sampler, SamplerArg: t.SamplerArg,
+		Prometheus: t.Prometheus, MetricsOrgLabel: t.MetricsOrgLabel,
+	}
+}
+
+// telemetryOptions lets in-package tests and benchmarks add span
+// processors or metric readers to the service's telemetry.
+var telemetryOptions []otelx.Option
+
+// telemetry wires the otel adapter into Serve. When telemetry is off each
+// method hands back what it was given, so nothing is wrapped.
+type telemetry struct {
+	tel *otelx.Telemetry
+	log *slog.Logger
+	on  bool
+
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// startTelemetry sets up the providers and exporters cfg asks for.
+func startTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (*telemetry, error) {
+	tel, err := otelx.New(ctx, cfg.Telemetry.adapterConfig(), telemetryOptions...)
+	if err != nil {
+		return nil, err
+	}
+	t := &telemetry{tel: tel, log: logger, on: tel.Enabled()}
+	if !t.on {
+		return t, nil
+	}
+	// Export failures (collector down, ...) are logged, not printed by the
+	// SDK's default handler in its own format.
+	otelapi.SetErrorHandler(otelapi.ErrorHandlerFunc(func(err error) {
+		logger.Warn("telemetry", slog.String("error", err.Error()))
+	}))
+	c := tel.Config()
+	attrs := []any{
+		slog.String("exporter", c.Exporter), slog.String("service_name", c.ServiceName),
+		slog.String("sampler", c.Sampler), slog.Bool("prometheus", c.Prometheus),
+	}
+	if c.Exporter == otelx.ExporterOTLP {
+		attrs = append(attrs, slog.String("protocol", c.Protocol), slog.String("endpoint", endpointForLog(c)))
+	}
+	logger.Info("telemetry enabled", attrs...)
+	return t, nil
+}
+
+// endpointForLog names where OTLP goes, without any userinfo or query an
+// endpoint URL may carry.
+func endpointForLog(c otelx.Config) string {
+	u := c.TracesEndpoint
+	if u == "" {
+		u = c.Endpoint
+	}
+	if u == "" {
+		return "(OTLP default: localhost)"
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return p.Scheme + "://" + p.Host + p.Path
+}
+
+// logger returns l with trace_id and span_id on every record that has a
+// span in its context.
+func (t *telemetry) logger(l *slog.Logger) *slog.Logger {
+	if !t.on {
+		return l
+	}
+	return slog.New(otelx.NewLogHandler(l.Handler()))
+}
+
+// instrumentStore traces the store's statements and measures its pool.
+func (t *telemetry) instrumentStore(st *gormstore.Store) error {
+	if !t.on {
+		return nil
+	}
+	if err := t.tel.InstrumentGORM(st.DB(), st.Driver()); err != nil {
+		return err
+	}
+	return t.tel.ObserveDBPool(st.Driver(), st.SQLDB().Stats)
+}
+
+// observe registers the gauges of the cache and the audit queue.
+func (t *telemetry) observe(cache *verifycache.Cache, queue *auditqueue.Queue) error {
+	if !t.on {
+		return nil
+	}
+	if err := t.tel.ObserveCache(cache); err != nil {
+		return err
+	}
+	return t.tel.ObserveQueue(queue)
+}
+
+// hasher returns h with the Argon2id metrics observer and spans.
+func (t *telemetry) hasher(h *argon2id.Hasher) ports.Hasher {
+	if !t.on {
+		return h
+	}
+	if o := t.tel.HashObserver(); o != nil {
+		h = h.WithObserver(o)
+	}
+	return t.tel.Hasher(h)
+}
+
+func (t *telemetry) keyStore(s ports.KeyStore) ports.KeyStore { return t.tel.KeyStore(s) }
+
+func (t *telemetry) auditStore(s ports.AuditStore) ports.AuditStore { return t.tel.AuditStore(s) }
+
+func (t *telemetry) usage(u ports.UsageRecorder) ports.UsageRecorder { return t.tel.UsageRecorder(u) }
+
+func (t *telemetry) cache(c ports.VerifyCache) ports.VerifyCache { return t.tel.VerifyCache(c) }
+
+func (t *telemetry) keyService(k ports.KeyService) ports.KeyService { return t.tel.KeyService(k) }
+
+// middleware is the gin middleware of the HTTP edge (nil when off).
+func (t *telemetry) middleware() []gin.HandlerFunc { return t.tel.Middleware() }
+
+// traceID gives httpapi the trace id of a request for its audit events.
+func (t *telemetry) traceID() func(context.Context) string {
+	if !t.on {
+		return nil
+	}
+	return otelx.TraceID
+}
+
+// routes mounts GET /metrics when Prometheus scraping is on.
+func (t *telemetry) routes() func(*gin.Engine) {
+	h := t.tel.MetricsHandler()
+	if h == nil {
+		return nil
+	}
+	return func(r *gin.Engine) { r.GET("/metrics", gin.WrapH(h)) }
+}
+
+// shutdown flushes every pending span and metric, once; Serve calls it
+// after the audit queue is closed, and again (doing nothing) on return.
+func (t *telemetry) shutdown(timeout time.Duration) error {
+	if !t.on {
+		return nil
+	}
+	t.shutOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		t.shutErr = t.tel.Shutdown(ctx)
+	})
+	return t.shutErr
+}
