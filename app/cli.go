@@ -70,6 +70,10 @@ func NewCLI() *cobra.Command {
 			if err := st.Migrate(cmd.Context()); err != nil {
 				return fmt.Errorf("migrate up: %w", err)
 			}
+			if before == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "nothing to apply; the %s schema is current\n", cfg.Storage.Driver)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "applied %d migration(s); the %s schema is current\n", before, cfg.Storage.Driver)
 			return nil
 		},

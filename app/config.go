@@ -63,6 +63,10 @@ type StorageConfig struct {
 	MaxIdleConns    int           `koanf:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
 	ConnMaxIdleTime time.Duration `koanf:"conn_max_idle_time"`
+	// QueryTimeout bounds every database call of a request or background
+	// job (migrations excepted), so an unreachable database answers 503
+	// promptly instead of holding requests.
+	QueryTimeout time.Duration `koanf:"query_timeout"`
 }
 
 // JWTConfig configures bearer-token checks for the management API.
@@ -135,6 +139,7 @@ func Defaults() Config {
 		Storage: StorageConfig{
 			Driver: "sqlite", DSN: "", AutoMigrate: "auto",
 			MaxOpenConns: 20, MaxIdleConns: 10, ConnMaxLifetime: 30 * time.Minute, ConnMaxIdleTime: 5 * time.Minute,
+			QueryTimeout: 5 * time.Second,
 		},
 		JWT: JWTConfig{Leeway: 30 * time.Second},
 		Security: SecurityConfig{
@@ -262,7 +267,7 @@ func (c Config) Validate() error {
 		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
 		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
 		"audit.flush_interval": c.Audit.FlushInterval, "audit.block_timeout": c.Audit.BlockTimeout,
-		"security.invalidation_poll": c.Security.InvalidationPoll,
+		"security.invalidation_poll": c.Security.InvalidationPoll, "storage.query_timeout": c.Storage.QueryTimeout,
 	} {
 		if d <= 0 {
 			bad(key, "must be a positive duration such as 5s, got %s", d)

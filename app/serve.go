@@ -39,7 +39,7 @@ func storeConfig(cfg Config, logger *slog.Logger) gormstore.Config {
 		Driver: cfg.Storage.Driver, DSN: dsn,
 		MaxOpenConns: cfg.Storage.MaxOpenConns, MaxIdleConns: cfg.Storage.MaxIdleConns,
 		ConnMaxLifetime: cfg.Storage.ConnMaxLifetime, ConnMaxIdleTime: cfg.Storage.ConnMaxIdleTime,
-		Logger: logger,
+		QueryTimeout: cfg.Storage.QueryTimeout, Logger: logger,
 	}
 }
 

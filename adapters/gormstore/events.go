@@ -26,6 +26,8 @@ const insertBatch = 500
 // it back. Nothing else about the key changes. If any event cannot be
 // stored, none is.
 func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if len(events) == 0 {
 		return nil
 	}
@@ -73,6 +75,8 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 // inclusive, Until exclusive. An empty q.OrganizationIDs matches no event.
 // A q.Limit of zero or less means 100; more than 1000 means 1000.
 func (s *Store) ListEvents(ctx context.Context, q ports.AuditQuery) (ports.AuditPage, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	page := ports.AuditPage{Events: []audit.Event{}}
 	if len(q.OrganizationIDs) == 0 {
 		return page, nil

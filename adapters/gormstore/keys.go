@@ -32,6 +32,8 @@ func pageSize(limit int) int {
 // CreateKey inserts k and its audit event ev in one transaction. A taken id
 // or lookup digest yields apikey.ErrConflict and stores nothing.
 func (s *Store) CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	row, err := toKeyRow(k)
 	if err != nil {
 		return fmt.Errorf("create key: %w", err)
@@ -61,6 +63,8 @@ func (s *Store) FindByLookup(ctx context.Context, digest string) (apikey.Key, er
 }
 
 func (s *Store) getKey(ctx context.Context, op, column, value string) (apikey.Key, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var row keyRow
 	if err := s.db.WithContext(ctx).Where(column+" = ?", value).Take(&row).Error; err != nil {
 		return apikey.Key{}, translate(op, err)
@@ -83,6 +87,8 @@ func (s *Store) getKey(ctx context.Context, op, column, value string) (apikey.Ke
 // empty q.OrganizationIDs matches no key. A q.Limit of zero or less means
 // 100; more than 1000 means 1000.
 func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	page := ports.KeyPage{Keys: []apikey.Key{}}
 	if len(q.OrganizationIDs) == 0 {
 		return page, nil
@@ -126,6 +132,8 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 // updated key, or apikey.ErrNotFound, apikey.ErrRevoked or
 // apikey.ErrConflict (another change won, or the new lookup is taken).
 func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event) (apikey.Key, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	evRow, err := toEventRow(ev)
 	if err != nil {
 		return apikey.Key{}, fmt.Errorf("rotate key: %w", err)
@@ -176,6 +184,8 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 // a revoked key returns it unchanged with apikey.ErrRevoked and records
 // nothing; a missing key yields apikey.ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	evRow, err := toEventRow(ev)
 	if err != nil {
 		return apikey.Key{}, fmt.Errorf("revoke key: %w", err)
@@ -222,6 +232,8 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit
 // InvalidatedSince lists the keys rotated or revoked at or after since,
 // oldest change first.
 func (s *Store) InvalidatedSince(ctx context.Context, since time.Time) ([]ports.KeyChange, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var rows []struct {
 		ID            string    `gorm:"column:id"`
 		InvalidatedAt time.Time `gorm:"column:invalidated_at"`

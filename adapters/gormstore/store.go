@@ -47,7 +47,12 @@ type Config struct {
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
 	ConnMaxIdleTime time.Duration
-	Logger          *slog.Logger // optional; slow queries are logged without their values
+	// QueryTimeout bounds each store method except the migration ones
+	// (including the wait for a connection), so that an unreachable or
+	// stalled database yields apikey.ErrUnavailable promptly instead of
+	// holding the caller; zero means no bound beyond the caller's context.
+	QueryTimeout time.Duration
+	Logger       *slog.Logger // optional; slow queries are logged without their values
 }
 
 // Store is the GORM-backed key and audit store. It is safe for concurrent
@@ -57,6 +62,9 @@ type Store struct {
 	db     *gorm.DB
 	sqlDB  *sql.DB
 	log    *slog.Logger
+
+	// queryTimeout bounds each store method; zero: unbounded.
+	queryTimeout time.Duration
 
 	// newLockDB opens a pool apart from the main one to hold the
 	// migration lock (Postgres and MySQL); nil for SQLite.
@@ -86,7 +94,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{driver: cfg.Driver, log: log}
+	s := &Store{driver: cfg.Driver, log: log, queryTimeout: cfg.QueryTimeout}
 
 	var dialector gorm.Dialector
 	switch cfg.Driver {
@@ -169,6 +177,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxOpenConns < 0 || c.MaxIdleConns < 0 || c.ConnMaxLifetime < 0 || c.ConnMaxIdleTime < 0 {
 		return errors.New("gormstore: pool settings must not be negative")
+	}
+	if c.QueryTimeout < 0 {
+		return errors.New("gormstore: query timeout must not be negative")
 	}
 	return nil
 }
@@ -308,6 +319,14 @@ func mysqlConfig(dsn string, log *slog.Logger) (*mysql.Config, error) {
 	return cfg, nil
 }
 
+// bound limits ctx to the store's query timeout, if it has one.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.queryTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.queryTimeout)
+}
+
 // write runs fn in a transaction; on SQLite it first waits its turn as the
 // single writer, giving up when ctx ends.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
@@ -324,6 +343,8 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return translate("ping", s.sqlDB.PingContext(ctx))
 }
 
