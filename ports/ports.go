@@ -87,6 +87,7 @@ type AuditQuery struct {
 	OrganizationIDs []string
 	KeyID           string
 	Action          audit.Action
+	Actions         []audit.Action // any of these, when not empty (and Action is "")
 	Actor           string
 	Since, Until    *time.Time
 	Limit           int

@@ -55,4 +55,8 @@ type RequestInfo struct {
 	UserAgent string
 	RequestID string
 	TraceID   string
+	// AnswerStatus, when set, returns the HTTP status the caller answers
+	// for a verification outcome (see keys.Outcome), or 0 if not known yet,
+	// so that usage events record the status.
+	AnswerStatus func(outcome string) int
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
@@ -24,7 +23,8 @@ const insertBatch = 500
 // successful use (action key.used, outcome ok) among them, moves the key's
 // last_used_at forward to its newest such event; an older time never moves
 // it back. Nothing else about the key changes. If any event cannot be
-// stored, none is.
+// stored, none is. The events are appended to the store's hash chain in
+// the order given.
 func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -52,9 +52,13 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 	}
 	slices.Sort(ids)
 
-	err := s.write(ctx, func(tx *gorm.DB) error {
+	err := s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
 		// Re-appending a stored event (a retry after a lost answer) is a no-op.
-		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, insertBatch).Error; err != nil {
+		fresh, err := unstored(tx, rows)
+		if err != nil {
+			return err
+		}
+		if err := chain.append(fresh...); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -87,6 +91,12 @@ func (s *Store) ListEvents(ctx context.Context, q ports.AuditQuery) (ports.Audit
 	}
 	if q.Action != "" {
 		db = db.Where("action = ?", string(q.Action))
+	} else if len(q.Actions) > 0 {
+		actions := make([]string, len(q.Actions))
+		for i, a := range q.Actions {
+			actions[i] = string(a)
+		}
+		db = db.Where("action IN ?", actions)
 	}
 	if q.Actor != "" {
 		db = db.Where("actor = ?", q.Actor)

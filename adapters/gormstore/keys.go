@@ -42,11 +42,11 @@ func (s *Store) CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) err
 	if err != nil {
 		return fmt.Errorf("create key: %w", err)
 	}
-	err = s.write(ctx, func(tx *gorm.DB) error {
+	err = s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
 		if err := tx.Create(&row).Error; err != nil {
 			return err
 		}
-		return tx.Create(&evRow).Error
+		return chain.append(evRow)
 	})
 	return translate("create key", err)
 }
@@ -140,7 +140,7 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 	}
 	at := utc(r.At)
 	var row keyRow
-	err = s.write(ctx, func(tx *gorm.DB) error {
+	err = s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
 		res := tx.Exec(`UPDATE api_keys
 			SET hash = ?, lookup = ?, hint = ?, rotated_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND version = ? AND revoked_at IS NULL`,
@@ -151,7 +151,7 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 		if res.RowsAffected == 0 {
 			return errNoChange
 		}
-		if err := tx.Create(&evRow).Error; err != nil {
+		if err := chain.append(evRow); err != nil {
 			return err
 		}
 		return tx.Where("id = ?", r.KeyID).Take(&row).Error
@@ -192,7 +192,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit
 	}
 	at = utc(at)
 	var row keyRow
-	err = s.write(ctx, func(tx *gorm.DB) error {
+	err = s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
 		res := tx.Exec(`UPDATE api_keys
 			SET revoked_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
 			WHERE id = ? AND revoked_at IS NULL`,
@@ -203,7 +203,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit
 		if res.RowsAffected == 0 {
 			return errNoChange
 		}
-		if err := tx.Create(&evRow).Error; err != nil {
+		if err := chain.append(evRow); err != nil {
 			return err
 		}
 		return tx.Where("id = ?", id).Take(&row).Error

@@ -42,7 +42,9 @@ func (s *Store) provider() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return goose.NewProvider(dialect, s.sqlDB, fsys, goose.WithDisableGlobalRegistry(true))
+	goMigrations, _ := s.goMigrations()
+	return goose.NewProvider(dialect, s.sqlDB, fsys, goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(goMigrations...))
 }
 
 // lockMigrations serializes migration work on the database and returns the
@@ -158,7 +160,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
 	for i, st := range status {
 		out[i] = MigrationState{
 			Version: st.Source.Version,
-			Name:    path.Base(st.Source.Path),
+			Name:    s.migrationName(st.Source),
 			Applied: st.State == goose.StateApplied,
 		}
 		if out[i].Applied {

@@ -53,6 +53,12 @@ type eventRow struct {
 	Outcome        string    `gorm:"column:outcome"`
 	Scope          string    `gorm:"column:scope"`
 	Details        *string   `gorm:"column:details"` // JSON object; NULL when the event has none
+	// The event's link in its writer's hash chain (see chain.go).
+	ChainID  string `gorm:"column:chain_id"`
+	Seq      *int64 `gorm:"column:seq"` // NULL only for events no chain holds
+	PrevID   string `gorm:"column:prev_id"`
+	PrevHash string `gorm:"column:prev_hash"`
+	Hash     string `gorm:"column:hash"`
 }
 
 func (eventRow) TableName() string { return "audit_events" }

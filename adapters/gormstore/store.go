@@ -74,6 +74,9 @@ type Store struct {
 	// writer at a time; nil for the other databases.
 	writeSem chan struct{}
 
+	// chain is the hash chain of the audit events this store writes.
+	chain *chain
+
 	queries queryCounter
 }
 
@@ -94,7 +97,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{driver: cfg.Driver, log: log, queryTimeout: cfg.QueryTimeout}
+	s := &Store{driver: cfg.Driver, log: log, queryTimeout: cfg.QueryTimeout, chain: newChain()}
 
 	var dialector gorm.Dialector
 	switch cfg.Driver {

@@ -14,10 +14,23 @@ const (
 	ActionKeyAuthFailed Action = "key.auth_failed"
 	ActionKeyRotated    Action = "key.rotated"
 	ActionKeyRevoked    Action = "key.revoked"
+	// ActionAuditPurged records a retention purge; it belongs to no
+	// organization.
+	ActionAuditPurged Action = "audit.purged"
 )
 
 // Actions lists every action, for validating filters.
-var Actions = []Action{ActionKeyCreated, ActionKeyUsed, ActionKeyAuthFailed, ActionKeyRotated, ActionKeyRevoked}
+var Actions = []Action{ActionKeyCreated, ActionKeyUsed, ActionKeyAuthFailed, ActionKeyRotated, ActionKeyRevoked, ActionAuditPurged}
+
+// Valid reports whether a is one of Actions.
+func (a Action) Valid() bool {
+	for _, x := range Actions {
+		if a == x {
+			return true
+		}
+	}
+	return false
+}
 
 // Event is one audit record. Details holds action-specific facts (scopes of
 // a created key, failure reason, ...) and never a secret or a hash.
@@ -25,7 +38,7 @@ type Event struct {
 	ID             string
 	Time           time.Time // UTC
 	OrganizationID string
-	Actor          string // "user:<sub>", "key:<id>" or "anonymous"
+	Actor          string // "user:<sub>", "key:<id>", "anonymous" or "system:<job>"
 	Action         Action
 	KeyID          string
 	RequestID      string

@@ -103,7 +103,7 @@ func isAuthFailure(err error) bool {
 
 // RecordUse records one use of a key (key.used) or one failed attempt
 // (key.auth_failed) described by authErr. status is the HTTP status
-// answered, or 0 where the caller does not know it yet.
+// answered, or 0 to take it from req.AnswerStatus (0 if not known yet).
 func (s *Service) RecordUse(ctx context.Context, v apikey.Verified, authErr error, scope string, req ports.RequestInfo, status int) error {
 	action := audit.ActionKeyUsed
 	actor := "key:" + v.KeyID
@@ -116,6 +116,9 @@ func (s *Service) RecordUse(ctx context.Context, v apikey.Verified, authErr erro
 	id, err := s.newID(audit.IDPrefix, eventIDLen)
 	if err != nil {
 		return err
+	}
+	if status == 0 && req.AnswerStatus != nil {
+		status = req.AnswerStatus(apikey.Outcome(authErr))
 	}
 	ev := audit.Event{
 		ID: id, Time: s.now(), OrganizationID: v.OrganizationID, Actor: actor, Action: action, KeyID: v.KeyID,

@@ -1,0 +1,531 @@
+package gormstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"iter"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/ports"
+)
+
+// Every Store writes its events into a hash chain of its own: a random
+// chain id, and for each event a seq (1, 2, 3, ...), the id and hash of the
+// event before it, and its own hash (audit.Record.ComputeHash over exactly
+// the stored values). Appends are serialized by the chain's lock, which a
+// writing transaction takes before any database lock and holds until it has
+// committed or rolled back; the in-memory head advances only after a
+// commit. After a failed write the head is read back from the database, so
+// a commit whose answer was lost is not written twice. The audit_chains
+// registry keeps each chain's head (updated in the same transactions) and,
+// after a purge, its anchor: the last deleted event, from which the rest
+// still verifies.
+
+var _ ports.AuditChains = (*Store)(nil)
+
+// chain is the writer state of a Store's hash chain.
+type chain struct {
+	id     string
+	writer string
+	lock   chan struct{} // one slot: held by the transaction appending
+	head   chainHead     // guarded by lock
+}
+
+// chainHead is the last event of a chain.
+type chainHead struct {
+	seq        int64
+	eventID    string
+	hash       string
+	known      bool // seq, eventID and hash are those in the database
+	registered bool // the chain has its audit_chains row
+}
+
+// newChain returns the writer state of a fresh chain.
+func newChain() *chain {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	return &chain{
+		id:     audit.ChainIDPrefix + rand.Text(),
+		writer: clean(host+" pid "+strconv.Itoa(os.Getpid()), 255),
+		lock:   make(chan struct{}, 1),
+	}
+}
+
+// ChainID returns the id of the hash chain this store appends to.
+func (s *Store) ChainID() string { return s.chain.id }
+
+// chainRow is one row of audit_chains.
+type chainRow struct {
+	ChainID    string     `gorm:"column:chain_id;primaryKey"`
+	Writer     string     `gorm:"column:writer"`
+	CreatedAt  time.Time  `gorm:"column:created_at;autoCreateTime:false"`
+	UpdatedAt  time.Time  `gorm:"column:updated_at;autoUpdateTime:false"`
+	HeadSeq    int64      `gorm:"column:head_seq"`
+	HeadID     string     `gorm:"column:head_id"`
+	HeadHash   string     `gorm:"column:head_hash"`
+	AnchorSeq  int64      `gorm:"column:anchor_seq"`
+	AnchorID   string     `gorm:"column:anchor_id"`
+	AnchorHash string     `gorm:"column:anchor_hash"`
+	AnchorTime *time.Time `gorm:"column:anchor_time"`
+	PurgedAt   *time.Time `gorm:"column:purged_at"`
+}
+
+func (chainRow) TableName() string { return "audit_chains" }
+
+func (r chainRow) chain() audit.Chain {
+	return audit.Chain{
+		ID: r.ChainID, Writer: r.Writer, CreatedAt: utc(r.CreatedAt), Registered: true,
+		HeadSeq: r.HeadSeq, HeadID: r.HeadID, HeadHash: r.HeadHash,
+		AnchorSeq: r.AnchorSeq, AnchorID: r.AnchorID, AnchorHash: r.AnchorHash,
+		AnchorTime: utcPtr(r.AnchorTime), PurgedAt: utcPtr(r.PurgedAt),
+	}
+}
+
+// record returns the stored event with its link, as hashed.
+func (r eventRow) record() audit.Record {
+	rec := audit.Record{
+		Event: audit.Event{
+			ID: r.ID, Time: utc(r.OccurredAt), OrganizationID: r.OrganizationID, Actor: r.Actor,
+			Action: audit.Action(r.Action), KeyID: r.KeyID, RequestID: r.RequestID, TraceID: r.TraceID,
+			Method: r.Method, Path: r.Path, ClientIP: r.ClientIP, UserAgent: r.UserAgent,
+			Status: r.Status, Outcome: r.Outcome, Scope: r.Scope,
+		},
+		Link: audit.Link{ChainID: r.ChainID, PrevID: r.PrevID, PrevHash: r.PrevHash, Hash: r.Hash},
+	}
+	if r.Seq != nil {
+		rec.Link.Seq = *r.Seq
+	}
+	if r.Details != nil {
+		rec.RawDetails = *r.Details
+	}
+	return rec
+}
+
+// chainTx appends events to the chain within one transaction.
+type chainTx struct {
+	tx   *gorm.DB
+	id   string
+	head chainHead
+}
+
+// link gives rows the next places of the chain, in order.
+func (ct *chainTx) link(rows []eventRow) {
+	for i := range rows {
+		r := &rows[i]
+		ct.head.seq++
+		seq := ct.head.seq
+		r.ChainID, r.Seq, r.PrevID, r.PrevHash = ct.id, &seq, ct.head.eventID, ct.head.hash
+		r.Hash = r.record().ComputeHash()
+		ct.head.eventID, ct.head.hash = r.ID, r.Hash
+	}
+}
+
+// append links rows into the chain and inserts them.
+func (ct *chainTx) append(rows ...eventRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ct.link(rows)
+	return ct.tx.CreateInBatches(rows, insertBatch).Error
+}
+
+// writeChained runs fn in a write transaction that may append events to
+// the store's chain. It takes the chain's lock before the transaction
+// begins, and the transaction locks the chain's registry row before any
+// other row, so that every transaction touching a chain takes its locks
+// in the same order (chain, then keys and events); a purge, which locks
+// the registry row before deleting, then never waits for a writer that
+// waits for it. A transaction aborted as a deadlock or serialization
+// failure is run again, up to three times.
+func (s *Store) writeChained(ctx context.Context, fn func(tx *gorm.DB, ct *chainTx) error) error {
+	c := s.chain
+	select {
+	case c.lock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-c.lock }()
+	for attempt := 1; ; attempt++ {
+		err := s.writeChainedOnce(ctx, c, fn)
+		if err == nil || attempt == 3 || !isConcurrencyFailure(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) writeChainedOnce(ctx context.Context, c *chain, fn func(tx *gorm.DB, ct *chainTx) error) error {
+	var next chainHead
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		head := c.head
+		if !head.known {
+			var err error
+			if head, err = loadHead(tx, c.id); err != nil {
+				return err
+			}
+		}
+		if err := s.lockHead(tx, c, &head); err != nil {
+			return err
+		}
+		ct := &chainTx{tx: tx, id: c.id, head: head}
+		if err := fn(tx, ct); err != nil {
+			return err
+		}
+		if ct.head.seq != head.seq {
+			if err := saveHead(tx, c, ct.head); err != nil {
+				return err
+			}
+			ct.head.registered = true
+		}
+		next = ct.head
+		return nil
+	})
+	if err != nil {
+		c.head.known = false // the transaction may have committed: read the head back next time
+		return err
+	}
+	c.head = next
+	return nil
+}
+
+// lockHead locks the chain's registry row for the rest of the transaction,
+// registering the chain if it has no row yet. SQLite needs no row lock:
+// its write transactions hold the whole database.
+func (s *Store) lockHead(tx *gorm.DB, c *chain, head *chainHead) error {
+	if s.driver == DriverSQLite {
+		return nil
+	}
+	var ids []string
+	if err := tx.Raw(`SELECT chain_id FROM audit_chains WHERE chain_id = ? FOR UPDATE`, c.id).Scan(&ids).Error; err != nil {
+		return err
+	}
+	if len(ids) == 1 {
+		head.registered = true
+		return nil
+	}
+	now := utc(time.Now())
+	err := tx.Create(&chainRow{
+		ChainID: c.id, Writer: c.writer, CreatedAt: now, UpdatedAt: now,
+		HeadSeq: head.seq, HeadID: head.eventID, HeadHash: head.hash,
+	}).Error
+	if err != nil {
+		return err
+	}
+	head.registered = true
+	return nil
+}
+
+// loadHead reads the head of chain id from the database: its registry
+// row, or its last event if that lies further (which only tampering or a
+// lost registry update explains; the writer goes on after it, and audit
+// verify reports the discrepancy).
+func loadHead(tx *gorm.DB, id string) (chainHead, error) {
+	var h chainHead
+	var c chainRow
+	err := tx.Where("chain_id = ?", id).Limit(1).Find(&c).Error
+	if err != nil {
+		return h, err
+	}
+	if c.ChainID == id {
+		h = chainHead{seq: c.HeadSeq, eventID: c.HeadID, hash: c.HeadHash, registered: true}
+	}
+	var last []eventRow
+	err = tx.Select("id", "seq", "hash").Where("chain_id = ? AND seq IS NOT NULL", id).
+		Order("seq DESC").Limit(1).Find(&last).Error
+	if err != nil {
+		return h, err
+	}
+	if len(last) == 1 && *last[0].Seq > h.seq {
+		h.seq, h.eventID, h.hash = *last[0].Seq, last[0].ID, last[0].Hash
+	}
+	h.known = true
+	return h, nil
+}
+
+// saveHead records head as the chain's head in its registry row, creating
+// the row if the chain has none yet.
+func saveHead(tx *gorm.DB, c *chain, head chainHead) error {
+	now := utc(time.Now())
+	if head.registered {
+		res := tx.Exec(`UPDATE audit_chains SET head_seq = ?, head_id = ?, head_hash = ?, updated_at = ? WHERE chain_id = ?`,
+			head.seq, head.eventID, head.hash, now, c.id)
+		if res.Error != nil || res.RowsAffected > 0 {
+			return res.Error
+		}
+	}
+	return tx.Create(&chainRow{
+		ChainID: c.id, Writer: c.writer, CreatedAt: now, UpdatedAt: now,
+		HeadSeq: head.seq, HeadID: head.eventID, HeadHash: head.hash,
+	}).Error
+}
+
+// unstored returns the rows whose ids are neither stored yet nor repeated
+// earlier in rows, so that a retried batch appends each event once.
+func unstored(tx *gorm.DB, rows []eventRow) ([]eventRow, error) {
+	seen := make(map[string]bool, len(rows))
+	for start := 0; start < len(rows); start += insertBatch {
+		ids := make([]string, 0, insertBatch)
+		for _, r := range rows[start:min(start+insertBatch, len(rows))] {
+			ids = append(ids, r.ID)
+		}
+		var stored []string
+		if err := tx.Model(&eventRow{}).Where("id IN ?", ids).Pluck("id", &stored).Error; err != nil {
+			return nil, err
+		}
+		for _, id := range stored {
+			seen[id] = true
+		}
+	}
+	out := rows[:0:0]
+	for _, r := range rows {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// ReadChains runs fn on a read-only snapshot of the log: a repeatable-read
+// transaction on Postgres and MySQL, a deferred read transaction on SQLite
+// (which in WAL mode reads one snapshot and blocks no writer).
+func (s *Store) ReadChains(ctx context.Context, fn func(ports.ChainSnapshot) error) error {
+	opts := &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	if s.driver == DriverSQLite {
+		opts = &sql.TxOptions{ReadOnly: true}
+	}
+	var fnErr error
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		fnErr = fn(snapshot{tx: tx})
+		return fnErr
+	}, opts)
+	if fnErr != nil {
+		return fnErr // already translated, or the caller's own
+	}
+	return translate("read audit chains", err)
+}
+
+// snapshot implements ports.ChainSnapshot on a read transaction.
+type snapshot struct{ tx *gorm.DB }
+
+// recordsPage is how many events one query of Records reads.
+const recordsPage = 1000
+
+// Chains lists the registered chains and those only events name, plus
+// the empty id if some event belongs to no chain.
+func (sn snapshot) Chains(ctx context.Context) ([]audit.Chain, error) {
+	var rows []chainRow
+	if err := sn.tx.WithContext(ctx).Order("chain_id").Find(&rows).Error; err != nil {
+		return nil, translate("list audit chains", err)
+	}
+	var ids []string
+	if err := sn.tx.WithContext(ctx).Model(&eventRow{}).Distinct("chain_id").Order("chain_id").Pluck("chain_id", &ids).Error; err != nil {
+		return nil, translate("list audit chains", err)
+	}
+	var unchained []string
+	if err := sn.tx.WithContext(ctx).Model(&eventRow{}).Where("seq IS NULL").Limit(1).Pluck("id", &unchained).Error; err != nil {
+		return nil, translate("list audit chains", err)
+	}
+	byID := make(map[string]audit.Chain, len(rows)+len(ids))
+	for _, r := range rows {
+		byID[r.ChainID] = r.chain()
+	}
+	for _, id := range ids {
+		if _, ok := byID[id]; !ok {
+			byID[id] = audit.Chain{ID: id}
+		}
+	}
+	if len(unchained) > 0 {
+		byID[""] = audit.Chain{}
+	}
+	out := make([]audit.Chain, 0, len(byID))
+	for _, c := range byID {
+		out = append(out, c)
+	}
+	sortChains(out)
+	return out, nil
+}
+
+func sortChains(cs []audit.Chain) {
+	slices.SortFunc(cs, func(a, b audit.Chain) int { return strings.Compare(a.ID, b.ID) })
+}
+
+// Records yields the events of chainID after afterSeq in seq order; for
+// the empty id, the events of no chain (seq NULL or no chain id) in id
+// order.
+func (sn snapshot) Records(ctx context.Context, chainID string, afterSeq int64) iter.Seq2[audit.Record, error] {
+	return func(yield func(audit.Record, error) bool) {
+		afterID := ""
+		for {
+			var rows []eventRow
+			db := sn.tx.WithContext(ctx).Model(&eventRow{})
+			if chainID == "" {
+				db = db.Where("(chain_id = '' OR seq IS NULL) AND id > ?", afterID).Order("id")
+			} else {
+				db = db.Where("chain_id = ? AND seq > ?", chainID, afterSeq).Order("seq")
+			}
+			if err := db.Limit(recordsPage).Find(&rows).Error; err != nil {
+				yield(audit.Record{}, translate("read audit chain", err))
+				return
+			}
+			for _, r := range rows {
+				if !yield(r.record(), nil) {
+					return
+				}
+			}
+			if len(rows) < recordsPage {
+				return
+			}
+			last := rows[len(rows)-1]
+			afterID = last.ID
+			if last.Seq != nil {
+				afterSeq = *last.Seq
+			}
+		}
+	}
+}
+
+// purgeChunk is how many events one purge transaction deletes at most.
+const purgeChunk = 5000
+
+// PurgeBefore deletes, chain by chain, the events before the first one
+// that happened at or after before, in transactions of at most purgeChunk
+// events; each moves the chain's anchor to the last event it deleted. A
+// chain's run of old events ends at its first recent event even if older
+// ones follow (events of one writer are nearly in time order). Purges
+// running at once on several instances cut each chain once.
+func (s *Store) PurgeBefore(ctx context.Context, before time.Time) ([]ports.ChainCut, error) {
+	before = utc(before)
+	var chains []chainRow
+	if err := s.db.WithContext(ctx).Order("chain_id").Find(&chains).Error; err != nil {
+		return nil, translate("purge audit events", err)
+	}
+	var cuts []ports.ChainCut
+	for _, c := range chains {
+		cut, err := s.purgeChain(ctx, c, before)
+		if err != nil {
+			return cuts, err
+		}
+		if cut.Deleted > 0 {
+			cuts = append(cuts, cut)
+		}
+	}
+	return cuts, nil
+}
+
+func (s *Store) purgeChain(ctx context.Context, c chainRow, before time.Time) (ports.ChainCut, error) {
+	cut := ports.ChainCut{ChainID: c.ChainID, FromSeq: c.AnchorSeq + 1}
+	db := s.db.WithContext(ctx)
+	var recent []int64
+	err := db.Model(&eventRow{}).Where("chain_id = ? AND seq > ? AND occurred_at >= ?", c.ChainID, c.AnchorSeq, before).
+		Order("seq").Limit(1).Pluck("seq", &recent).Error
+	if err != nil {
+		return cut, translate("purge audit events", err)
+	}
+	var through int64
+	if len(recent) == 1 {
+		through = recent[0] - 1
+	} else {
+		var last []int64
+		err := db.Model(&eventRow{}).Where("chain_id = ? AND seq > ?", c.ChainID, c.AnchorSeq).
+			Order("seq DESC").Limit(1).Pluck("seq", &last).Error
+		if err != nil {
+			return cut, translate("purge audit events", err)
+		}
+		if len(last) == 0 {
+			return cut, nil
+		}
+		through = last[0]
+	}
+	for from := c.AnchorSeq + 1; from <= through; from += purgeChunk {
+		end := min(from+purgeChunk-1, through)
+		var seg segment
+		var err error
+		for attempt := 1; ; attempt++ {
+			seg, err = s.purgeSegment(ctx, c.ChainID, from, end)
+			err = translate("purge audit events", err)
+			if attempt == 3 || !errors.Is(err, apikey.ErrConflict) {
+				break
+			}
+		}
+		if err != nil {
+			return cut, err
+		}
+		if seg.deleted > 0 || seg.seq > 0 {
+			cut.ThroughSeq, cut.AnchorID, cut.AnchorHash = seg.seq, seg.id, seg.hash
+			cut.Deleted += seg.deleted
+		}
+	}
+	return cut, nil
+}
+
+// segment is what one purge transaction cut: its last event, now the
+// anchor, and how many events it deleted.
+type segment struct {
+	seq      int64
+	id, hash string
+	deleted  int64
+}
+
+// purgeSegment deletes the events of chain id with a seq up to end (the
+// last stored one in from..end) and makes that event the chain's anchor,
+// in one transaction. It does nothing if another purge got there first.
+func (s *Store) purgeSegment(ctx context.Context, id string, from, end int64) (segment, error) {
+	var seg segment
+	err := s.writeReadCommitted(ctx, func(tx *gorm.DB) error {
+		seg = segment{}
+		var anchor []eventRow
+		err := tx.Select("id", "seq", "hash", "occurred_at").
+			Where("chain_id = ? AND seq >= ? AND seq <= ?", id, from, end).
+			Order("seq DESC").Limit(1).Find(&anchor).Error
+		if err != nil || len(anchor) == 0 {
+			return err
+		}
+		a := anchor[0]
+		now := utc(time.Now())
+		at := utc(a.OccurredAt)
+		res := tx.Exec(`UPDATE audit_chains SET anchor_seq = ?, anchor_id = ?, anchor_hash = ?, anchor_time = ?, purged_at = ?, updated_at = ?
+			WHERE chain_id = ? AND anchor_seq < ?`, *a.Seq, a.ID, a.Hash, at, now, now, id, *a.Seq)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error // another purge moved the anchor first
+		}
+		// Delete by primary key: a range delete may scan (and on MySQL
+		// lock) rows that writers are inserting at the chain's end.
+		var ids []string
+		err = tx.Model(&eventRow{}).Where("chain_id = ? AND seq <= ?", id, *a.Seq).Pluck("id", &ids).Error
+		if err != nil {
+			return err
+		}
+		seg = segment{seq: *a.Seq, id: a.ID, hash: a.Hash}
+		for start := 0; start < len(ids); start += insertBatch {
+			del := tx.Exec(`DELETE FROM audit_events WHERE id IN ?`, ids[start:min(start+insertBatch, len(ids))])
+			if del.Error != nil {
+				return del.Error
+			}
+			seg.deleted += del.RowsAffected
+		}
+		return nil
+	})
+	return seg, err
+}
+
+// writeReadCommitted is write at the read-committed level where the
+// database has one, so that deleting old rows takes no gap locks that
+// would hold up writers appending new ones.
+func (s *Store) writeReadCommitted(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if s.writeSem != nil {
+		return s.write(ctx, fn)
+	}
+	return s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+}
