@@ -2,6 +2,8 @@ package otel
 
 import (
 	"context"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -93,22 +95,24 @@ func (s *keyService) verify(ctx context.Context, name, secret string, attrs []at
 	if env == "" {
 		env = environmentOf(secret)
 	}
-	span.SetAttributes(AttrOutcome.String(out), AttrCacheHit.Bool(hit), AttrEnvironment.String(env))
-	if err == nil {
-		span.SetAttributes(AttrKeyID.String(v.KeyID), AttrOrganizationID.String(v.OrganizationID))
-	} else if out == apikey.OutcomeError || out == OutcomeInvalidRequest {
-		endWithError(span, err)
+	if span.IsRecording() {
+		span.SetAttributes(AttrOutcome.String(out), AttrCacheHit.Bool(hit), AttrEnvironment.String(env))
+		if err == nil {
+			span.SetAttributes(AttrKeyID.String(v.KeyID), AttrOrganizationID.String(v.OrganizationID))
+		} else if out == apikey.OutcomeError || out == OutcomeInvalidRequest {
+			endWithError(span, err)
+		}
 	}
 
 	if s.t.metricsOn {
 		in := s.t.inst
-		counted := []attribute.KeyValue{AttrOutcome.String(out), AttrEnvironment.String(env)}
 		if s.t.cfg.MetricsOrgLabel && v.OrganizationID != "" {
-			counted = append(counted, AttrOrganizationID.String(v.OrganizationID))
+			in.verifications.Add(ctx, 1, metric.WithAttributes(
+				AttrOutcome.String(out), AttrEnvironment.String(env), AttrOrganizationID.String(v.OrganizationID)))
+		} else {
+			in.verifications.Add(ctx, 1, s.t.attrs.get(out, env, ""))
 		}
-		in.verifications.Add(ctx, 1, metric.WithAttributes(counted...))
-		in.verifyDuration.Record(ctx, durationSeconds(time.Since(start)),
-			metric.WithAttributes(AttrOutcome.String(out), AttrCacheHit.Bool(hit)))
+		in.verifyDuration.Record(ctx, durationSeconds(time.Since(start)), s.t.attrs.get(out, "", strconv.FormatBool(hit)))
 	}
 	return v, err
 }
@@ -310,4 +314,31 @@ func (c *verifyCache) Get(ctx context.Context, digest string) (apikey.Verified, 
 		}
 	}
 	return v, ok
+}
+
+// attrSets caches the attribute sets of the verification metrics: their
+// values come from small fixed vocabularies, and building a set for every
+// measurement would cost more than the measurement.
+type attrSets struct {
+	m sync.Map // attrSetKey -> metric.MeasurementOption
+}
+
+type attrSetKey struct{ outcome, env, hit string }
+
+// get returns the set {apikey.outcome, and apikey.environment or
+// apikey.cache_hit, whichever is not ""}.
+func (a *attrSets) get(outcome, env, hit string) metric.MeasurementOption {
+	k := attrSetKey{outcome, env, hit}
+	if o, ok := a.m.Load(k); ok {
+		return o.(metric.MeasurementOption)
+	}
+	kvs := []attribute.KeyValue{AttrOutcome.String(outcome)}
+	if env != "" {
+		kvs = append(kvs, AttrEnvironment.String(env))
+	}
+	if hit != "" {
+		kvs = append(kvs, AttrCacheHit.Bool(hit == "true"))
+	}
+	o, _ := a.m.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kvs...)))
+	return o.(metric.MeasurementOption)
 }

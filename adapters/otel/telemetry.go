@@ -218,6 +218,7 @@ type Telemetry struct {
 	tracer      trace.Tracer
 	meter       metric.Meter
 	inst        *instruments
+	attrs       attrSets
 	recording   bool // spans are recorded (some processor or exporter)
 	metricsOn   bool // some metric reader is configured
 	metricsHTTP http.Handler
