@@ -147,6 +147,8 @@ func NewCLI() *cobra.Command {
 	token.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime of the token")
 	root.AddCommand(token)
 
+	root.AddCommand(newHealthcheckCommand(load))
+
 	root.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
