@@ -108,6 +108,7 @@ func NewCLI() *cobra.Command {
 		},
 	})
 	root.AddCommand(migrate)
+	root.AddCommand(auditCommand(load))
 
 	var sub string
 	var orgs []string

@@ -63,9 +63,10 @@ type StorageConfig struct {
 	MaxIdleConns    int           `koanf:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `koanf:"conn_max_lifetime"`
 	ConnMaxIdleTime time.Duration `koanf:"conn_max_idle_time"`
-	// QueryTimeout bounds every database call of a request or background
-	// job (migrations excepted), so an unreachable database answers 503
-	// promptly instead of holding requests.
+	// QueryTimeout bounds every database call on the request path (and the
+	// usage writer's and invalidation poll's), so an unreachable database
+	// answers 503 promptly instead of holding requests. Migrations, audit
+	// verification and purges are not bounded by it.
 	QueryTimeout time.Duration `koanf:"query_timeout"`
 }
 
@@ -100,13 +101,20 @@ type Argon2Config struct {
 	MaxConcurrent int    `koanf:"max_concurrent"`
 }
 
-// AuditConfig tunes the usage-event queue.
+// AuditConfig tunes the usage-event queue and the retention of the audit
+// log.
 type AuditConfig struct {
 	QueueCapacity int           `koanf:"queue_capacity"`
 	BatchSize     int           `koanf:"batch_size"`
 	FlushInterval time.Duration `koanf:"flush_interval"`
 	OnFull        string        `koanf:"on_full"`
 	BlockTimeout  time.Duration `koanf:"block_timeout"`
+	// Retention is how long audit events are kept; older ones are deleted
+	// by `apikeys audit purge` and the purge job (0: keep forever).
+	Retention time.Duration `koanf:"retention"`
+	// PurgeInterval is how often serve deletes the events older than
+	// Retention (0: never; run `apikeys audit purge` instead).
+	PurgeInterval time.Duration `koanf:"purge_interval"`
 }
 
 // LogConfig configures the structured log.
@@ -146,7 +154,7 @@ func Defaults() Config {
 			Argon2:    Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxConcurrent: 0},
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
 		},
-		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 500, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second},
+		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 500, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second, PurgeInterval: time.Hour},
 		Log:   LogConfig{Level: "info", Format: "json"},
 
 		Telemetry: defaultTelemetry(),
@@ -341,6 +349,12 @@ func (c Config) Validate() error {
 	}
 	if c.Audit.OnFull != "block" && c.Audit.OnFull != "drop" {
 		bad("audit.on_full", "must be block or drop, got %q", c.Audit.OnFull)
+	}
+	if c.Audit.Retention < 0 {
+		bad("audit.retention", "must be 0 (keep forever) or a positive duration such as 2160h, got %s", c.Audit.Retention)
+	}
+	if c.Audit.PurgeInterval < 0 {
+		bad("audit.purge_interval", "must be 0 (no purge job) or a positive duration such as 1h, got %s", c.Audit.PurgeInterval)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -126,6 +126,10 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 	if err != nil {
 		return err
 	}
+	auditLog, err := newAuditLog(store, tel.auditStore(store), tel.keyStore(store))
+	if err != nil {
+		return err
+	}
 	tokens, err := jwtauth.New(jwtauth.Config{
 		Secret: []byte(cfg.JWT.Secret), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Leeway: cfg.JWT.Leeway,
 	})
@@ -133,7 +137,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 		return fmt.Errorf("jwt: %w", err)
 	}
 	api, err := httpapi.New(httpapi.Options{
-		Keys: tel.keyService(svc), Tokens: tokens, Logger: logger, TrustedProxies: cfg.HTTP.TrustedProxies,
+		Keys: tel.keyService(svc), Audit: auditLog, Tokens: tokens, Logger: logger, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
 		Ready: func(ctx context.Context) error {
 			if err := store.Ping(ctx); err != nil {
@@ -201,6 +205,8 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 		}
 	}()
 
+	stopPurge := startPurgeJob(cfg, auditLog, logger)
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addr := ln.Addr().String()
@@ -229,6 +235,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 	}
 	stopPoll()
 	<-pollDone
+	stopPurge()
 	if err := queue.Close(shutCtx); err != nil {
 		logger.Error("audit queue flush", slog.String("error", err.Error()))
 		if runErr == nil {

@@ -35,7 +35,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Set(principalKey, p)
 		c.Next()
 	case secret != "":
-		v, err := s.keys.Verify(c.Request.Context(), secret, string(apikey.ScopeAPIKeysManage), s.requestInfo(c))
+		v, err := s.keys.Verify(c.Request.Context(), secret, string(apikey.ScopeAPIKeysManage), s.keyAuthInfo(c))
 		if err != nil {
 			if isKeyAuthFailure(err) {
 				unauthorizedKey(c)

@@ -43,6 +43,9 @@ type Options struct {
 	RetryAfter time.Duration
 	// TraceID returns the trace id of a request's context, if tracing is on.
 	TraceID func(ctx context.Context) string
+	// Audit serves GET /api/v1/audit-logs and /api/v1/api-keys/{id}/usage;
+	// nil leaves those endpoints out.
+	Audit ports.AuditService
 	// Middleware runs first on every request (e.g. tracing, metrics).
 	Middleware []gin.HandlerFunc
 	// Extra lets the composition root mount more routes (e.g. /metrics).
@@ -58,6 +61,7 @@ type Server struct {
 	ready      func(ctx context.Context) error
 	retryAfter string
 	traceID    func(ctx context.Context) string
+	audit      ports.AuditService
 	engine     *gin.Engine
 }
 
@@ -66,7 +70,7 @@ func New(o Options) (*Server, error) {
 	if o.Keys == nil || o.Tokens == nil {
 		return nil, errors.New("httpapi: Keys and Tokens are required")
 	}
-	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, traceID: o.TraceID}
+	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, traceID: o.TraceID, audit: o.Audit}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -111,6 +115,7 @@ func New(o Options) (*Server, error) {
 	keys.GET("/:id", s.getKey)
 	keys.POST("/:id/rotate", s.rotateKey)
 	keys.DELETE("/:id", s.revokeKey)
+	s.auditRoutes(v1)
 	if o.Extra != nil {
 		o.Extra(r)
 	}

@@ -14,6 +14,7 @@ import (
 // it and copy the X-Key-Id, X-Organization-Id and X-Scopes headers.
 func (s *Server) verify(c *gin.Context) {
 	ri := s.requestInfo(c)
+	ri.AnswerStatus = verifyStatus
 	// A proxy doing forward auth names the request it is checking.
 	// The query string is dropped: callers sometimes put secrets there.
 	if uri := firstHeader(c, "X-Original-URI", "X-Forwarded-Uri"); uri != "" {

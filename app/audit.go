@@ -1,0 +1,331 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentauri/apikeys/adapters/gormstore"
+	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/keys"
+	"github.com/agentauri/apikeys/ports"
+)
+
+// Actors of the purge event, by where the purge ran.
+const (
+	actorPurgeJob = "system:retention-job"
+	actorPurgeCLI = "system:cli"
+)
+
+// newAuditLog builds the audit-log use cases on store; events, when not
+// nil, replaces store for reading and recording events (an instrumented
+// wrapper of it).
+func newAuditLog(store *gormstore.Store, events ports.AuditStore, keyStore ports.KeyStore) (*keys.AuditLog, error) {
+	if events == nil {
+		events = store
+	}
+	if keyStore == nil {
+		keyStore = store
+	}
+	return keys.NewAuditLog(keys.AuditDeps{
+		Events: events, Chains: store, Keys: keyStore, Clock: systemClock{}, Entropy: rand.Reader,
+	})
+}
+
+// startPurgeJob runs, every cfg.Audit.PurgeInterval, a purge of the
+// events older than cfg.Audit.Retention, until the returned stop function
+// is called (which waits for a purge under way). With no retention or no
+// interval it does nothing.
+func startPurgeJob(cfg Config, log *keys.AuditLog, logger *slog.Logger) (stop func()) {
+	if cfg.Audit.Retention <= 0 || cfg.Audit.PurgeInterval <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(cfg.Audit.PurgeInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rep, err := log.Purge(ctx, log.Cutoff(cfg.Audit.Retention), actorPurgeJob)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("audit purge", slog.String("error", err.Error()), slog.Int64("deleted", rep.Deleted))
+			case rep.Deleted > 0:
+				logger.Info("audit purge", slog.Int64("deleted", rep.Deleted), slog.Int("chains", len(rep.Cuts)),
+					slog.Time("before", rep.Before), slog.String("event_id", rep.EventID))
+			}
+		}
+	})
+	logger.Info("audit purge job started", slog.Duration("retention", cfg.Audit.Retention),
+		slog.Duration("interval", cfg.Audit.PurgeInterval))
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
+// errAuditProblems says verification found the log tampered with.
+var errAuditProblems = errors.New("audit log verification failed")
+
+// auditCommand is `apikeys audit verify|purge`.
+func auditCommand(load func() (Config, error)) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Verify the audit log's hash chains, or purge events past retention",
+	}
+
+	var asJSON bool
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Check every hash chain of the audit log; exit non-zero on any modified, deleted, reordered or inserted event",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAuditLog(cmd, load, func(al *keys.AuditLog, _ Config) error {
+				return runVerify(cmd.Context(), al, cmd.OutOrStdout(), asJSON)
+			})
+		},
+	}
+	verify.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.AddCommand(verify)
+
+	var before string
+	var olderThan time.Duration
+	var force bool
+	purge := &cobra.Command{
+		Use:   "purge",
+		Short: "Delete the audit events older than audit.retention (or --older-than / --before), leaving each chain verifiable",
+		Long: `Delete, chain by chain, the audit events that happened before the cutoff:
+now minus audit.retention, or --older-than, or --before. Each chain is cut at
+a seq boundary and its registry entry keeps the last deleted event as an
+anchor, so that 'apikeys audit verify' still checks the rest. The purge is
+itself recorded as an audit.purged event.
+
+The chains are verified first, and nothing is deleted if any problem is
+found (deleting tampered events would destroy the evidence); --force
+purges anyway.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAuditLog(cmd, load, func(al *keys.AuditLog, cfg Config) error {
+				cutoff, err := purgeCutoff(al, cfg, before, olderThan)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if !force {
+					rep, err := al.VerifyChains(cmd.Context(), nil)
+					if err != nil {
+						return err
+					}
+					if !rep.OK() {
+						printProblems(out, rep)
+						return fmt.Errorf("%w: %d problems; nothing purged (use --force to purge anyway)", errAuditProblems, rep.Problems)
+					}
+				}
+				rep, err := al.Purge(cmd.Context(), cutoff, actorPurgeCLI)
+				for _, c := range rep.Cuts {
+					fmt.Fprintf(out, "chain %s: deleted %d events (seq %d to %d); anchor %s %s\n",
+						c.ChainID, c.Deleted, c.FromSeq, c.ThroughSeq, c.AnchorID, c.AnchorHash)
+				}
+				if err != nil {
+					return err
+				}
+				if rep.Deleted == 0 {
+					fmt.Fprintf(out, "no audit events before %s\n", cutoff.UTC().Format(time.RFC3339))
+					return nil
+				}
+				fmt.Fprintf(out, "purged %d audit events before %s from %d chains (recorded as %s)\n",
+					rep.Deleted, cutoff.UTC().Format(time.RFC3339), len(rep.Cuts), rep.EventID)
+				return nil
+			})
+		},
+	}
+	purge.Flags().StringVar(&before, "before", "", "delete events before this RFC 3339 time")
+	purge.Flags().DurationVar(&olderThan, "older-than", 0, "delete events older than this (default audit.retention)")
+	purge.Flags().BoolVar(&force, "force", false, "purge even if verification finds problems")
+	cmd.AddCommand(purge)
+	return cmd
+}
+
+// purgeCutoff picks the cutoff of a purge from the flags or the
+// configured retention.
+func purgeCutoff(al *keys.AuditLog, cfg Config, before string, olderThan time.Duration) (time.Time, error) {
+	switch {
+	case before != "" && olderThan != 0:
+		return time.Time{}, errors.New("give --before or --older-than, not both")
+	case before != "":
+		t, err := time.Parse(time.RFC3339Nano, before)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("--before must be an RFC 3339 time such as 2025-01-31T00:00:00Z, got %q", before)
+		}
+		return t, nil
+	case olderThan < 0:
+		return time.Time{}, fmt.Errorf("--older-than must be positive, got %s", olderThan)
+	case olderThan > 0:
+		return al.Cutoff(olderThan), nil
+	case cfg.Audit.Retention > 0:
+		return al.Cutoff(cfg.Audit.Retention), nil
+	}
+	return time.Time{}, errors.New("audit.retention is 0 (keep forever): set it, or pass --older-than or --before")
+}
+
+// withAuditLog opens the configured database and runs fn on its audit log.
+func withAuditLog(cmd *cobra.Command, load func() (Config, error), fn func(*keys.AuditLog, Config) error) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	st, err := OpenStore(cmd.Context(), cfg, NewLogger(cfg.Log))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if n, err := st.Pending(cmd.Context()); err != nil {
+		return fmt.Errorf("check migrations: %w", err)
+	} else if n > 0 {
+		return fmt.Errorf("%d database migrations are pending: run `apikeys migrate up` first", n)
+	}
+	al, err := newAuditLog(st, nil, nil)
+	if err != nil {
+		return err
+	}
+	return fn(al, cfg)
+}
+
+// runVerify verifies every chain and prints the report.
+func runVerify(ctx context.Context, al *keys.AuditLog, out io.Writer, asJSON bool) error {
+	var each func(audit.ChainResult)
+	if !asJSON {
+		each = func(r audit.ChainResult) { printChain(out, r) }
+	}
+	rep, err := al.VerifyChains(ctx, each)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(verifyJSON(rep)); err != nil {
+			return err
+		}
+	} else {
+		printProblems(out, rep)
+		verdict := "no problems found"
+		if !rep.OK() {
+			verdict = fmt.Sprintf("%d problems found", rep.Problems)
+		}
+		fmt.Fprintf(out, "verified %d chains, %d events: %s\n", len(rep.Chains), rep.Events, verdict)
+	}
+	if !rep.OK() {
+		return fmt.Errorf("%w: %d problems", errAuditProblems, rep.Problems)
+	}
+	return nil
+}
+
+func printChain(out io.Writer, r audit.ChainResult) {
+	c := r.Chain
+	id := c.ID
+	if id == "" {
+		id = "(no chain)"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "chain %s: %d events", id, r.Events)
+	if r.Events > 0 {
+		fmt.Fprintf(&b, " (seq %d to %d)", r.FirstSeq, r.LastSeq)
+	}
+	if c.AnchorSeq > 0 {
+		fmt.Fprintf(&b, ", purged through seq %d", c.AnchorSeq)
+	}
+	if c.Registered {
+		fmt.Fprintf(&b, ", head seq %d %s", c.HeadSeq, c.HeadHash)
+		if c.Writer != "" {
+			fmt.Fprintf(&b, ", writer %q", c.Writer)
+		}
+	}
+	if r.OK() {
+		b.WriteString(": ok")
+	} else {
+		fmt.Fprintf(&b, ": %d problems", int64(len(r.Problems))+r.Omitted)
+	}
+	fmt.Fprintln(out, b.String())
+}
+
+func printProblems(out io.Writer, rep keys.VerifyReport) {
+	for _, r := range rep.Chains {
+		for _, p := range r.Problems {
+			fmt.Fprintf(out, "%-9s chain %s seq %d", strings.ToUpper(string(p.Kind)), p.ChainID, p.Seq)
+			if p.LastSeq != p.Seq {
+				fmt.Fprintf(out, "-%d", p.LastSeq)
+			}
+			if p.EventID != "" {
+				fmt.Fprintf(out, " event %s", p.EventID)
+			}
+			fmt.Fprintf(out, ": %s\n", p.Message)
+		}
+		if r.Omitted > 0 {
+			fmt.Fprintf(out, "... and %d more problems in chain %s\n", r.Omitted, r.Chain.ID)
+		}
+	}
+}
+
+// verifyReportJSON is the --json form of a verification.
+type verifyReportJSON struct {
+	OK       bool              `json:"ok"`
+	Events   int64             `json:"events"`
+	Problems int64             `json:"problems"`
+	Chains   []verifyChainJSON `json:"chains"`
+}
+
+type verifyChainJSON struct {
+	ChainID    string        `json:"chain_id"`
+	Writer     string        `json:"writer,omitempty"`
+	Registered bool          `json:"registered"`
+	Events     int64         `json:"events"`
+	FirstSeq   int64         `json:"first_seq"`
+	LastSeq    int64         `json:"last_seq"`
+	HeadSeq    int64         `json:"head_seq"`
+	HeadHash   string        `json:"head_hash"`
+	AnchorSeq  int64         `json:"anchor_seq"`
+	AnchorHash string        `json:"anchor_hash"`
+	OK         bool          `json:"ok"`
+	Problems   []problemJSON `json:"problems"`
+	Omitted    int64         `json:"omitted_problems"`
+}
+
+type problemJSON struct {
+	Kind    string `json:"kind"`
+	Seq     int64  `json:"seq"`
+	LastSeq int64  `json:"last_seq"`
+	EventID string `json:"event_id,omitempty"`
+	Message string `json:"message"`
+}
+
+func verifyJSON(rep keys.VerifyReport) verifyReportJSON {
+	out := verifyReportJSON{OK: rep.OK(), Events: rep.Events, Problems: rep.Problems, Chains: []verifyChainJSON{}}
+	for _, r := range rep.Chains {
+		c := verifyChainJSON{
+			ChainID: r.Chain.ID, Writer: r.Chain.Writer, Registered: r.Chain.Registered, Events: r.Events,
+			FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, HeadSeq: r.Chain.HeadSeq, HeadHash: r.Chain.HeadHash,
+			AnchorSeq: r.Chain.AnchorSeq, AnchorHash: r.Chain.AnchorHash, OK: r.OK(),
+			Problems: []problemJSON{}, Omitted: r.Omitted,
+		}
+		for _, p := range r.Problems {
+			c.Problems = append(c.Problems, problemJSON{Kind: string(p.Kind), Seq: p.Seq, LastSeq: p.LastSeq, EventID: p.EventID, Message: p.Message})
+		}
+		out.Chains = append(out.Chains, c)
+	}
+	return out
+}
