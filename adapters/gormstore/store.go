@@ -47,10 +47,12 @@ type Config struct {
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
 	ConnMaxIdleTime time.Duration
-	// QueryTimeout bounds each store method except the migration ones
-	// (including the wait for a connection), so that an unreachable or
-	// stalled database yields apikey.ErrUnavailable promptly instead of
-	// holding the caller; zero means no bound beyond the caller's context.
+	// QueryTimeout bounds each method on the request path — key reads and
+	// writes, AppendUsage, ListEvents, InvalidatedSince, Ping — including
+	// the wait for a connection, so that an unreachable or stalled database
+	// yields apikey.ErrUnavailable promptly instead of holding the caller.
+	// Migrations, ReadChains and PurgeBefore, which may rightly take long,
+	// are bounded by their caller's context only. Zero means no bound.
 	QueryTimeout time.Duration
 	Logger       *slog.Logger // optional; slow queries are logged without their values
 }
