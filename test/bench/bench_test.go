@@ -1,0 +1,243 @@
+// Package bench holds the in-process benchmarks of the verification path
+// (go test -bench . ./test/bench); the load benchmarks against the real
+// binary live in test/bench/load and run with `make bench`.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/agentauri/apikeys/adapters/argon2id"
+	"github.com/agentauri/apikeys/adapters/auditqueue"
+	"github.com/agentauri/apikeys/adapters/gormstore"
+	"github.com/agentauri/apikeys/adapters/httpapi"
+	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/adapters/pepper"
+	"github.com/agentauri/apikeys/adapters/verifycache"
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/keys"
+	"github.com/agentauri/apikeys/ports"
+	"github.com/agentauri/apikeys/test/bench/ceiling"
+)
+
+const (
+	benchPepper = "bench-pepper-0123456789abcdef0123456789abcdef"
+	benchJWT    = "bench-jwt-secret-0123456789abcdef0123456789"
+	org         = "org_bench"
+)
+
+type clock struct{}
+
+func (clock) Now() time.Time { return time.Now() }
+
+// noCache remembers nothing, so that every verification pays the store
+// read and the Argon2id computation.
+type noCache struct{}
+
+func (noCache) Get(context.Context, string) (apikey.Verified, bool) { return apikey.Verified{}, false }
+func (noCache) Put(string, apikey.Verified)                         {}
+func (noCache) InvalidateKeys(...string)                            {}
+
+// fixture is the service wired as app.Serve wires it, on a SQLite file,
+// with the default Argon2id parameters and the usage audit on.
+type fixture struct {
+	svc    *keys.Service
+	secret string // a valid key holding triggers:read
+	queue  *auditqueue.Queue
+}
+
+func newFixture(b *testing.B, cache ports.VerifyCache) *fixture {
+	b.Helper()
+	ctx := context.Background()
+	store, err := gormstore.Open(ctx, gormstore.Config{Driver: gormstore.DriverSQLite, DSN: filepath.Join(b.TempDir(), "bench.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	hasher, err := argon2id.New(argon2id.DefaultParams(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dig, err := pepper.New([]byte(benchPepper))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if cache == nil {
+		c, err := verifycache.New(100_000, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Close)
+		cache = c
+	}
+	queue, err := auditqueue.New(store, auditqueue.DefaultConfig(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	queue.Start()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := queue.Close(ctx); err != nil {
+			b.Error(err)
+		}
+	})
+	svc, err := keys.New(keys.Deps{Store: store, Usage: queue, Hasher: hasher, Digester: dig, Cache: cache,
+		Clock: clock{}, Entropy: rand.Reader})
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := svc.Create(ctx, apikey.Principal{Subject: "bench", Organizations: []string{org}},
+		ports.CreateInput{Name: "bench", OrganizationID: org, Scopes: []string{"triggers:read", "events:read"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &fixture{svc: svc, secret: iss.Secret, queue: queue}
+}
+
+var req = ports.RequestInfo{Method: "GET", Path: "/api/v1/auth/verify", ClientIP: "127.0.0.1", UserAgent: "bench", RequestID: "req_bench"}
+
+// unknownKeys returns n distinct well-formed keys that match nothing.
+func unknownKeys(b *testing.B, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		s, err := apikey.Generate(rand.Reader, apikey.EnvTest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// badChecksum returns a well-formed key whose checksum fails.
+func badChecksum(b *testing.B) string {
+	for {
+		s := unknownKeys(b, 1)[0]
+		c := []byte(s[len(s)-apikey.ChecksumLen:])
+		c = append(c[1:], c[0])
+		bad := s[:len(s)-apikey.ChecksumLen] + string(c)
+		if _, err := apikey.Parse(bad); err == apikey.ErrChecksum {
+			return bad
+		}
+	}
+}
+
+// BenchmarkVerify measures keys.Service.Verify, usage audit included.
+func BenchmarkVerify(b *testing.B) {
+	ctx := context.Background()
+	b.Run("cache_hit", func(b *testing.B) {
+		f := newFixture(b, nil)
+		if _, err := f.svc.Verify(ctx, f.secret, "triggers:read", req); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := f.svc.Verify(ctx, f.secret, "triggers:read", req); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("cache_miss", func(b *testing.B) {
+		// One indexed read and one Argon2id computation each time.
+		f := newFixture(b, noCache{})
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			if _, err := f.svc.Verify(ctx, f.secret, "triggers:read", req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("unknown_key", func(b *testing.B) {
+		f := newFixture(b, nil)
+		ks := unknownKeys(b, 4096)
+		var i atomic.Uint64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				k := ks[i.Add(1)%uint64(len(ks))]
+				if _, err := f.svc.Verify(ctx, k, "triggers:read", req); err != apikey.ErrUnknownKey {
+					b.Errorf("Verify(unknown) = %v", err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("bad_checksum", func(b *testing.B) {
+		f := newFixture(b, nil)
+		bad := badChecksum(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := f.svc.Verify(ctx, bad, "triggers:read", req); err != apikey.ErrChecksum {
+					b.Errorf("Verify(bad checksum) = %v", err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkHTTP measures GET /api/v1/auth/verify through the gin engine
+// (no sockets), next to the ceiling's bare handler.
+func BenchmarkHTTP(b *testing.B) {
+	serve := func(b *testing.B, h http.Handler, key string, want int) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			r := httptest.NewRequest(http.MethodGet, "/api/v1/auth/verify?scope=triggers:read", nil)
+			r.RemoteAddr = "127.0.0.1:40000"
+			r.Header.Set("X-API-Key", key)
+			for pb.Next() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != want {
+					b.Errorf("status %d, want %d: %s", w.Code, want, w.Body)
+					return
+				}
+			}
+		})
+	}
+	api := func(b *testing.B, f *fixture) http.Handler {
+		tokens, err := jwtauth.New(jwtauth.Config{Secret: []byte(benchJWT)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The default log: JSON at info, one access line per request.
+		logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		s, err := httpapi.New(httpapi.Options{Keys: f.svc, Tokens: tokens, Logger: logger})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s.Handler()
+	}
+	b.Run("ceiling", func(b *testing.B) {
+		serve(b, ceiling.Handler(), "sk_test_any", http.StatusOK)
+	})
+	b.Run("verify", func(b *testing.B) {
+		f := newFixture(b, nil)
+		serve(b, api(b, f), f.secret, http.StatusOK)
+	})
+	b.Run("bad_checksum", func(b *testing.B) {
+		f := newFixture(b, nil)
+		serve(b, api(b, f), badChecksum(b), http.StatusUnauthorized)
+	})
+}
