@@ -220,7 +220,7 @@ func (r *report) markdown() string {
 		r.Plan.Workers, r.Machine.Cores)
 	w("- Each timed scenario: %s of warm-up (discarded), then %s measured. The ceiling is measured just before each database's scenarios, "+
 		"and each ratio compares with the ceiling of the same database block.\n", r.Plan.Warmup, r.Plan.Duration)
-	w("- Ceiling: `test/bench/baseline`, a bare gin handler (release mode, no middleware) answering a constant JSON body, shaped like the "+
+	w("- Ceiling: `test/bench/baseline`, a bare gin handler (release mode, no middleware) answering a constant JSON body, shaped like the " +
 		"service's, to `GET /api/v1/auth/verify` with `X-API-Key`.\n")
 	w("- Server: the real binary, `apikeys serve --config configs/default.yaml`, default settings: Argon2id m=%d KiB, t=%d, p=%d, "+
 		"pool of NumCPU computations; verification cache of 100,000 keys, TTL 1h; usage audit on, queue in block mode, batches of 500 or 200 ms; "+
@@ -232,9 +232,9 @@ func (r *report) markdown() string {
 	}
 	w("\n")
 	w("- One Argon2id computation at the default parameters takes **%s** here (median of 5, measured alone by the driver).\n", ms(r.HashTime))
-	w("- Counters come from the server's debug listener (`debug.addr`, expvar): Argon2id computations (`argon2id.Hasher.Computations`), "+
-		"SQL statements counted by a GORM callback in gormstore, cache hits and misses, audit events and batches stored. "+
-		"\"DB reads\" leave out the invalidation poller's one read every 250 ms, counted separately. Each scenario's counters are read after "+
+	w("- Counters come from the server's debug listener (`debug.addr`, expvar): Argon2id computations (`argon2id.Hasher.Computations`), " +
+		"SQL statements counted by a GORM callback in gormstore, cache hits and misses, audit events and batches stored. " +
+		"\"DB reads\" leave out the invalidation poller's one read every 250 ms, counted separately. Each scenario's counters are read after " +
 		"the audit queue has drained, so its batched writes are included.\n")
 	w("- Load average before the run: %s; after: %s.\n\n", r.LoadBefore, r.LoadAfter)
 
@@ -392,7 +392,7 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 			"at the default parameters the same seeding would cost %d × %s / %d cores ≈ %s. The server then restarted with its default settings; "+
 			"it verifies each key with the parameters recorded in its hash. The store then held %d keys.\n\n",
 			s.Keys, s.BigOrg, s.Took.Round(100*time.Millisecond), seedParams.Memory, seedParams.Time, s.Keys, ms(r.HashTime), r.Machine.Cores,
-			(time.Duration(float64(r.HashTime)*float64(s.Keys)/float64(r.Machine.Cores))).Round(time.Second), s.Total)
+			(time.Duration(float64(r.HashTime) * float64(s.Keys) / float64(r.Machine.Cores))).Round(time.Second), s.Total)
 	}
 	if l := d.List; l != nil {
 		c := l.Counters
