@@ -104,7 +104,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		for _, r := range results {
 			if r.Error == nil {
 				s.log.InfoContext(ctx, "applied migration", "driver", s.driver,
-					"version", r.Source.Version, "file", path.Base(r.Source.Path), "elapsed", r.Duration)
+					"version", r.Source.Version, "file", s.migrationName(r.Source), "elapsed", r.Duration)
 			}
 		}
 		if err == nil {
