@@ -9,6 +9,7 @@ APIKEYS_TEST_MYSQL_DSN    ?=
 export APIKEYS_TEST_POSTGRES_DSN APIKEYS_TEST_MYSQL_DSN
 
 .PHONY: run build test test-short vet fmt lint tidy clean
+.PHONY: bench bench-quick
 
 ## run: start the service on the embedded default (SQLite under ./data)
 run:
@@ -26,6 +27,20 @@ test: vet
 ## test-short: the tests that need no database server
 test-short:
 	$(GO) test -count=1 -short ./...
+
+## bench: load benchmarks of the real binary against its ceiling (bare gin) on SQLite, and on
+## Postgres and MySQL when their DSNs are set, plus the in-process Go benchmarks; writes BENCHMARKS.md
+bench: build
+	$(GO) build -o bin/bench-baseline ./test/bench/baseline
+	$(GO) build -o bin/bench-load ./test/bench/load
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./test/bench/ | tee bin/gobench.txt
+	bin/bench-load -server $(BIN) -baseline bin/bench-baseline -gobench bin/gobench.txt -out BENCHMARKS.md
+
+## bench-quick: a short SQLite-only pass of the load benchmarks (under a minute); writes bin/BENCHMARKS-quick.md
+bench-quick: build
+	$(GO) build -o bin/bench-baseline ./test/bench/baseline
+	$(GO) build -o bin/bench-load ./test/bench/load
+	bin/bench-load -quick -server $(BIN) -baseline bin/bench-baseline -out bin/BENCHMARKS-quick.md
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)

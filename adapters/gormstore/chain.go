@@ -115,9 +115,10 @@ func (r eventRow) record() audit.Record {
 
 // chainTx appends events to the chain within one transaction.
 type chainTx struct {
-	tx   *gorm.DB
-	id   string
-	head chainHead
+	tx        *gorm.DB
+	id        string
+	head      chainHead
+	perInsert int // rows per INSERT statement
 }
 
 // link gives rows the next places of the chain, in order.
@@ -138,7 +139,7 @@ func (ct *chainTx) append(rows ...eventRow) error {
 		return nil
 	}
 	ct.link(rows)
-	return ct.tx.CreateInBatches(rows, insertBatch).Error
+	return ct.tx.CreateInBatches(rows, ct.perInsert).Error
 }
 
 // writeChained runs fn in a write transaction that may append events to
@@ -178,7 +179,7 @@ func (s *Store) writeChainedOnce(ctx context.Context, c *chain, fn func(tx *gorm
 		if err := s.lockHead(tx, c, &head); err != nil {
 			return err
 		}
-		ct := &chainTx{tx: tx, id: c.id, head: head}
+		ct := &chainTx{tx: tx, id: c.id, head: head, perInsert: s.rowsPerInsert()}
 		if err := fn(tx, ct); err != nil {
 			return err
 		}

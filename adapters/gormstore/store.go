@@ -219,11 +219,15 @@ func (c Config) applyPool(db *sql.DB) {
 // _txlock=immediate makes every transaction take the write lock when it
 // begins, so two writers never deadlock upgrading a read lock; the busy
 // timeout makes a writer from another process wait instead of failing.
+// temp_store=MEMORY keeps statement journals (which every multi-row INSERT
+// inside a transaction needs) and sort spills in memory: in a file they
+// cost a write system call per page, a sixth of the audit writer's time.
 var sqlitePragmas = []struct{ name, param string }{
 	{"busy_timeout", "_pragma=busy_timeout(5000)"},
 	{"journal_mode", "_pragma=journal_mode(WAL)"},
 	{"foreign_keys", "_pragma=foreign_keys(1)"},
 	{"synchronous", "_pragma=synchronous(NORMAL)"},
+	{"temp_store", "_pragma=temp_store(MEMORY)"},
 	{"_txlock", "_txlock=immediate"},
 }
 

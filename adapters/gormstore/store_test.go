@@ -94,7 +94,7 @@ func TestSQLiteSetup(t *testing.T) {
 		t.Errorf("Driver() = %q", s.Driver())
 	}
 	ctx := context.Background()
-	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "temp_store": "2"} {
 		var got string
 		if err := s.SQLDB().QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
 			t.Fatalf("PRAGMA %s: %v", pragma, err)
