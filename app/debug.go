@@ -32,6 +32,7 @@ type DebugStats struct {
 	Argon2MaxConcurrent int    `json:"argon2id_max_concurrent"`
 	Argon2MemoryKiB     uint32 `json:"argon2id_memory_kib"`
 	DBReads             uint64 `json:"db_reads"`
+	DBKeyReads          uint64 `json:"db_key_reads"` // reads of api_keys, polls included
 	DBWrites            uint64 `json:"db_writes"`
 	InvalidationPolls   uint64 `json:"invalidation_polls"` // each is one DB read
 	CacheHits           uint64 `json:"cache_hits"`
@@ -62,6 +63,7 @@ func (d *debugSources) stats() DebugStats {
 		Argon2MaxConcurrent: d.hasher.MaxConcurrent(),
 		Argon2MemoryKiB:     d.hasher.Params().Memory,
 		DBReads:             q.Reads,
+		DBKeyReads:          q.KeyReads,
 		DBWrites:            q.Writes,
 		InvalidationPolls:   d.polls.Load(),
 		CacheHits:           d.cache.Hits(),

@@ -11,18 +11,26 @@ import (
 // was opened, for benchmarks and diagnostics. Migrations, pings and the
 // transactions' BEGIN and COMMIT are not counted.
 type QueryStats struct {
-	Reads  uint64 // SELECT statements: lookups, listings, counts, polls
+	Reads  uint64 // SELECT statements: lookups, listings, counts, polls, audit reads
 	Writes uint64 // INSERT, UPDATE and DELETE statements
+	// KeyReads are the Reads of the api_keys table: lookups of presented
+	// keys, management reads, listings and invalidation polls.
+	KeyReads uint64
 }
 
 // queryCounter is bumped by GORM callbacks after every statement.
 type queryCounter struct {
-	reads, writes atomic.Uint64
+	reads, writes, keyReads atomic.Uint64
 }
 
 // countQueries registers the callbacks that feed c on db.
 func countQueries(db *gorm.DB, c *queryCounter) error {
-	read := func(*gorm.DB) { c.reads.Add(1) }
+	read := func(db *gorm.DB) {
+		c.reads.Add(1)
+		if db.Statement != nil && db.Statement.Table == (keyRow{}).TableName() {
+			c.keyReads.Add(1)
+		}
+	}
 	write := func(*gorm.DB) { c.writes.Add(1) }
 	cb := db.Callback()
 	for _, r := range []struct {
@@ -46,5 +54,5 @@ func countQueries(db *gorm.DB, c *queryCounter) error {
 
 // QueryStats returns how many statements the store has run.
 func (s *Store) QueryStats() QueryStats {
-	return QueryStats{Reads: s.queries.reads.Load(), Writes: s.queries.writes.Load()}
+	return QueryStats{Reads: s.queries.reads.Load(), Writes: s.queries.writes.Load(), KeyReads: s.queries.keyReads.Load()}
 }

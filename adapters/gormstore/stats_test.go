@@ -19,7 +19,7 @@ func TestQueryStats(t *testing.T) {
 	base := s.QueryStats()
 	delta := func() gormstore.QueryStats {
 		now := s.QueryStats()
-		return gormstore.QueryStats{Reads: now.Reads - base.Reads, Writes: now.Writes - base.Writes}
+		return gormstore.QueryStats{Reads: now.Reads - base.Reads, Writes: now.Writes - base.Writes, KeyReads: now.KeyReads - base.KeyReads}
 	}
 	at := time.Now().UTC()
 	k, ev := testKey("key_stats", lookupOf(7), at)
@@ -38,15 +38,15 @@ func TestQueryStats(t *testing.T) {
 	if _, err := s.FindByLookup(ctx, lookupOf(8)); !errors.Is(err, apikey.ErrNotFound) {
 		t.Fatalf("FindByLookup(unknown) = %v, want ErrNotFound", err)
 	}
-	if got := delta(); got != (gormstore.QueryStats{Reads: 2}) {
-		t.Fatalf("after two lookups: %+v, want 2 reads", got)
+	if got := delta(); got != (gormstore.QueryStats{Reads: 2, KeyReads: 2}) {
+		t.Fatalf("after two lookups: %+v, want 2 reads of api_keys", got)
 	}
 	base = s.QueryStats()
 	if _, err := s.ListKeys(ctx, ports.KeyQuery{OrganizationIDs: []string{k.OrganizationID}, Limit: 10}); err != nil {
 		t.Fatal(err)
 	}
-	if got := delta(); got != (gormstore.QueryStats{Reads: 2}) {
-		t.Fatalf("after ListKeys: %+v, want 2 reads (count and page)", got)
+	if got := delta(); got != (gormstore.QueryStats{Reads: 2, KeyReads: 2}) {
+		t.Fatalf("after ListKeys: %+v, want 2 reads of api_keys (count and page)", got)
 	}
 	base = s.QueryStats()
 	used := audit.Event{ID: "evt_used_1", Time: at, OrganizationID: k.OrganizationID, Actor: "key:" + k.ID,

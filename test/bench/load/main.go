@@ -292,6 +292,10 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 
 	verifyURL := srv.base + "/api/v1/auth/verify?scope=" + url.QueryEscape(benchScopes[0])
 	hotSecrets := secretsOf(hot)
+	// Verify each hot key once, so that the warm-up starts with them cached.
+	if o := attack(load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, hotSecrets, true)}); o.Bad > 0 {
+		return fmt.Errorf("first verification of the hot keys: %d failed: %v", o.Bad, o.Errors)
+	}
 	steady := []struct {
 		name, desc string
 		l          load
@@ -318,7 +322,11 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}
 
 	// Cold start: every key verified for the first time, 64 clients.
-	r.log("cold start: %d keys verified once each by %d clients", len(coldKeys), r.plan.Workers)
+	hash, err := hashTime(5)
+	if err != nil {
+		return err
+	}
+	r.log("cold start: %d keys verified once each by %d clients (one Argon2id takes %s now)", len(coldKeys), r.plan.Workers, hash.Round(100*time.Microsecond))
 	cs, err := r.measure(srv, "cold start", "", load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, secretsOf(coldKeys), true)}, false)
 	if err != nil {
 		return err
@@ -327,7 +335,7 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	if err != nil {
 		return err
 	}
-	d.Cold = &coldStart{Keys: len(coldKeys), Scenario: cs, PeakInFlight: after.Argon2PeakInFlight,
+	d.Cold = &coldStart{Keys: len(coldKeys), Scenario: cs, HashTime: hash, PeakInFlight: after.Argon2PeakInFlight,
 		MaxConcurrent: after.Argon2MaxConcurrent, MemoryKiB: after.Argon2MemoryKiB}
 
 	ids := make([]string, r.plan.Rotations)
@@ -490,8 +498,9 @@ func (r *runner) measure(p *proc, name, desc string, l load, warm bool) (scenari
 		}
 	}
 	sc.PeakReset = p.resetPeak()
-	cpu0 := p.cpu()
+	cpu0, self0 := p.cpu(), selfCPU()
 	sc.Out = attack(l)
+	sc.DriverCPU = selfCPU() - self0
 	if p.debug != "" {
 		after, err := p.drain(r.ctx)
 		if err != nil {
@@ -500,12 +509,13 @@ func (r *runner) measure(p *proc, name, desc string, l load, warm bool) (scenari
 		sc.Counters = diff(before, after)
 		sc.HasCounters = true
 	}
+	sc.ServerCPU = p.cpu() - cpu0
 	if sc.Out.Elapsed > 0 {
-		sc.CPU = (p.cpu() - cpu0).Seconds() / sc.Out.Elapsed.Seconds()
+		sc.CPU = sc.ServerCPU.Seconds() / sc.Out.Elapsed.Seconds()
 	}
 	sc.RSS, sc.PeakRSS = p.memory()
-	r.log("   %s: %d requests, %.0f ok/s, p50 %s, p99 %s, %d bad", name, sc.Out.Requests, sc.Out.Rate,
-		sc.Out.P50.Round(time.Microsecond), sc.Out.P99.Round(time.Microsecond), sc.Out.Bad)
+	r.log("   %s: %d requests, %.0f ok/s, p50 %s, p99 %s, %d bad; CPU per request: server %s, load generator %s", name, sc.Out.Requests, sc.Out.Rate,
+		sc.Out.P50.Round(time.Microsecond), sc.Out.P99.Round(time.Microsecond), sc.Out.Bad, us(sc.ServerCPU, sc.Out.Requests), us(sc.DriverCPU, sc.Out.Requests))
 	if len(sc.Out.Errors) > 0 {
 		r.log("   errors: %v", sc.Out.Errors)
 	}
@@ -541,6 +551,7 @@ func diff(a, b snapshot) counters {
 	return counters{
 		Argon2:       b.Argon2Computations - a.Argon2Computations,
 		Reads:        b.DBReads - a.DBReads,
+		KeyReads:     b.DBKeyReads - a.DBKeyReads,
 		Polls:        b.InvalidationPolls - a.InvalidationPolls,
 		Writes:       b.DBWrites - a.DBWrites,
 		Hits:         b.CacheHits - a.CacheHits,

@@ -125,8 +125,13 @@ func (p *proc) resetPeak() bool {
 }
 
 // cpu returns the CPU time (user + system) the process has used.
-func (p *proc) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *proc) cpu() time.Duration { return cpuOf(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)) }
+
+// selfCPU returns the CPU time the driver (the load generator) has used.
+func selfCPU() time.Duration { return cpuOf("/proc/self/stat") }
+
+func cpuOf(stat string) time.Duration {
+	b, err := os.ReadFile(stat)
 	if err != nil {
 		return 0
 	}

@@ -19,7 +19,8 @@ import (
 type counters struct {
 	Argon2       uint64 // Argon2id computations
 	Reads        uint64 // SELECT statements, invalidation polls included
-	Polls        uint64 // invalidation polls (one SELECT each)
+	KeyReads     uint64 // SELECT statements on api_keys, invalidation polls included
+	Polls        uint64 // invalidation polls (one SELECT of api_keys each)
 	Writes       uint64 // INSERT/UPDATE statements
 	Hits, Misses uint64 // verification cache
 	AuditWritten uint64 // usage events stored
@@ -27,13 +28,18 @@ type counters struct {
 	Dropped      uint64
 }
 
-// pathReads are the reads not made by the invalidation poller.
+// pathReads are the reads of keys not made by the invalidation poller:
+// lookups of presented keys and management reads.
 func (c counters) pathReads() uint64 {
-	if c.Reads < c.Polls {
+	if c.KeyReads < c.Polls {
 		return 0
 	}
-	return c.Reads - c.Polls
+	return c.KeyReads - c.Polls
 }
+
+// auditReads are the reads the audit writer makes (its idempotence check
+// and chain head), not caused by any one request.
+func (c counters) auditReads() uint64 { return c.Reads - c.KeyReads }
 
 type scenario struct {
 	Name, Desc  string
@@ -41,9 +47,11 @@ type scenario struct {
 	Out         outcome
 	Counters    counters
 	HasCounters bool
-	CPU         float64 // server CPU cores busy, on average
-	RSS         uint64  // at the end
-	PeakRSS     uint64  // during the scenario (since the start if PeakReset failed)
+	CPU         float64       // server CPU cores busy, on average
+	ServerCPU   time.Duration // CPU time the server used
+	DriverCPU   time.Duration // CPU time the load generator used
+	RSS         uint64        // at the end
+	PeakRSS     uint64        // during the scenario (since the start if PeakReset failed)
 	PeakReset   bool
 }
 
@@ -54,6 +62,7 @@ type mgmt struct {
 
 type coldStart struct {
 	Keys          int
+	HashTime      time.Duration // one Argon2id, measured by the driver just before
 	Scenario      scenario
 	PeakInFlight  int
 	MaxConcurrent int
@@ -173,6 +182,14 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2f s", d.Seconds())
 }
 
+// us formats CPU time per request in microseconds.
+func us(d time.Duration, n uint64) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)/float64(n))
+}
+
 func mib(b uint64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 func ratio(a, b float64) float64 {
@@ -234,7 +251,8 @@ func (r *report) markdown() string {
 	w("- One Argon2id computation at the default parameters takes **%s** here (median of 5, measured alone by the driver).\n", ms(r.HashTime))
 	w("- Counters come from the server's debug listener (`debug.addr`, expvar): Argon2id computations (`argon2id.Hasher.Computations`), " +
 		"SQL statements counted by a GORM callback in gormstore, cache hits and misses, audit events and batches stored. " +
-		"\"DB reads\" leave out the invalidation poller's one read every 250 ms, counted separately. Each scenario's counters are read after " +
+		"\"Key reads\" are the reads of the api_keys table (lookups of presented keys), leaving out the invalidation poller's one read every 250 ms; " +
+		"\"audit writer reads\" are the batched writer's own reads (its idempotence check per batch), caused by no single request. Each scenario's counters are read after " +
 		"the audit queue has drained, so its batched writes are included.\n")
 	w("- Load average before the run: %s; after: %s.\n\n", r.LoadBefore, r.LoadAfter)
 
@@ -290,8 +308,8 @@ func (r *report) targets(w func(string, ...any)) {
 		if v := d.scenario("bad checksum"); v != nil && d.Driver == "sqlite" {
 			x := ratio(v.Out.Rate, ceil.Rate)
 			c := v.Counters
-			w("| Bad checksum ≥ 0.6× ceiling, 0 Argon2id, 0 DB reads | %.2f×, %d Argon2id, %d reads for %d requests | %s |\n",
-				x, c.Argon2, c.pathReads(), v.Out.Requests, verdict(x >= 0.6 && c.Argon2 == 0 && c.pathReads() == 0))
+			w("| Bad checksum ≥ 0.6× ceiling, 0 Argon2id, 0 DB queries | %.2f×, %d Argon2id, %d key reads for %d requests (their %d key.auth_failed events took %d batched writer statements) | %s |\n",
+				x, c.Argon2, c.pathReads(), v.Out.Requests, c.AuditWritten, c.Writes+c.auditReads(), verdict(x >= 0.6 && c.Argon2 == 0 && c.pathReads() == 0))
 		}
 		if v := d.scenario("unknown key"); v != nil && d.Driver == "sqlite" {
 			x := ratio(v.Out.Rate, ceil.Rate)
@@ -301,7 +319,7 @@ func (r *report) targets(w func(string, ...any)) {
 		}
 		if cs := d.Cold; cs != nil && d.Driver == "sqlite" {
 			peak := uint64(cs.PeakInFlight) * uint64(cs.MemoryKiB) << 10
-			expect := time.Duration(float64(r.HashTime) * float64(cs.Keys) / float64(r.Machine.Cores))
+			expect := time.Duration(float64(cs.HashTime) * float64(cs.Keys) / float64(r.Machine.Cores))
 			c := cs.Scenario.Counters
 			w("| Cold start: %d keys, %d clients, Argon2id memory < 64 MiB | peak %d in flight × %d KiB = %s (pool %d); peak RSS %s | %s |\n",
 				cs.Keys, cs.Scenario.Workers, cs.PeakInFlight, cs.MemoryKiB, mib(peak), cs.MaxConcurrent, mib(cs.Scenario.PeakRSS), verdict(peak < 64<<20))
@@ -342,20 +360,20 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 		rows = d.Scenarios
 	}
 	if len(rows) > 0 {
-		w("| Scenario | Requests | OK/s | × ceiling | p50 | p99 | p99 × ceiling | Errors | Argon2id | DB reads | DB writes | Audit events (batches) | Cache hits / misses | Server CPU | Peak RSS |\n")
-		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		w("| Scenario | Requests | OK/s | × ceiling | p50 | p99 | p99 × ceiling | Errors | Argon2id | Key reads | Audit writer reads | DB writes | Audit events (batches) | Cache hits / misses | Server CPU | CPU/request: server, load generator | Peak RSS |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range rows {
 			o := s.Out
 			w("| %s | %d | %.0f | %.2f | %s | %s | %.2f | %d | ", s.Name, o.Requests, o.Rate, ratio(o.Rate, ceil.Rate), ms(o.P50), ms(o.P99),
 				ratio(float64(o.P99), float64(ceil.P99)), o.Bad)
 			if s.HasCounters {
 				c := s.Counters
-				w("%s | %s | %s | %d (%d) | %d / %d | ", perReq(c.Argon2, o.Requests), perReq(c.pathReads(), o.Requests), perReq(c.Writes, o.Requests),
+				w("%s | %s | %d | %s | %d (%d) | %d / %d | ", perReq(c.Argon2, o.Requests), perReq(c.pathReads(), o.Requests), c.auditReads(), perReq(c.Writes, o.Requests),
 					c.AuditWritten, c.AuditBatches, c.Hits, c.Misses)
 			} else {
-				w("- | - | - | - | - | ")
+				w("- | - | - | - | - | - | ")
 			}
-			w("%.2f cores | %s |\n", s.CPU, mib(s.PeakRSS))
+			w("%.2f cores | %s, %s | %s |\n", s.CPU, us(s.ServerCPU, o.Requests), us(s.DriverCPU, o.Requests), mib(s.PeakRSS))
 		}
 		w("\n")
 		for _, s := range rows {
@@ -371,11 +389,11 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 	if cs := d.Cold; cs != nil {
 		o := cs.Scenario.Out
 		c := cs.Scenario.Counters
-		expect := time.Duration(float64(r.HashTime) * float64(cs.Keys) / float64(r.Machine.Cores))
+		expect := time.Duration(float64(cs.HashTime) * float64(cs.Keys) / float64(r.Machine.Cores))
 		w("**Cold start.** %d keys, never verified by this process, each verified once by %d concurrent clients: %s in all "+
 			"(expected ≈ %d × %s / %d cores = %s), p50 %s, p99 %s, %d errors; %d Argon2id computations and %d DB reads; "+
 			"at most %d Argon2id computations in flight (pool %d) × %d KiB = %s of Argon2 memory; peak RSS %s.\n\n",
-			cs.Keys, cs.Scenario.Workers, ms(o.Elapsed), cs.Keys, ms(r.HashTime), r.Machine.Cores, ms(expect), ms(o.P50), ms(o.P99), o.Bad,
+			cs.Keys, cs.Scenario.Workers, ms(o.Elapsed), cs.Keys, ms(cs.HashTime), r.Machine.Cores, ms(expect), ms(o.P50), ms(o.P99), o.Bad,
 			c.Argon2, c.pathReads(), cs.PeakInFlight, cs.MaxConcurrent, cs.MemoryKiB, mib(uint64(cs.PeakInFlight)*uint64(cs.MemoryKiB)<<10), mib(cs.Scenario.PeakRSS))
 	}
 	if len(d.Management) > 0 {
