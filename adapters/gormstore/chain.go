@@ -271,27 +271,31 @@ func saveHead(tx *gorm.DB, c *chain, head chainHead) error {
 	}).Error
 }
 
-// unstored returns the rows whose ids are neither stored yet nor repeated
-// earlier in rows, so that a retried batch appends each event once.
-func unstored(tx *gorm.DB, rows []eventRow) ([]eventRow, error) {
+// distinct returns rows without the repeats of an id seen earlier.
+func distinct(rows []eventRow) []eventRow {
 	seen := make(map[string]bool, len(rows))
-	for start := 0; start < len(rows); start += insertBatch {
-		ids := make([]string, 0, insertBatch)
-		for _, r := range rows[start:min(start+insertBatch, len(rows))] {
-			ids = append(ids, r.ID)
-		}
-		var stored []string
-		if err := tx.Model(&eventRow{}).Where("id IN ?", ids).Pluck("id", &stored).Error; err != nil {
-			return nil, err
-		}
-		for _, id := range stored {
-			seen[id] = true
-		}
-	}
 	out := rows[:0:0]
 	for _, r := range rows {
 		if !seen[r.ID] {
 			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// unstored returns the rows whose ids are not stored yet, so that a
+// retried batch appends each event once. It looks ids up one by one: an
+// IN list this long can make a planner without fresh statistics scan the
+// whole table, and this runs only after an insert hit a taken id.
+func unstored(tx *gorm.DB, rows []eventRow) ([]eventRow, error) {
+	out := rows[:0:0]
+	for _, r := range rows {
+		var n int64
+		if err := tx.Model(&eventRow{}).Where("id = ?", r.ID).Limit(1).Count(&n).Error; err != nil {
+			return nil, err
+		}
+		if n == 0 {
 			out = append(out, r)
 		}
 	}
@@ -501,16 +505,12 @@ func (s *Store) purgeSegment(ctx context.Context, id string, from, end int64) (s
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error // another purge moved the anchor first
 		}
-		// Delete by primary key: a range delete may scan (and on MySQL
-		// lock) rows that writers are inserting at the chain's end.
-		var ids []string
-		err = tx.Model(&eventRow{}).Where("chain_id = ? AND seq <= ?", id, *a.Seq).Pluck("id", &ids).Error
-		if err != nil {
-			return err
-		}
+		// Bounded seq ranges keep every delete on the (chain_id, seq)
+		// index, whatever the planner's statistics say.
 		seg = segment{seq: *a.Seq, id: a.ID, hash: a.Hash}
-		for start := 0; start < len(ids); start += insertBatch {
-			del := tx.Exec(`DELETE FROM audit_events WHERE id IN ?`, ids[start:min(start+insertBatch, len(ids))])
+		for lo := from; lo <= *a.Seq; lo += insertBatch {
+			hi := min(lo+insertBatch-1, *a.Seq)
+			del := tx.Exec(`DELETE FROM audit_events WHERE chain_id = ? AND seq >= ? AND seq <= ?`, id, lo, hi)
 			if del.Error != nil {
 				return del.Error
 			}

@@ -69,11 +69,17 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 	}
 	slices.Sort(ids)
 
-	err := s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
-		// Re-appending a stored event (a retry after a lost answer) is a no-op.
-		fresh, err := unstored(tx, rows)
-		if err != nil {
-			return err
+	// Re-appending a stored event (a retry after a lost answer) is a
+	// no-op. Checking every batch for stored ids would cost a query on
+	// the hot path, so the check runs only after an insert hit a taken id.
+	checkStored := false
+	write := func(tx *gorm.DB, chain *chainTx) error {
+		fresh := distinct(rows)
+		if checkStored {
+			var err error
+			if fresh, err = unstored(tx, fresh); err != nil {
+				return err
+			}
 		}
 		if err := chain.append(fresh...); err != nil {
 			return err
@@ -87,7 +93,12 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 			}
 		}
 		return nil
-	})
+	}
+	err := s.writeChained(ctx, write)
+	if err != nil && isUniqueViolation(err) && ctx.Err() == nil {
+		checkStored = true
+		err = s.writeChained(ctx, write)
+	}
 	return translate("append usage", err)
 }
 
