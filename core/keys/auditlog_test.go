@@ -1,0 +1,264 @@
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"iter"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/ports"
+)
+
+// memEvents is an AuditStore that records the queries it gets.
+type memEvents struct {
+	queries  []ports.AuditQuery
+	appended []audit.Event
+	fail     error
+}
+
+func (m *memEvents) AppendUsage(_ context.Context, evs []audit.Event) error {
+	if m.fail != nil {
+		return m.fail
+	}
+	m.appended = append(m.appended, evs...)
+	return nil
+}
+
+func (m *memEvents) ListEvents(_ context.Context, q ports.AuditQuery) (ports.AuditPage, error) {
+	m.queries = append(m.queries, q)
+	return ports.AuditPage{Events: []audit.Event{{ID: "evt_1"}}}, nil
+}
+
+// memChains serves chains from memory and returns canned purge cuts.
+type memChains struct {
+	chains  []audit.Chain
+	records map[string][]audit.Record
+	cuts    []ports.ChainCut
+	err     error
+	before  time.Time
+}
+
+func (m *memChains) ReadChains(_ context.Context, fn func(ports.ChainSnapshot) error) error {
+	return fn(m)
+}
+
+func (m *memChains) PurgeBefore(_ context.Context, before time.Time) ([]ports.ChainCut, error) {
+	m.before = before
+	return m.cuts, m.err
+}
+
+func (m *memChains) Chains(context.Context) ([]audit.Chain, error) { return m.chains, nil }
+
+func (m *memChains) Records(_ context.Context, id string, after int64) iter.Seq2[audit.Record, error] {
+	return func(yield func(audit.Record, error) bool) {
+		for _, r := range m.records[id] {
+			if r.Link.Seq > after && !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+type auditFixture struct {
+	log    *AuditLog
+	events *memEvents
+	chains *memChains
+	keys   *memStore
+	clock  *fakeClock
+}
+
+func newAuditFixture(t *testing.T) *auditFixture {
+	t.Helper()
+	f := &auditFixture{events: &memEvents{}, chains: &memChains{records: map[string][]audit.Record{}}, keys: newMemStore(),
+		clock: &fakeClock{t: time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)}}
+	al, err := NewAuditLog(AuditDeps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.log = al
+	return f
+}
+
+func TestNewAuditLogRefusesMissingDependencies(t *testing.T) {
+	_, err := NewAuditLog(AuditDeps{Clock: &fakeClock{}})
+	if err == nil || !strings.Contains(err.Error(), "Chains, Entropy, Events, Keys") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func wantField(t *testing.T, what string, err error, field string) {
+	t.Helper()
+	var ve *apikey.ValidationError
+	if !errors.As(err, &ve) || ve.Field != field {
+		t.Errorf("%s: error %v, want a validation error naming %s", what, err, field)
+	}
+}
+
+func TestAuditListSeesOnlyOwnOrganizations(t *testing.T) {
+	f := newAuditFixture(t)
+	two := apikey.Principal{Subject: "u", Organizations: []string{"org_a", "", "org_b"}}
+	if _, err := f.log.List(ctx, two, ports.AuditListInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if q := f.events.queries[0]; strings.Join(q.OrganizationIDs, ",") != "org_a,org_b" || q.Limit != DefaultAuditLimit {
+		t.Errorf("query %+v: want the principal's organizations without the empty one, limit %d", q, DefaultAuditLimit)
+	}
+	if _, err := f.log.List(ctx, two, ports.AuditListInput{OrganizationID: "org_b", AuditPageInput: ports.AuditPageInput{Limit: 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	if q := f.events.queries[1]; strings.Join(q.OrganizationIDs, ",") != "org_b" || q.Limit != MaxAuditLimit {
+		t.Errorf("query %+v: want org_b only, limit capped at %d", q, MaxAuditLimit)
+	}
+	_, err := f.log.List(ctx, two, ports.AuditListInput{OrganizationID: "org_c"})
+	var ve *apikey.ValidationError
+	if !errors.As(err, &ve) || ve.Code != "forbidden_organization" || ve.Field != "organization_id" {
+		t.Errorf("foreign organization: %v", err)
+	}
+	_, err = f.log.List(ctx, two, ports.AuditListInput{OrganizationID: ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The failures of unidentified keys have no organization: not even a
+	// principal claiming the empty one reads them.
+	page, err := f.log.List(ctx, apikey.Principal{Subject: "u", Organizations: []string{""}}, ports.AuditListInput{})
+	if err != nil || len(page.Events) != 0 || len(f.events.queries) != 3 {
+		t.Errorf("principal of the empty organization: %d events, %v, %d queries", len(page.Events), err, len(f.events.queries))
+	}
+	reader := apikey.Principal{KeyID: "key_r", Organizations: []string{"org_a"}, Scopes: apikey.Scopes{apikey.ScopeEventsRead}}
+	if _, err := f.log.List(ctx, reader, ports.AuditListInput{}); !errors.Is(err, apikey.ErrForbidden) {
+		t.Errorf("key without api-keys:manage: %v", err)
+	}
+	if _, err := f.log.List(ctx, apikey.Principal{}, ports.AuditListInput{}); !errors.Is(err, apikey.ErrUnauthenticated) {
+		t.Errorf("nobody: %v", err)
+	}
+}
+
+func TestAuditListValidatesFilters(t *testing.T) {
+	f := newAuditFixture(t)
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in    ports.AuditListInput
+		field string
+	}{
+		{ports.AuditListInput{Action: "key.deleted"}, "action"},
+		{ports.AuditListInput{KeyID: "nope"}, "key_id"},
+		{ports.AuditListInput{KeyID: "key_" + strings.Repeat("x", 80)}, "key_id"},
+		{ports.AuditListInput{Actor: "user:\x00"}, "actor"},
+		{ports.AuditListInput{Actor: strings.Repeat("a", 300)}, "actor"},
+		{ports.AuditListInput{Since: &at, Until: &at}, "until"},
+		{ports.AuditListInput{AuditPageInput: ports.AuditPageInput{Limit: -1}}, "limit"},
+	} {
+		_, err := f.log.List(ctx, alice, tc.in)
+		wantField(t, tc.field, err, tc.field)
+	}
+	later := at.Add(time.Hour)
+	_, err := f.log.List(ctx, alice, ports.AuditListInput{Action: "key.used", KeyID: "key_abc", Actor: "key:key_abc", Since: &at, Until: &later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := f.events.queries[len(f.events.queries)-1]
+	if q.Action != audit.ActionKeyUsed || q.KeyID != "key_abc" || q.Actor != "key:key_abc" || !q.Since.Equal(at) || !q.Until.Equal(later) {
+		t.Errorf("query %+v", q)
+	}
+}
+
+func TestKeyUsage(t *testing.T) {
+	f := newAuditFixture(t)
+	f.keys.set(apikey.Key{ID: "key_mine", OrganizationID: "org_123"})
+	f.keys.set(apikey.Key{ID: "key_theirs", OrganizationID: "org_999"})
+	if _, err := f.log.KeyUsage(ctx, alice, "key_mine", ports.AuditPageInput{Limit: 5}); err != nil {
+		t.Fatal(err)
+	}
+	q := f.events.queries[0]
+	if q.KeyID != "key_mine" || strings.Join(q.OrganizationIDs, ",") != "org_123" || q.Limit != 5 ||
+		len(q.Actions) != 2 || q.Actions[0] != audit.ActionKeyUsed || q.Actions[1] != audit.ActionKeyAuthFailed {
+		t.Errorf("query %+v", q)
+	}
+	for _, id := range []string{"key_theirs", "key_missing", "evt_x", ""} {
+		if _, err := f.log.KeyUsage(ctx, alice, id, ports.AuditPageInput{}); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("usage of %q: %v, want not found", id, err)
+		}
+	}
+}
+
+func TestPurgeRecordsWhatItCut(t *testing.T) {
+	f := newAuditFixture(t)
+	if _, err := f.log.Purge(ctx, f.clock.Now().Add(time.Second), "system:test"); err == nil {
+		t.Error("a cutoff in the future was accepted")
+	}
+	rep, err := f.log.Purge(ctx, f.log.Cutoff(time.Hour), "system:test")
+	if err != nil || rep.Deleted != 0 || rep.EventID != "" || len(f.events.appended) != 0 {
+		t.Fatalf("nothing to purge: %+v, %v, %d events recorded", rep, err, len(f.events.appended))
+	}
+	if !f.chains.before.Equal(f.clock.Now().Add(-time.Hour)) {
+		t.Errorf("cutoff %v", f.chains.before)
+	}
+	f.chains.cuts = []ports.ChainCut{
+		{ChainID: "chn_A", FromSeq: 1, ThroughSeq: 40, AnchorID: "evt_40", AnchorHash: "h40", Deleted: 40},
+		{ChainID: "chn_B", FromSeq: 11, ThroughSeq: 12, AnchorID: "evt_b12", AnchorHash: "h12", Deleted: 2},
+	}
+	f.chains.err = errors.New("chain C failed")
+	rep, err = f.log.Purge(ctx, f.log.Cutoff(time.Hour), "system:test")
+	if err == nil || rep.Deleted != 42 || len(f.events.appended) != 1 {
+		t.Fatalf("partial purge: %+v, %v", rep, err)
+	}
+	ev := f.events.appended[0]
+	if ev.ID != rep.EventID || ev.Action != audit.ActionAuditPurged || ev.Actor != "system:test" || ev.OrganizationID != "" ||
+		ev.Details["deleted"] != int64(42) || ev.Details["chains_cut"] != 2 || len(ev.Details["chains"].([]any)) != 2 {
+		t.Errorf("purge event %+v", ev)
+	}
+}
+
+func TestVerifyChainsReportsEachChain(t *testing.T) {
+	f := newAuditFixture(t)
+	var recs []audit.Record
+	prevID, prevHash := "", ""
+	for i := 1; i <= 3; i++ {
+		r := audit.Record{Event: audit.Event{ID: "evt_" + strings.Repeat("x", i), Action: audit.ActionKeyUsed},
+			Link: audit.Link{ChainID: "chn_A", Seq: int64(i), PrevID: prevID, PrevHash: prevHash}}
+		r.Link.Hash = r.ComputeHash()
+		recs = append(recs, r)
+		prevID, prevHash = r.Event.ID, r.Link.Hash
+	}
+	f.chains.chains = []audit.Chain{{ID: "chn_A", Registered: true, HeadSeq: 3, HeadID: prevID, HeadHash: prevHash}}
+	f.chains.records["chn_A"] = recs
+	var seen []string
+	rep, err := f.log.VerifyChains(ctx, func(r audit.ChainResult) { seen = append(seen, r.Chain.ID) })
+	if err != nil || !rep.OK() || rep.Events != 3 || len(seen) != 1 {
+		t.Fatalf("intact: %+v, %v, %v", rep, err, seen)
+	}
+	recs[1].Event.ClientIP = "10.0.0.1"
+	rep, err = f.log.VerifyChains(ctx, nil)
+	if err != nil || rep.OK() || rep.Problems != 1 || rep.Chains[0].Problems[0].EventID != recs[1].Event.ID {
+		t.Fatalf("tampered: %+v, %v", rep, err)
+	}
+}
+
+func TestUsageEventRecordsAnswerStatus(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "events:read")
+	statusOf := func(outcome string) int {
+		if outcome == "ok" {
+			return 200
+		}
+		return 403
+	}
+	if _, err := f.svc.Verify(ctx, iss.Secret, "events:read", ports.RequestInfo{AnswerStatus: statusOf}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Verify(ctx, iss.Secret, "triggers:write", ports.RequestInfo{AnswerStatus: statusOf}); err == nil {
+		t.Fatal("missing scope verified")
+	}
+	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	evs := f.usage.all()
+	if len(evs) != 3 || evs[0].Status != 200 || evs[1].Status != 403 || evs[1].Outcome != "scope_denied" || evs[2].Status != 0 {
+		t.Errorf("statuses %d, %d (%s), %d; want 200, 403 (scope_denied), 0", evs[0].Status, evs[1].Status, evs[1].Outcome, evs[2].Status)
+	}
+}
