@@ -1,6 +1,6 @@
 // Package app is the composition root of apikeys: it loads the Config,
 // builds every adapter, wires them into the core and exposes the CLI
-// commands serve, migrate, token and version.
+// commands serve, migrate, audit, token and version.
 package app
 
 import (
