@@ -277,7 +277,8 @@ func (a *AuditLog) Purge(ctx context.Context, before time.Time, actor string) (P
 }
 
 func (a *AuditLog) recordPurge(ctx context.Context, rep PurgeReport, actor string) (string, error) {
-	r, err := apikey.RandomString(a.d.Entropy, eventIDLen)
+	at := a.d.Clock.Now().UTC().Truncate(time.Microsecond)
+	id, err := newEventID(a.d.Entropy, at)
 	if err != nil {
 		return "", err
 	}
@@ -289,7 +290,7 @@ func (a *AuditLog) recordPurge(ctx context.Context, rep PurgeReport, actor strin
 		})
 	}
 	ev := audit.Event{
-		ID: audit.IDPrefix + r, Time: a.d.Clock.Now().UTC().Truncate(time.Microsecond), Actor: actor,
+		ID: id, Time: at, Actor: actor,
 		Action: audit.ActionAuditPurged, Outcome: "ok",
 		Details: map[string]any{
 			"before": rep.Before.Format(time.RFC3339Nano), "deleted": rep.Deleted,

@@ -113,7 +113,8 @@ func (s *Service) RecordUse(ctx context.Context, v apikey.Verified, authErr erro
 	if v.KeyID == "" {
 		actor = "anonymous"
 	}
-	id, err := s.newID(audit.IDPrefix, eventIDLen)
+	now := s.now()
+	id, err := newEventID(s.d.Entropy, now)
 	if err != nil {
 		return err
 	}
@@ -121,7 +122,7 @@ func (s *Service) RecordUse(ctx context.Context, v apikey.Verified, authErr erro
 		status = req.AnswerStatus(apikey.Outcome(authErr))
 	}
 	ev := audit.Event{
-		ID: id, Time: s.now(), OrganizationID: v.OrganizationID, Actor: actor, Action: action, KeyID: v.KeyID,
+		ID: id, Time: now, OrganizationID: v.OrganizationID, Actor: actor, Action: action, KeyID: v.KeyID,
 		RequestID: req.RequestID, TraceID: req.TraceID, Method: req.Method, Path: req.Path,
 		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Status: status, Outcome: apikey.Outcome(authErr), Scope: scope,
 	}
