@@ -307,15 +307,15 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 		{"unknown key", "random key with a valid checksum, matching no key",
 			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 401, target: randomKeys(verifyURL)}},
 	}
-	for i, s := range steady {
+	for _, s := range steady {
 		r.log("%s: %s", s.name, s.desc)
 		sc, err := r.measure(srv, s.name, s.desc, s.l, true)
 		if err != nil {
 			return err
 		}
 		d.Scenarios = append(d.Scenarios, sc)
-		if i == 0 && r.profile != "" {
-			if err := r.profileVerify(srv, d.Driver, s.l); err != nil {
+		if r.profile != "" {
+			if err := r.profileLoad(srv, d.Driver+"-"+strings.ReplaceAll(s.name, " ", "-"), s.l); err != nil {
 				return err
 			}
 		}
@@ -522,9 +522,9 @@ func (r *runner) measure(p *proc, name, desc string, l load, warm bool) (scenari
 	return sc, nil
 }
 
-// profileVerify saves a CPU profile and an allocation profile of the
-// server under the verification load.
-func (r *runner) profileVerify(p *proc, driver string, l load) error {
+// profileLoad saves a CPU profile and an allocation profile of the server
+// under load l, as <dir>/<name>.cpu.pprof and <name>.allocs.pprof.
+func (r *runner) profileLoad(p *proc, name string, l load) error {
 	if err := os.MkdirAll(r.profile, 0o755); err != nil {
 		return err
 	}
@@ -533,12 +533,12 @@ func (r *runner) profileVerify(p *proc, driver string, l load) error {
 	done := make(chan outcome, 1)
 	go func() { done <- attack(l) }()
 	time.Sleep(time.Second)
-	cpuPath := filepath.Join(r.profile, "verify-"+driver+".cpu.pprof")
+	cpuPath := filepath.Join(r.profile, name+".cpu.pprof")
 	if err := p.profile(r.ctx, secs, cpuPath); err != nil {
 		return err
 	}
 	<-done
-	allocs := filepath.Join(r.profile, "verify-"+driver+".allocs.pprof")
+	allocs := filepath.Join(r.profile, name+".allocs.pprof")
 	if err := fetch(r.ctx, p.debug+"/debug/pprof/allocs", allocs); err != nil {
 		return err
 	}
