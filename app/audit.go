@@ -184,25 +184,18 @@ func purgeCutoff(al *keys.AuditLog, cfg Config, before string, olderThan time.Du
 
 // withAuditLog opens the configured database and runs fn on its audit log.
 func withAuditLog(cmd *cobra.Command, load func() (Config, error), fn func(*keys.AuditLog, Config) error) error {
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	st, err := OpenStore(cmd.Context(), cfg, NewLogger(cfg.Log))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if n, err := st.Pending(cmd.Context()); err != nil {
-		return fmt.Errorf("check migrations: %w", err)
-	} else if n > 0 {
-		return fmt.Errorf("%d database migrations are pending: run `apikeys migrate up` first", n)
-	}
-	al, err := newAuditLog(st, nil, nil)
-	if err != nil {
-		return err
-	}
-	return fn(al, cfg)
+	return withStore(cmd, load, func(st *gormstore.Store, cfg Config) error {
+		if n, err := st.Pending(cmd.Context()); err != nil {
+			return fmt.Errorf("check migrations: %w", err)
+		} else if n > 0 {
+			return fmt.Errorf("%d database migrations are pending: run `apikeys migrate up` first", n)
+		}
+		al, err := newAuditLog(st, nil, nil)
+		if err != nil {
+			return err
+		}
+		return fn(al, cfg)
+	})
 }
 
 // runVerify verifies every chain and prints the report.

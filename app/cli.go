@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
 )
 
@@ -54,57 +55,43 @@ func NewCLI() *cobra.Command {
 		Short: "Apply every pending migration",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			st, err := OpenStore(cmd.Context(), cfg, NewLogger(cfg.Log))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			before, err := st.Pending(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if err := st.Migrate(cmd.Context()); err != nil {
-				return fmt.Errorf("migrate up: %w", err)
-			}
-			if before == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "nothing to apply; the %s schema is current\n", cfg.Storage.Driver)
+			return withStore(cmd, load, func(st *gormstore.Store, cfg Config) error {
+				before, err := st.Pending(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if err := st.Migrate(cmd.Context()); err != nil {
+					return fmt.Errorf("migrate up: %w", err)
+				}
+				if before == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "nothing to apply; the %s schema is current\n", cfg.Storage.Driver)
+					return nil
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "applied %d migration(s); the %s schema is current\n", before, cfg.Storage.Driver)
 				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "applied %d migration(s); the %s schema is current\n", before, cfg.Storage.Driver)
-			return nil
+			})
 		},
 	}, &cobra.Command{
 		Use:   "status",
 		Short: "List migrations and whether each is applied",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			st, err := OpenStore(cmd.Context(), cfg, NewLogger(cfg.Log))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			states, err := st.MigrationStatus(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("migrate status: %w", err)
-			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "VERSION\tNAME\tSTATE\tAPPLIED AT")
-			for _, s := range states {
-				state, at := "pending", "-"
-				if s.Applied {
-					state, at = "applied", s.AppliedAt.UTC().Format(time.RFC3339)
+			return withStore(cmd, load, func(st *gormstore.Store, _ Config) error {
+				states, err := st.MigrationStatus(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("migrate status: %w", err)
 				}
-				fmt.Fprintf(w, "%05d\t%s\t%s\t%s\n", s.Version, s.Name, state, at)
-			}
-			return w.Flush()
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "VERSION\tNAME\tSTATE\tAPPLIED AT")
+				for _, s := range states {
+					state, at := "pending", "-"
+					if s.Applied {
+						state, at = "applied", s.AppliedAt.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(w, "%05d\t%s\t%s\t%s\n", s.Version, s.Name, state, at)
+				}
+				return w.Flush()
+			})
 		},
 	})
 	root.AddCommand(migrate)
@@ -170,4 +157,19 @@ func Main(ctx context.Context, args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// withStore loads the configuration, opens the configured database, runs fn
+// on it and closes it.
+func withStore(cmd *cobra.Command, load func() (Config, error), fn func(*gormstore.Store, Config) error) error {
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	st, err := OpenStore(cmd.Context(), cfg, NewLogger(cfg.Log))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st, cfg)
 }
