@@ -3,7 +3,6 @@ package gormstore
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -62,13 +61,6 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 			}
 		}
 	}
-	// Updating keys in id order keeps concurrent batches from deadlocking.
-	ids := make([]string, 0, len(lastUsed))
-	for id := range lastUsed {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-
 	// Re-appending a stored event (a retry after a lost answer) is a
 	// no-op. Checking every batch for stored ids would cost a query on
 	// the hot path, so the check runs only after an insert hit a taken id.
@@ -84,15 +76,9 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 		if err := chain.append(fresh...); err != nil {
 			return err
 		}
-		for _, id := range ids {
-			t := lastUsed[id]
-			err := tx.Exec(`UPDATE api_keys SET last_used_at = ?
-				WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, t, id, t).Error
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		// Keys are updated in id order, which keeps concurrent batches
+		// from deadlocking.
+		return s.touchKeys(tx, lastUsed)
 	}
 	err := s.writeChained(ctx, write)
 	if err != nil && isUniqueViolation(err) && ctx.Err() == nil {
