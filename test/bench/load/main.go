@@ -71,8 +71,9 @@ type runner struct {
 	baseline string
 	config   string
 	extraEnv []string
-	profile  string // directory for CPU and allocation profiles; "" for none
-	work     string // temporary directory
+	profile  string   // directory for CPU and allocation profiles; "" for none
+	work     string   // temporary directory
+	dbProcs  []string // names of the database server's processes, for their CPU time
 	ctx      context.Context
 	log      func(format string, args ...any)
 }
@@ -254,6 +255,7 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 		}()
 	}
 	d.Version = db.version
+	r.dbProcs = map[string][]string{gormstore.DriverPostgres: {"postgres"}, gormstore.DriverMySQL: {"mariadbd", "mysqld"}}[d.Driver]
 
 	// The ceiling, measured just before this database's scenarios.
 	r.log("ceiling: bare gin handler, %d clients, %s", r.plan.Workers, r.plan.Duration)
@@ -370,7 +372,7 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	for _, b := range batches {
 		seeded += b.n
 	}
-	r.log("seed %d keys through keys.Service.Create with Argon2id m=%d KiB, t=%d (server stopped)", seeded, seedParams.Memory, seedParams.Time)
+	r.log("seed %d keys in bulk with Argon2id m=%d KiB, t=%d (server stopped)", seeded, seedMemoryKiB, seedTime)
 	start := time.Now()
 	bulk, err := seedKeys(r.ctx, d.Driver, db.dsn, pepperValue, batches)
 	if err != nil {
@@ -380,6 +382,10 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	srv, err = r.startServer(db, dataDir, "2")
 	if err != nil {
 		return err
+	}
+	verifyURL = srv.base + "/api/v1/auth/verify?scope=" + url.QueryEscape(benchScopes[0])
+	if o := attack(load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, hotSecrets, true)}); o.Bad > 0 {
+		return fmt.Errorf("first verification of the hot keys after the restart: %d failed: %v", o.Bad, o.Errors)
 	}
 	if d.Driver == gormstore.DriverSQLite && r.plan.Scale > 0 {
 		r.log("verify at scale: %d keys in the store", d.Seed.Total)
@@ -498,9 +504,10 @@ func (r *runner) measure(p *proc, name, desc string, l load, warm bool) (scenari
 		}
 	}
 	sc.PeakReset = p.resetPeak()
-	cpu0, self0 := p.cpu(), selfCPU()
+	cpu0, self0, db0 := p.cpu(), selfCPU(), dbCPU(r.dbProcs)
 	sc.Out = attack(l)
 	sc.DriverCPU = selfCPU() - self0
+	sc.DBCPU = dbCPU(r.dbProcs) - db0
 	if p.debug != "" {
 		after, err := p.drain(r.ctx)
 		if err != nil {
@@ -514,8 +521,9 @@ func (r *runner) measure(p *proc, name, desc string, l load, warm bool) (scenari
 		sc.CPU = sc.ServerCPU.Seconds() / sc.Out.Elapsed.Seconds()
 	}
 	sc.RSS, sc.PeakRSS = p.memory()
-	r.log("   %s: %d requests, %.0f ok/s, p50 %s, p99 %s, %d bad; CPU per request: server %s, load generator %s", name, sc.Out.Requests, sc.Out.Rate,
-		sc.Out.P50.Round(time.Microsecond), sc.Out.P99.Round(time.Microsecond), sc.Out.Bad, us(sc.ServerCPU, sc.Out.Requests), us(sc.DriverCPU, sc.Out.Requests))
+	r.log("   %s: %d requests, %.0f ok/s, p50 %s, p99 %s, %d bad; CPU per request: server %s, database %s, load generator %s", name, sc.Out.Requests, sc.Out.Rate,
+		sc.Out.P50.Round(time.Microsecond), sc.Out.P99.Round(time.Microsecond), sc.Out.Bad, us(sc.ServerCPU, sc.Out.Requests),
+		us(sc.DBCPU, sc.Out.Requests), us(sc.DriverCPU, sc.Out.Requests))
 	if len(sc.Out.Errors) > 0 {
 		r.log("   errors: %v", sc.Out.Errors)
 	}

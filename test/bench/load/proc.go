@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -126,6 +127,30 @@ func (p *proc) resetPeak() bool {
 
 // cpu returns the CPU time (user + system) the process has used.
 func (p *proc) cpu() time.Duration { return cpuOf(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid)) }
+
+// dbCPU returns the CPU time used so far by the processes named one of
+// names (the database server's, which share the machine); 0 for none.
+func dbCPU(names []string) time.Duration {
+	if len(names) == 0 {
+		return 0
+	}
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, d := range dirs {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		comm, err := os.ReadFile("/proc/" + d.Name() + "/comm")
+		if err != nil || !slices.Contains(names, strings.TrimSpace(string(comm))) {
+			continue
+		}
+		total += cpuOf("/proc/" + d.Name() + "/stat")
+	}
+	return total
+}
 
 // selfCPU returns the CPU time the driver (the load generator) has used.
 func selfCPU() time.Duration { return cpuOf("/proc/self/stat") }
