@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -121,6 +122,20 @@ type AuditConfig struct {
 type LogConfig struct {
 	Level  string `koanf:"level"`
 	Format string `koanf:"format"`
+	// VerifyLevel is the level of the access-log line of each
+	// GET /api/v1/auth/verify: "debug" (default) or "info". The audit trail
+	// records every verification (request id, client IP, path, status), so
+	// the hot path is spared a log write unless asked.
+	VerifyLevel string `koanf:"verify_level"`
+}
+
+// verifyLogLevel returns the slog level of the access-log line of a
+// verification.
+func verifyLogLevel(c LogConfig) slog.Level {
+	if c.VerifyLevel == "info" {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }
 
 // DebugConfig configures the diagnostics listener.
@@ -155,7 +170,7 @@ func Defaults() Config {
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
 		},
 		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 500, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second, PurgeInterval: time.Hour},
-		Log:   LogConfig{Level: "info", Format: "json"},
+		Log:   LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
 
 		Telemetry: defaultTelemetry(),
 	}
@@ -363,6 +378,9 @@ func (c Config) Validate() error {
 	}
 	if c.Log.Format != "json" && c.Log.Format != "text" {
 		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	if c.Log.VerifyLevel != "debug" && c.Log.VerifyLevel != "info" {
+		bad("log.verify_level", "must be debug or info, got %q", c.Log.VerifyLevel)
 	}
 	if c.Debug.Addr != "" {
 		if _, _, err := net.SplitHostPort(c.Debug.Addr); err != nil {

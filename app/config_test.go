@@ -71,6 +71,7 @@ func TestValidationNamesTheSetting(t *testing.T) {
 		"audit.on_full":              {"APIKEYS_AUDIT_ON_FULL=maybe"},
 		"security.invalidation_poll": {"APIKEYS_SECURITY_INVALIDATION_POLL=5s"},
 		"debug.addr":                 {"APIKEYS_DEBUG_ADDR=6060"},
+		"log.verify_level":           {"APIKEYS_LOG_VERIFY_LEVEL=loud"},
 		"APIKEYS_HTTP_ADRESS":        {"APIKEYS_HTTP_ADRESS=x"},
 	}
 	for want, env := range cases {

@@ -139,6 +139,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 	api, err := httpapi.New(httpapi.Options{
 		Keys: tel.keyService(svc), Audit: auditLog, Tokens: tokens, Logger: logger, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
+		VerifyLogLevel: verifyLogLevel(cfg.Log),
 		Ready: func(ctx context.Context) error {
 			if err := store.Ping(ctx); err != nil {
 				return err

@@ -50,6 +50,12 @@ type Options struct {
 	Middleware []gin.HandlerFunc
 	// Extra lets the composition root mount more routes (e.g. /metrics).
 	Extra func(r *gin.Engine)
+	// VerifyLogLevel is the level of the access-log line of GET
+	// /api/v1/auth/verify (default info, like every other request). The
+	// audit trail already records each verification with its request id,
+	// client IP, path and status, so a busy deployment may lower it to
+	// debug and spare a log write per verification.
+	VerifyLogLevel slog.Level
 }
 
 // Server is the HTTP API.
@@ -63,6 +69,7 @@ type Server struct {
 	traceID    func(ctx context.Context) string
 	audit      ports.AuditService
 	engine     *gin.Engine
+	verifyLog  slog.Level
 }
 
 // New builds the HTTP API, refusing missing dependencies or bad proxies.
@@ -70,7 +77,7 @@ func New(o Options) (*Server, error) {
 	if o.Keys == nil || o.Tokens == nil {
 		return nil, errors.New("httpapi: Keys and Tokens are required")
 	}
-	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, traceID: o.TraceID, audit: o.Audit}
+	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, traceID: o.TraceID, audit: o.Audit, verifyLog: o.VerifyLogLevel}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -213,7 +220,14 @@ func (s *Server) accessLog(c *gin.Context) {
 	if c.Request.URL.Path == "/healthz" {
 		return
 	}
-	s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+	level := slog.LevelInfo
+	if c.FullPath() == verifyPath {
+		level = s.verifyLog
+	}
+	if !s.log.Enabled(c.Request.Context(), level) {
+		return
+	}
+	s.log.LogAttrs(c.Request.Context(), level, "request",
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.FullPath()),
 		slog.Int("status", c.Writer.Status()),

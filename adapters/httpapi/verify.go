@@ -7,6 +7,9 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
+// verifyPath is the route of verify.
+const verifyPath = "/api/v1/auth/verify"
+
 // verify answers GET /api/v1/auth/verify: 200 with the key's identity for
 // a valid key (and the required scope, if asked), 401 with one body for any
 // missing, unknown, revoked, expired or rotated-away key, 403 when the scope
