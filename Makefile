@@ -3,10 +3,8 @@ GO        ?= go
 BIN       ?= bin/apikeys
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/agentauri/apikeys/app.Version=$(VERSION)
-# Database servers for the integration suites (each run makes and drops its own database).
-APIKEYS_TEST_POSTGRES_DSN ?=
-APIKEYS_TEST_MYSQL_DSN    ?=
-export APIKEYS_TEST_POSTGRES_DSN APIKEYS_TEST_MYSQL_DSN
+# The integration suites read APIKEYS_TEST_POSTGRES_DSN and APIKEYS_TEST_MYSQL_DSN
+# from the environment (each run makes and drops its own database there).
 
 .PHONY: run build test test-short vet fmt lint tidy clean
 .PHONY: bench bench-quick

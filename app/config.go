@@ -24,6 +24,11 @@ const DefaultConfigPath = "configs/default.yaml"
 // EnvPrefix starts every environment override: APIKEYS_HTTP_ADDR sets http.addr.
 const EnvPrefix = "APIKEYS_"
 
+// testEnvPrefix starts the test suites' variables (APIKEYS_TEST_POSTGRES_DSN,
+// ...), which Load ignores rather than refusing as unknown settings, so a
+// developer who exports them can still run the service.
+const testEnvPrefix = "APIKEYS_TEST_"
+
 // Config is the whole configuration of the service, loaded once by Load.
 type Config struct {
 	// Env is "development" (default) or "production"; production refuses to
@@ -209,6 +214,9 @@ func Load(path string, environ []string) (Config, error) {
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
+			if strings.HasPrefix(name, testEnvPrefix) {
+				return "", nil // the test suites' variables, not settings
+			}
 			key, ok := known[strings.TrimPrefix(name, EnvPrefix)]
 			if !ok {
 				unknownEnv = append(unknownEnv, name)

@@ -50,6 +50,8 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"APIKEYS_SECURITY_ARGON2_MEMORY_KIB=65536",
 		"APIKEYS_AUDIT_FLUSH_INTERVAL=50ms",
 		"OTHER_VAR=1",
+		"APIKEYS_TEST_POSTGRES_DSN=postgres://x@127.0.0.1/test",
+		"APIKEYS_TEST_MYSQL_DSN=",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -108,6 +108,13 @@ func serverEnv(e env, dataDir string, extra ...string) []string {
 		"APIKEYS_AUDIT_FLUSH_INTERVAL=50ms",
 		"APIKEYS_LOG_LEVEL=debug",
 	}
+	// A developer's shell exports the suites' own variables; the service
+	// must start with them set, as it does under `make run`.
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "APIKEYS_TEST_") {
+			out = append(out, kv)
+		}
+	}
 	if e.driver != "sqlite" {
 		out = append(out, "APIKEYS_STORAGE_DSN="+e.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
 			"APIKEYS_JWT_SECRET="+testJWTSecret, "APIKEYS_SECURITY_PEPPER="+testPepper)
