@@ -414,6 +414,7 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 			"through the store's GORM handle, while the server was stopped. Each is made as the service makes a key (`apikey.Generate`, "+
 			"the pepper digest, the hint, an Argon2id PHC hash) but hashed with Argon2id m=%d KiB, t=%d: at the default parameters the same "+
 			"seeding would cost %d × %s / %d cores ≈ %s, and so would their first verification. No key.created events are written for them. "+
+			"On Postgres and MySQL the driver then runs ANALYZE on api_keys, as autovacuum and InnoDB would soon after. "+
 			"The server then restarted with its default settings; it verifies each key with the parameters its hash records. "+
 			"The store then held %d keys.\n\n",
 			s.Keys, s.BigOrg, s.Took.Round(100*time.Millisecond), seedMemoryKiB, seedTime, s.Keys, ms(r.HashTime), r.Machine.Cores,

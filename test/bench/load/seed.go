@@ -127,6 +127,16 @@ func seedKeys(ctx context.Context, driver, dsn, pep string, batches []batch) ([]
 	if err := flush(); err != nil {
 		return nil, fmt.Errorf("seed keys: %w", err)
 	}
+	// A long-lived store has planner statistics (autovacuum and InnoDB
+	// gather them after large changes, within a minute or so); without
+	// them, Postgres sorts the whole organization to list its first page.
+	// SQLite gathers none unless asked, and the service never asks.
+	analyze := map[string]string{gormstore.DriverPostgres: "ANALYZE api_keys", gormstore.DriverMySQL: "ANALYZE TABLE api_keys"}[driver]
+	if analyze != "" {
+		if err := store.DB().WithContext(ctx).Exec(analyze).Error; err != nil {
+			return nil, fmt.Errorf("seed keys: %s: %w", analyze, err)
+		}
+	}
 	return secrets, nil
 }
 
