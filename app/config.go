@@ -174,7 +174,7 @@ func Defaults() Config {
 			Argon2:    Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxConcurrent: 0},
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
 		},
-		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 500, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second, PurgeInterval: time.Hour},
+		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 2000, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second, PurgeInterval: time.Hour},
 		Log:   LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
 
 		Telemetry: defaultTelemetry(),
