@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentauri/apikeys/adapters/argon2id"
+	"github.com/agentauri/apikeys/app"
 )
 
 // counters are the growth of the server's counters over a scenario.
@@ -240,11 +240,14 @@ func (r *report) markdown() string {
 		"and each ratio compares with the ceiling of the same database block.\n", r.Plan.Warmup, r.Plan.Duration)
 	w("- Ceiling: `test/bench/baseline`, a bare gin handler (release mode, no middleware) answering a constant JSON body, shaped like the " +
 		"service's, to `GET /api/v1/auth/verify` with `X-API-Key`.\n")
+	def := app.Defaults()
 	w("- Server: the real binary, `apikeys serve --config configs/default.yaml`, default settings: Argon2id m=%d KiB, t=%d, p=%d, "+
-		"pool of NumCPU computations; verification cache of 100,000 keys, TTL 1h; usage audit on, queue in block mode, batches of 500 or 200 ms; "+
-		"access log at info (JSON, to a file); invalidation poll every 250 ms. Set for the run: listen and debug addresses, data dir, DSN, "+
-		"a fixed JWT secret and pepper.",
-		argon2id.DefaultParams().Memory, argon2id.DefaultParams().Time, argon2id.DefaultParams().Threads)
+		"pool of NumCPU computations; verification cache of %d keys, TTL %s; usage audit on, queue of %d in %s mode, batches of %d or every %s; "+
+		"log at %s (JSON, to a file), verification access lines at %s; invalidation poll every %s. Set for the run: listen and debug addresses, "+
+		"data dir, DSN, a fixed JWT secret and pepper.",
+		def.Security.Argon2.MemoryKiB, def.Security.Argon2.Iterations, def.Security.Argon2.Parallelism, def.Security.CacheSize, def.Security.CacheTTL,
+		def.Audit.QueueCapacity, def.Audit.OnFull, def.Audit.BatchSize, def.Audit.FlushInterval, def.Log.Level, def.Log.VerifyLevel,
+		def.Security.InvalidationPoll)
 	if len(r.Sets) > 0 {
 		w(" **Overrides for this run:** `%s`.", strings.Join(r.Sets, "`, `"))
 	}
@@ -340,8 +343,8 @@ func (r *report) targets(w func(string, ...any)) {
 			w("| List 100 of %d keys (%s) p50 ≤ 10 ms | p50 %s, p99 %s | %s |\n", d.Seed.BigOrg, d.Driver, ms(l.Out.P50), ms(l.Out.P99), verdict(l.Out.P50 <= 10*time.Millisecond && l.Out.Bad == 0))
 		}
 		if x := d.Distinct; x != nil {
-			w("| Memory after verifying %d distinct keys (cache_size 100,000) | RSS %s, Go heap %s, %d cache entries | reported |\n",
-				x.Keys, mib(x.Scenario.RSS), mib(x.HeapAlloc), x.CacheEntries)
+			w("| Memory after verifying %d distinct keys (cache_size %d) | RSS %s, Go heap %s, %d cache entries | reported |\n",
+				x.Keys, app.Defaults().Security.CacheSize, mib(x.Scenario.RSS), mib(x.HeapAlloc), x.CacheEntries)
 		}
 	}
 	w("\n")
@@ -431,7 +434,7 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 		c := x.Scenario.Counters
 		w("**%d distinct keys.** Each seeded key verified once by %d clients: %s (%.0f/s), %d errors, %d Argon2id computations "+
 			"(at the seeded parameters), %d DB reads. Afterwards the server's RSS is **%s** (peak %s), Go heap %s, %d cache entries "+
-			"(`security.cache_size` bounds them: 100,000 by default).\n\n",
-			x.Keys, x.Scenario.Workers, ms(o.Elapsed), o.Rate, o.Bad, c.Argon2, c.pathReads(), mib(x.Scenario.RSS), mib(x.Scenario.PeakRSS), mib(x.HeapAlloc), x.CacheEntries)
+			"(`security.cache_size` bounds them: %d by default).\n\n",
+			x.Keys, x.Scenario.Workers, ms(o.Elapsed), o.Rate, o.Bad, c.Argon2, c.pathReads(), mib(x.Scenario.RSS), mib(x.Scenario.PeakRSS), mib(x.HeapAlloc), x.CacheEntries, app.Defaults().Security.CacheSize)
 	}
 }
