@@ -74,26 +74,33 @@ func TestHostileKeys(t *testing.T) {
 // TestReportVerdicts renders a report and checks that each target gets the
 // verdict its figures call for.
 func TestReportVerdicts(t *testing.T) {
-	ceil := scenario{Name: "ceiling", Out: outcome{Requests: 1000, OK: 1000, Rate: 10000, P50: time.Millisecond, P99: 4 * time.Millisecond}}
+	ceil := scenario{Name: "ceiling (before)", Out: outcome{Requests: 1000, OK: 1000, Rate: 10000, P50: time.Millisecond, P99: 4 * time.Millisecond},
+		ServerCPU: 25 * time.Millisecond, DriverCPU: 35 * time.Millisecond} // 60 µs a request
+	// A second ceiling run, slower: the ratios use the mean.
+	ceil2 := ceil
+	ceil2.Name = "ceiling (after)"
+	ceil2.Out.Rate, ceil2.Out.P99 = 8000, 6*time.Millisecond
 	rep := &report{
 		Started: time.Now(), Plan: fullPlan(), Machine: machineInfo{Cores: 2, CPU: "test", Go: "go"}, HashTime: 30 * time.Millisecond,
 		Databases: []*dbRun{{
-			Driver: "sqlite", Ceiling: ceil,
+			Driver: "sqlite", Ceilings: []scenario{ceil, ceil2},
 			Scenarios: []scenario{
-				{Name: "verify", HasCounters: true, Out: outcome{Requests: 700, OK: 700, Rate: 7000, P99: 6 * time.Millisecond}},
-				{Name: "bad checksum", HasCounters: true, Out: outcome{Requests: 500, OK: 500, Rate: 5000}},
-				{Name: "unknown key", HasCounters: true, Out: outcome{Requests: 400, OK: 400, Rate: 4000},
+				{Name: "verify", HasCounters: true, Out: outcome{Requests: 700, OK: 700, Rate: 6300, P99: 6 * time.Millisecond},
+					ServerCPU: 49 * time.Millisecond, DriverCPU: 21 * time.Millisecond}, // 100 µs a request
+				{Name: "bad checksum", HasCounters: true, Out: outcome{Requests: 500, OK: 500, Rate: 4500}},
+				{Name: "unknown key", HasCounters: true, Out: outcome{Requests: 400, OK: 400, Rate: 3600},
 					Counters: counters{Reads: 400, KeyReads: 400}},
 			},
 		}},
 	}
 	md := rep.markdown()
 	for _, want := range []string{
-		"| Verification (SQLite) ≥ 0.6× ceiling req/s | 7000 vs 10000 req/s = **0.70×** | met |",
-		"| Verification (SQLite) p99 ≤ 2× ceiling p99 | 6.00 ms vs 4.00 ms = **1.50×** | met |",
-		"0.50×, 0 Argon2id, 0 key reads for 500 requests",
+		"| Verification (SQLite) ≥ 0.6× ceiling req/s | 6300 vs 9000 req/s = **0.70×** (CPU-normalized 0.60×) | met |",
+		"| Verification (SQLite) p99 ≤ 2× ceiling p99 | 6.00 ms vs 5.00 ms = **1.20×** | met |",
+		"0.50× (CPU-normalized 0.00×), 0 Argon2id, 0 key reads for 500 requests",
 		"**not met**", // bad checksum at 0.5×
-		"| Unknown key ≥ 0.3× ceiling, 0 Argon2id, ≤ 1 indexed read each | 0.40×, 0 Argon2id, 400 reads for 400 requests | met |",
+		"| Unknown key ≥ 0.3× ceiling, 0 Argon2id, ≤ 1 indexed read each | 0.40× (CPU-normalized 0.00×), 0 Argon2id, 400 reads for 400 requests | met |",
+		"| ceiling (before) | 1000 | 10000 | 1.11 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)

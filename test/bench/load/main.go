@@ -257,13 +257,14 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	d.Version = db.version
 	r.dbProcs = map[string][]string{gormstore.DriverPostgres: {"postgres"}, gormstore.DriverMySQL: {"mariadbd", "mysqld"}}[d.Driver]
 
-	// The ceiling, measured just before this database's scenarios.
+	// The ceiling, measured just before this database's scenarios (and
+	// again after its steady ones).
 	r.log("ceiling: bare gin handler, %d clients, %s", r.plan.Workers, r.plan.Duration)
-	ceil, err := r.ceiling()
+	ceil, err := r.ceiling("ceiling (before)")
 	if err != nil {
 		return err
 	}
-	d.Ceiling = ceil
+	d.Ceilings = append(d.Ceilings, ceil)
 
 	srv, err := r.startServer(db, dataDir, "1")
 	if err != nil {
@@ -316,6 +317,14 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 			return err
 		}
 		d.Scenarios = append(d.Scenarios, sc)
+		if s.name == steady[len(steady)-1].name {
+			r.log("ceiling again")
+			ceil, err := r.ceiling("ceiling (after)")
+			if err != nil {
+				return err
+			}
+			d.Ceilings = append(d.Ceilings, ceil)
+		}
 		if r.profile != "" {
 			if err := r.profileLoad(srv, d.Driver+"-"+strings.ReplaceAll(s.name, " ", "-"), s.l); err != nil {
 				return err
@@ -445,7 +454,7 @@ func mintToken() (string, error) {
 }
 
 // ceiling runs the baseline program through the verification load.
-func (r *runner) ceiling() (scenario, error) {
+func (r *runner) ceiling(name string) (scenario, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return scenario{}, err
@@ -459,7 +468,7 @@ func (r *runner) ceiling() (scenario, error) {
 	secrets := mustBadChecksums(100) // any value: the baseline only checks presence
 	l := load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200,
 		target: cycle("http://"+addr+"/api/v1/auth/verify?scope=triggers%3Aread", secrets, false)}
-	return r.measure(p, "ceiling", "bare gin handler, constant JSON", l, true)
+	return r.measure(p, name, "", l, true)
 }
 
 // startServer starts apikeys on db with the default settings (plus any
