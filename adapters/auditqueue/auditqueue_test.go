@@ -54,7 +54,7 @@ func (f *fakeStore) AppendUsage(ctx context.Context, events []audit.Event) error
 }
 
 func (f *fakeStore) ListEvents(context.Context, ports.AuditQuery) (ports.AuditPage, error) {
-	return ports.AuditPage{}, errors.New("not implemented")
+	return ports.AuditPage{}, errors.New("fake store: the queue never lists events")
 }
 
 func (f *fakeStore) stored() []audit.Event {
