@@ -4,16 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/agentauri/apikeys/adapters/gormstore"
 )
@@ -91,7 +85,7 @@ func DSN(t testing.TB, driver string) string {
 	}
 	admin := adminDSN(t, driver)
 	name := "apikeys_test_" + randomHex(t, 8)
-	dsn, err := withDatabase(driver, admin, name)
+	dsn, err := gormstore.WithDatabase(driver, admin, name)
 	if err != nil {
 		t.Fatalf("%s: %v", envName(driver), err)
 	}
@@ -158,34 +152,6 @@ func adminExec(driver, dsn, stmt string) error {
 	defer s.Close()
 	_, err = s.SQLDB().ExecContext(ctx, stmt)
 	return err
-}
-
-var pgDBName = regexp.MustCompile(`(^|\s)dbname=\S*`)
-
-// withDatabase returns dsn pointed at database name instead of its own.
-func withDatabase(driver, dsn, name string) (string, error) {
-	if driver == gormstore.DriverMySQL {
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return "", err
-		}
-		cfg.DBName = name
-		return cfg.FormatDSN(), nil
-	}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", fmt.Errorf("parse postgres URL: %w", err)
-		}
-		u.Path = "/" + name
-		u.RawPath = ""
-		return u.String(), nil
-	}
-	// keyword=value form
-	if pgDBName.MatchString(dsn) {
-		return pgDBName.ReplaceAllString(dsn, "${1}dbname="+name), nil
-	}
-	return strings.TrimSpace(dsn + " dbname=" + name), nil
 }
 
 func randomHex(t testing.TB, n int) string {

@@ -31,11 +31,11 @@ func TestWithDatabase(t *testing.T) {
 		{"mysql", "app:pw@tcp(db:3306)/?timeout=5s", "app:pw@tcp(db:3306)/apikeys_test_x?timeout=5s"},
 	}
 	for _, tc := range cases {
-		got, err := withDatabase(tc.driver, tc.in, "apikeys_test_x")
+		got, err := gormstore.WithDatabase(tc.driver, tc.in, "apikeys_test_x")
 		if err != nil {
-			t.Errorf("withDatabase(%q): %v", tc.in, err)
+			t.Errorf("gormstore.WithDatabase(%q): %v", tc.in, err)
 		} else if got != tc.want {
-			t.Errorf("withDatabase(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("gormstore.WithDatabase(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -5,13 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
-	"regexp"
-	"strings"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/test/dbtest"
@@ -45,7 +40,7 @@ func createDatabase(ctx context.Context, driver, admin string) (*database, error
 		return nil, err
 	}
 	name := "apikeys_bench_" + hex.EncodeToString(b[:])
-	dsn, err := withDatabase(driver, admin, name)
+	dsn, err := gormstore.WithDatabase(driver, admin, name)
 	if err != nil {
 		return nil, err
 	}
@@ -86,31 +81,4 @@ func adminDo(ctx context.Context, driver, dsn string, fn func(*gormstore.Store) 
 	}
 	defer s.Close()
 	return fn(s)
-}
-
-var pgDBName = regexp.MustCompile(`(^|\s)dbname=\S*`)
-
-// withDatabase returns dsn pointed at database name instead of its own.
-func withDatabase(driver, dsn, name string) (string, error) {
-	if driver == gormstore.DriverMySQL {
-		cfg, err := mysql.ParseDSN(dsn)
-		if err != nil {
-			return "", err
-		}
-		cfg.DBName = name
-		return cfg.FormatDSN(), nil
-	}
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", fmt.Errorf("parse postgres URL: %w", err)
-		}
-		u.Path = "/" + name
-		u.RawPath = ""
-		return u.String(), nil
-	}
-	if pgDBName.MatchString(dsn) {
-		return pgDBName.ReplaceAllString(dsn, "${1}dbname="+name), nil
-	}
-	return strings.TrimSpace(dsn + " dbname=" + name), nil
 }
