@@ -118,7 +118,8 @@ type chainTx struct {
 	tx        *gorm.DB
 	id        string
 	head      chainHead
-	perInsert int // rows per INSERT statement
+	perInsert int  // rows per INSERT statement
+	prepare   bool // prepare the INSERTs (see insertEvents)
 }
 
 // link gives rows the next places of the chain, in order.
@@ -139,7 +140,7 @@ func (ct *chainTx) append(rows ...eventRow) error {
 		return nil
 	}
 	ct.link(rows)
-	return ct.tx.CreateInBatches(rows, ct.perInsert).Error
+	return insertEvents(ct.tx, rows, ct.perInsert, ct.prepare)
 }
 
 // writeChained runs fn in a write transaction that may append events to
@@ -179,7 +180,7 @@ func (s *Store) writeChainedOnce(ctx context.Context, c *chain, fn func(tx *gorm
 		if err := s.lockHead(tx, c, &head); err != nil {
 			return err
 		}
-		ct := &chainTx{tx: tx, id: c.id, head: head, perInsert: s.rowsPerInsert()}
+		ct := &chainTx{tx: tx, id: c.id, head: head, perInsert: s.rowsPerInsert(), prepare: s.driver == DriverSQLite}
 		if err := fn(tx, ct); err != nil {
 			return err
 		}

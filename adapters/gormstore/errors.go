@@ -11,10 +11,10 @@ import (
 	"strings"
 	"syscall"
 
-	gosqlite "github.com/glebarez/go-sqlite"
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
+	gosqlite "modernc.org/sqlite"
 
 	"github.com/agentauri/apikeys/core/apikey"
 )

@@ -117,9 +117,9 @@ func TestSQLiteDSN(t *testing.T) {
 		contains   []string
 		notContain []string
 	}{
-		{in: nested, contains: []string{nested + "?", "busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "_txlock=immediate"}},
+		{in: nested, contains: []string{nested + "?", "busy_timeout(5000)", "journal_mode(WAL)", "foreign_keys(1)", "_txlock=immediate", "_time_format=sqlite"}},
 		{in: "file:" + filepath.Join(dir, "c", "keys.db") + "?cache=private", contains: []string{"?cache=private&", "busy_timeout(5000)"}},
-		{in: filepath.Join(dir, "d.db") + "?_pragma=busy_timeout(100)&_time_format=sqlite", contains: []string{"busy_timeout(100)", "_txlock=immediate"}, notContain: []string{"busy_timeout(5000)", "_time_format"}},
+		{in: filepath.Join(dir, "d.db") + "?_pragma=busy_timeout(100)&_time_format=datetime", contains: []string{"busy_timeout(100)", "_txlock=immediate", "_time_format=sqlite"}, notContain: []string{"busy_timeout(5000)", "_time_format=datetime"}},
 		{in: ":memory:", memory: true, contains: []string{"busy_timeout(5000)"}, notContain: []string{"journal_mode"}},
 		{in: "file:mem1?mode=memory&cache=shared", memory: true, notContain: []string{"journal_mode"}},
 	}

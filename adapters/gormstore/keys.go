@@ -66,7 +66,7 @@ func (s *Store) getKey(ctx context.Context, op, column, value string) (apikey.Ke
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var row keyRow
-	if err := s.db.WithContext(ctx).Where(column+" = ?", value).Take(&row).Error; err != nil {
+	if err := s.prepared.WithContext(ctx).Where(column+" = ?", value).Take(&row).Error; err != nil {
 		return apikey.Key{}, translate(op, err)
 	}
 	k, err := row.key()

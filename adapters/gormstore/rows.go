@@ -174,6 +174,10 @@ const (
 )
 
 func toEventRow(ev audit.Event) (eventRow, error) {
+	if ev.Action.Usage() && ev.Actor != audit.UsageActor(ev.KeyID) {
+		// ListEvents finds usage events by actor through their key.
+		return eventRow{}, fmt.Errorf("event %s: a %s event's actor must be %q", ev.ID, ev.Action, audit.UsageActor(ev.KeyID))
+	}
 	var details *string
 	if ev.Details != nil {
 		enc, err := json.Marshal(ev.Details)

@@ -21,9 +21,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/libtnb/sqlite"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -64,6 +64,12 @@ type Store struct {
 	db     *gorm.DB
 	sqlDB  *sql.DB
 	log    *slog.Logger
+
+	// prepared runs its statements from statements prepared on each
+	// connection, for the key reads of the verification path. Without it
+	// every read is parsed and planned anew: on SQLite, in this process,
+	// that was a fifth of the CPU of a verification that misses the cache.
+	prepared *gorm.DB
 
 	// queryTimeout bounds each store method; zero: unbounded.
 	queryTimeout time.Duration
@@ -166,6 +172,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", cfg.Driver, err)
 	}
 	s.db = db
+	s.prepared = db.Session(&gorm.Session{PrepareStmt: true})
 	return s, nil
 }
 
@@ -222,21 +229,32 @@ func (c Config) applyPool(db *sql.DB) {
 // temp_store=MEMORY keeps statement journals (which every multi-row INSERT
 // inside a transaction needs) and sort spills in memory: in a file they
 // cost a write system call per page, a sixth of the audit writer's time.
+// cache_size(-16384), a page cache of up to 16 MiB per connection instead
+// of 2 MiB, holds a whole batch of audit events: with less, SQLite spills
+// dirty pages to the WAL in the middle of the transaction and reads them
+// back, a tenth of the writer's time.
 var sqlitePragmas = []struct{ name, param string }{
 	{"busy_timeout", "_pragma=busy_timeout(5000)"},
 	{"journal_mode", "_pragma=journal_mode(WAL)"},
 	{"foreign_keys", "_pragma=foreign_keys(1)"},
 	{"synchronous", "_pragma=synchronous(NORMAL)"},
 	{"temp_store", "_pragma=temp_store(MEMORY)"},
+	{"cache_size", "_pragma=cache_size(-16384)"},
 	{"_txlock", "_txlock=immediate"},
 }
+
+// sqliteTimeFormat makes the driver write times as
+// "2006-01-02 15:04:05.999999999-07:00", the layout the schema's DATETIME
+// columns hold (UTC text that sorts chronologically). The store always sets
+// it: the driver's other layouts lose precision or carry Go's monotonic
+// clock reading.
+const sqliteTimeFormat = "_time_format=sqlite"
 
 // sqliteDSN adds the store's pragmas to dsn, creates the parent directory
 // of a database file, and reports whether the database lives in memory.
 func sqliteDSN(dsn string) (string, bool, error) {
 	path, query, _ := strings.Cut(dsn, "?")
-	// The driver stops reading parameters at _time_format (and so would
-	// ignore _txlock); its only value, "sqlite", is also its default.
+	// A _time_format in dsn gives way to sqliteTimeFormat.
 	var kept []string
 	for _, p := range strings.Split(query, "&") {
 		if p != "" && !strings.HasPrefix(p, "_time_format=") {
@@ -250,7 +268,7 @@ func sqliteDSN(dsn string) (string, bool, error) {
 	}
 	lower := strings.ToLower(query)
 	memory := path == ":memory:" || path == "file::memory:" || strings.Contains(lower, "mode=memory")
-	var params []string
+	params := []string{sqliteTimeFormat}
 	for _, p := range sqlitePragmas {
 		if !strings.Contains(lower, p.name) {
 			params = append(params, p.param)
@@ -265,9 +283,6 @@ func sqliteDSN(dsn string) (string, bool, error) {
 				return "", false, fmt.Errorf("create sqlite directory: %w", err)
 			}
 		}
-	}
-	if len(params) == 0 {
-		return dsn, memory, nil
 	}
 	sep := "?"
 	if query != "" {

@@ -143,7 +143,7 @@ func TestSQLiteWritersAcrossStores(t *testing.T) {
 					err := s.CreateKey(ctx, k, ev)
 					if err == nil {
 						err = s.AppendUsage(ctx, []audit.Event{{ID: fmt.Sprintf("evt_u%04d", n), Time: time.Now(),
-							OrganizationID: k.OrganizationID, Action: audit.ActionKeyUsed, KeyID: k.ID, Outcome: "ok"}})
+							OrganizationID: k.OrganizationID, Actor: audit.UsageActor(k.ID), Action: audit.ActionKeyUsed, KeyID: k.ID, Outcome: "ok"}})
 					}
 					if err != nil {
 						mu.Lock()

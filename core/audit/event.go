@@ -2,7 +2,10 @@
 // every use of a key.
 package audit
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Action names what happened.
 type Action string
@@ -30,6 +33,38 @@ func (a Action) Valid() bool {
 		}
 	}
 	return false
+}
+
+// Usage reports whether a records a verification (key.used or
+// key.auth_failed): the events written one per verification, by far the
+// most numerous.
+func (a Action) Usage() bool { return a == ActionKeyUsed || a == ActionKeyAuthFailed }
+
+// AnonymousActor is the actor of a failed verification that names no key.
+const AnonymousActor = "anonymous"
+
+// UsageActor returns the actor of a usage event about keyID: "key:" +
+// keyID, or AnonymousActor when no key is known. A usage event always has
+// this actor, which lets stores find usage events by actor through their
+// key.
+func UsageActor(keyID string) string {
+	if keyID == "" {
+		return AnonymousActor
+	}
+	return "key:" + keyID
+}
+
+// UsageKeyID is the inverse of UsageActor: the key id whose usage events
+// have actor, and whether any usage event can have it.
+func UsageKeyID(actor string) (string, bool) {
+	if actor == AnonymousActor {
+		return "", true
+	}
+	id, ok := strings.CutPrefix(actor, "key:")
+	if !ok || id == "" {
+		return "", false
+	}
+	return id, true
 }
 
 // Event is one audit record. Details holds action-specific facts (scopes of

@@ -106,13 +106,10 @@ func isAuthFailure(err error) bool {
 // answered, or 0 to take it from req.AnswerStatus (0 if not known yet).
 func (s *Service) RecordUse(ctx context.Context, v apikey.Verified, authErr error, scope string, req ports.RequestInfo, status int) error {
 	action := audit.ActionKeyUsed
-	actor := "key:" + v.KeyID
 	if authErr != nil {
 		action = audit.ActionKeyAuthFailed
 	}
-	if v.KeyID == "" {
-		actor = "anonymous"
-	}
+	actor := audit.UsageActor(v.KeyID)
 	now := s.now()
 	id, err := newEventID(s.d.Entropy, now)
 	if err != nil {

@@ -360,13 +360,22 @@ func seedEvents(t *testing.T, as ports.AuditStore) ([]audit.Event, [3]string) {
 		keys = append(keys, newKey(orgs[i%3], at(0)))
 	}
 	actions := []audit.Action{audit.ActionKeyCreated, audit.ActionKeyUsed, audit.ActionKeyAuthFailed, audit.ActionKeyRotated, audit.ActionKeyRevoked}
+	// Management events have any of these actors, among them keys[0]
+	// acting on other keys; a usage event's actor is always its key's.
 	actors := []string{"user:alice", "user:bob", "key:" + keys[0].ID}
 	var evs []audit.Event
 	for i := range 60 {
 		k := keys[i%len(keys)]
 		ev := useEvent(actions[i%len(actions)], k, at(time.Duration(i/2)*time.Minute), "ok") // pairs share a time
-		ev.Actor = actors[i%len(actors)]
+		if !ev.Action.Usage() {
+			ev.Actor = actors[(i/5)%len(actors)]
+		}
 		evs = append(evs, ev)
+	}
+	// Failed verifications that named no key.
+	for i := range 4 {
+		evs = append(evs, audit.Event{ID: newEventID(), Time: at(time.Duration(5*i) * time.Minute), OrganizationID: orgs[i%2],
+			Actor: audit.AnonymousActor, Action: audit.ActionKeyAuthFailed, Outcome: "unknown", Status: 401})
 	}
 	appendUsage(t, as, evs...)
 	return evs, orgs
@@ -375,6 +384,7 @@ func seedEvents(t *testing.T, as ports.AuditStore) ([]audit.Event, [3]string) {
 func testListEventFilters(t *testing.T, _ ports.KeyStore, as ports.AuditStore) {
 	evs, orgs := seedEvents(t, as)
 	keyID := evs[1].KeyID
+	keyActor := audit.UsageActor(evs[0].KeyID) // keys[0]: it uses itself and manages others
 	since, until := at(10*time.Minute), at(20*time.Minute)
 	cases := []struct {
 		name string
@@ -395,15 +405,32 @@ func testListEventFilters(t *testing.T, _ ports.KeyStore, as ports.AuditStore) {
 			func(ev audit.Event) bool { return ev.Action == audit.ActionKeyRotated }},
 		{"actor", ports.AuditQuery{OrganizationIDs: orgs[:], Actor: "user:bob"},
 			func(ev audit.Event) bool { return ev.Actor == "user:bob" }},
+		// A key's own uses and its management calls on other keys.
+		{"key actor", ports.AuditQuery{OrganizationIDs: orgs[:], Actor: keyActor},
+			func(ev audit.Event) bool { return ev.Actor == keyActor }},
+		{"key actor, management action", ports.AuditQuery{OrganizationIDs: orgs[:], Actor: keyActor, Action: audit.ActionKeyCreated},
+			func(ev audit.Event) bool { return ev.Actor == keyActor && ev.Action == audit.ActionKeyCreated }},
+		{"key actor, usage action", ports.AuditQuery{OrganizationIDs: orgs[:], Actor: keyActor, Action: audit.ActionKeyUsed},
+			func(ev audit.Event) bool { return ev.Actor == keyActor && ev.Action == audit.ActionKeyUsed }},
+		{"key actor, several actions", ports.AuditQuery{OrganizationIDs: orgs[:], Actor: keyActor, Actions: []audit.Action{audit.ActionKeyAuthFailed, audit.ActionKeyRevoked}},
+			func(ev audit.Event) bool {
+				return ev.Actor == keyActor && (ev.Action == audit.ActionKeyAuthFailed || ev.Action == audit.ActionKeyRevoked)
+			}},
+		{"key actor on another key", ports.AuditQuery{OrganizationIDs: orgs[:], Actor: keyActor, KeyID: keyID},
+			func(ev audit.Event) bool { return ev.Actor == keyActor && ev.KeyID == keyID }},
+		{"anonymous", ports.AuditQuery{OrganizationIDs: orgs[:], Actor: audit.AnonymousActor},
+			func(ev audit.Event) bool { return ev.Actor == audit.AnonymousActor }},
+		{"user actor, usage action", ports.AuditQuery{OrganizationIDs: orgs[:], Actor: "user:alice", Action: audit.ActionKeyUsed},
+			func(audit.Event) bool { return false }},
 		{"since (inclusive)", ports.AuditQuery{OrganizationIDs: orgs[:], Since: &since},
 			func(ev audit.Event) bool { return !ev.Time.Before(since) }},
 		{"until (exclusive)", ports.AuditQuery{OrganizationIDs: orgs[:], Until: &until},
 			func(ev audit.Event) bool { return ev.Time.Before(until) }},
 		{"window", ports.AuditQuery{OrganizationIDs: orgs[:], Since: &since, Until: &until},
 			func(ev audit.Event) bool { return !ev.Time.Before(since) && ev.Time.Before(until) }},
-		{"everything at once", ports.AuditQuery{OrganizationIDs: orgs[:2], Action: audit.ActionKeyUsed, Actor: "user:alice", Since: &since},
+		{"everything at once", ports.AuditQuery{OrganizationIDs: orgs[:2], Action: audit.ActionKeyUsed, Actor: keyActor, Since: &since},
 			func(ev audit.Event) bool {
-				return ev.OrganizationID != orgs[2] && ev.Action == audit.ActionKeyUsed && ev.Actor == "user:alice" && !ev.Time.Before(since)
+				return ev.OrganizationID != orgs[2] && ev.Action == audit.ActionKeyUsed && ev.Actor == keyActor && !ev.Time.Before(since)
 			}},
 	}
 	for _, tc := range cases {
@@ -418,7 +445,7 @@ func testListEventFilters(t *testing.T, _ ports.KeyStore, as ports.AuditStore) {
 		if !slices.Equal(eventIDs(got), eventIDs(want)) {
 			t.Errorf("%s: got %d events %v, want %d %v", tc.name, len(got), eventIDs(got), len(want), eventIDs(want))
 		}
-		if tc.name != "unknown organization" && tc.name != "key of another organization" && len(want) == 0 {
+		if !strings.HasPrefix(tc.name, "unknown organization") && tc.name != "key of another organization" && tc.name != "user actor, usage action" && len(want) == 0 {
 			t.Errorf("%s: the fixture selects no event; the case checks nothing", tc.name)
 		}
 	}

@@ -238,7 +238,7 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}
 	if d.Driver == gormstore.DriverSQLite {
 		db.dsn = filepath.Join(dataDir, "apikeys.db")
-		db.version = "SQLite (modernc.org/sqlite via glebarez/go-sqlite, WAL)"
+		db.version = "SQLite (modernc.org/sqlite v1.62 via libtnb/sqlite, WAL)"
 	} else {
 		admin := adminDSN(d.Driver)
 		if admin == "" {
