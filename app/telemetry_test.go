@@ -420,17 +420,26 @@ func TestTelemetryScenario(t *testing.T) {
 	if p := attrs(one(t, m, "GET /api/v1/api-keys/:id"))["url.path"].AsString(); p != "/api/v1/api-keys/REDACTED" {
 		t.Errorf("url.path of a request with a secret in its path: %q", p)
 	}
-	flushes := 0
+	flushes, inserts := 0, 0
 	for _, sp := range spans {
 		if sp.Name() == otelx.SpanAuditFlush {
 			flushes++
 			if sp.Parent().IsValid() {
 				t.Errorf("audit.flush has a parent")
 			}
+			for _, child := range spans {
+				if child.Parent().SpanID() == sp.SpanContext().SpanID() && child.Name() == "INSERT audit_events" {
+					inserts++
+				}
+
+			}
 		}
 	}
 	if flushes == 0 {
 		t.Error("no audit.flush span")
+	}
+	if inserts == 0 {
+		t.Error("no audit.flush span has an INSERT audit_events child")
 	}
 
 	// From audit to trace and back: every event of a request names its

@@ -272,17 +272,24 @@ func saveHead(tx *gorm.DB, c *chain, head chainHead) error {
 	}).Error
 }
 
-// distinct returns rows without the repeats of an id seen earlier.
+// distinct returns rows without the repeats of an id seen earlier: rows
+// itself when no id repeats, as is usual.
 func distinct(rows []eventRow) []eventRow {
-	seen := make(map[string]bool, len(rows))
-	out := rows[:0:0]
-	for _, r := range rows {
-		if !seen[r.ID] {
-			seen[r.ID] = true
-			out = append(out, r)
+	seen := make(map[string]struct{}, len(rows))
+	for i := range rows {
+		if _, dup := seen[rows[i].ID]; dup {
+			out := slices.Clone(rows[:i])
+			for _, r := range rows[i+1:] {
+				if _, dup := seen[r.ID]; !dup {
+					seen[r.ID] = struct{}{}
+					out = append(out, r)
+				}
+			}
+			return out
 		}
+		seen[rows[i].ID] = struct{}{}
 	}
-	return out
+	return rows
 }
 
 // unstored returns the rows whose ids are not stored yet, so that a

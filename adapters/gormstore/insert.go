@@ -64,19 +64,37 @@ func insertEvents(tx *gorm.DB, rows []eventRow, per int, prepare bool) error {
 	pool := &preparedTx{Tx: sqlTx, stmts: make(map[string]*sql.Stmt, 2)}
 	db := tx.Session(&gorm.Session{Context: tx.Statement.Context})
 	db.Statement.ConnPool = pool
-	args := make([]any, 0, min(per, len(rows))*eventColumnCount)
+	full := sqliteInsertSQL(per)
 	for len(rows) > 0 {
 		n := min(per, len(rows))
-		args = args[:0]
+		query := full
+		if n < per {
+			query = sqliteInsertSQL(n)
+		}
+		args := make([]any, 0, n*eventColumnCount)
 		for i := range rows[:n] {
 			args = eventArgs(args, &rows[i])
 		}
-		if err := db.Exec(sqliteInsertSQL(n), args...).Error; err != nil {
+		if err := execRaw(db, query, args); err != nil {
 			return err
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+// execRaw runs query with args through GORM's raw-statement callbacks (the
+// store's statement counter and the tracing adapter's spans), as db.Exec
+// does, without db.Exec's rewriting of query and args, which for a 32-row
+// INSERT of 672 values cost more than a tenth of the writer's time.
+func execRaw(db *gorm.DB, query string, args []any) error {
+	// Table returns an instance with a statement of its own, where the
+	// callbacks keep their state (Session's result would make them a new
+	// one on every call).
+	tx := db.Table("audit_events")
+	tx.Statement.SQL.WriteString(query)
+	tx.Statement.Vars = args
+	return tx.Callback().Raw().Execute(tx).Error
 }
 
 // preparedTx is a gorm.ConnPool over one transaction that runs each

@@ -246,3 +246,30 @@ func TestLoggerHidesValues(t *testing.T) {
 		}
 	}
 }
+
+func TestDistinct(t *testing.T) {
+	ids := func(rows []eventRow) string {
+		var b strings.Builder
+		for _, r := range rows {
+			b.WriteString(r.ID)
+		}
+		return b.String()
+	}
+	rowsOf := func(s string) []eventRow {
+		var rows []eventRow
+		for _, c := range s {
+			rows = append(rows, eventRow{ID: string(c)})
+		}
+		return rows
+	}
+	for in, want := range map[string]string{"": "", "a": "a", "abc": "abc", "aba": "ab", "aabbc": "abc", "abcb": "abc", "abcabc": "abc"} {
+		rows := rowsOf(in)
+		got := distinct(rows)
+		if ids(got) != want {
+			t.Errorf("distinct(%q) = %q, want %q", in, ids(got), want)
+		}
+		if ids(rows) != in {
+			t.Errorf("distinct(%q) changed its argument to %q", in, ids(rows))
+		}
+	}
+}

@@ -136,28 +136,42 @@ func dbErrorType(err error) string {
 }
 
 // sqlVerb returns the upper-cased first word of a statement if it is a
-// plain SQL verb (else "EXEC") and, for UPDATE, INSERT INTO and DELETE FROM,
-// the table it names. Nothing else of the statement is looked at.
+// plain SQL verb (else "EXEC") and, for UPDATE, INSERT INTO (with SQLite's
+// OR <action> or MySQL's IGNORE) and DELETE FROM, the table it names.
+// Nothing else of the statement is looked at.
 func sqlVerb(sql string) (verb, table string) {
 	words := strings.Fields(sql)
 	if len(words) == 0 {
 		return "EXEC", ""
 	}
 	verb = strings.ToUpper(words[0])
-	next := 1
+	rest := words[1:]
 	switch verb {
 	case "UPDATE":
-	case "INSERT", "DELETE", "REPLACE":
-		next = 2 // INSERT INTO t, DELETE FROM t
+	case "INSERT", "REPLACE":
+		if len(rest) >= 2 && strings.EqualFold(rest[0], "OR") {
+			rest = rest[2:] // INSERT OR FAIL INTO t
+		} else if len(rest) >= 1 && strings.EqualFold(rest[0], "IGNORE") {
+			rest = rest[1:] // INSERT IGNORE INTO t
+		}
+		if len(rest) == 0 || !strings.EqualFold(rest[0], "INTO") {
+			return verb, ""
+		}
+		rest = rest[1:]
+	case "DELETE":
+		if len(rest) == 0 || !strings.EqualFold(rest[0], "FROM") {
+			return verb, ""
+		}
+		rest = rest[1:]
 	case "SELECT", "WITH", "MERGE":
 		return verb, ""
 	default:
 		return "EXEC", ""
 	}
-	if len(words) <= next {
+	if len(rest) == 0 {
 		return verb, ""
 	}
-	t := strings.Trim(words[next], "`\"")
+	t := strings.Trim(rest[0], "`\"")
 	for _, c := range t {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
 			return verb, ""

@@ -489,13 +489,18 @@ func TestRedactPathAndSQLVerb(t *testing.T) {
 		t.Errorf("redactPath: %q", got)
 	}
 	for sql, want := range map[string]string{
-		"UPDATE api_keys SET x = ?":        "UPDATE api_keys",
-		"insert into `audit_events` (a)":   "INSERT audit_events",
-		"DELETE FROM \"t\" WHERE id = $1":  "DELETE t",
-		"SELECT * FROM t":                  "SELECT ",
-		"VACUUM":                           "EXEC ",
-		"UPDATE x'; DROP TABLE y; --' SET": "UPDATE ",
-		"":                                 "EXEC ",
+		"UPDATE api_keys SET x = ?":                       "UPDATE api_keys",
+		"insert into `audit_events` (a)":                  "INSERT audit_events",
+		"INSERT OR FAIL INTO audit_events (a) VALUES (?)": "INSERT audit_events",
+		"INSERT IGNORE INTO t (a)":                        "INSERT t",
+		"INSERT OR INTO t":                                "INSERT ",
+		"INSERT t":                                        "INSERT ",
+		"DELETE t":                                        "DELETE ",
+		"DELETE FROM \"t\" WHERE id = $1":                 "DELETE t",
+		"SELECT * FROM t":                                 "SELECT ",
+		"VACUUM":                                          "EXEC ",
+		"UPDATE x'; DROP TABLE y; --' SET":                "UPDATE ",
+		"":                                                "EXEC ",
 	} {
 		v, tb := sqlVerb(sql)
 		if got := v + " " + tb; got != want {
