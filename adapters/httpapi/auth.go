@@ -15,7 +15,7 @@ const principalKey = "apikeys.principal"
 // an API key holding api-keys:manage (whose use is recorded like any other).
 func (s *Server) authenticate(c *gin.Context) {
 	authz := c.GetHeader("Authorization")
-	secret := c.GetHeader("X-API-Key")
+	secret := c.GetHeader(apiKeyHeader)
 	switch {
 	case authz != "" && secret != "":
 		abort(c, http.StatusBadRequest, "ambiguous_credentials", "send either Authorization or X-API-Key, not both", "Authorization")

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -164,14 +163,41 @@ func publicReadyReason(err error) string {
 // strictQuery refuses a query string that does not parse, rather than
 // silently reading it as empty.
 func (s *Server) strictQuery(c *gin.Context) {
-	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+	if !validQuery(c.Request.URL.RawQuery) {
 		abort(c, http.StatusBadRequest, "invalid_query", "the query string is malformed", "query")
 		return
 	}
 	c.Next()
 }
 
-const requestIDHeader = "X-Request-ID"
+// validQuery reports whether url.ParseQuery accepts q, without building
+// the values it would return (gin parses the query again when a handler
+// reads it): no semicolon, and every % followed by two hex digits.
+func validQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			return false
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// Header names are written in their canonical form (textproto), which a
+// lookup or a Set would otherwise compute, and allocate, on every request.
+const (
+	requestIDHeader = "X-Request-Id"
+	apiKeyHeader    = "X-Api-Key" // X-API-Key
+)
 
 // requestID takes a well-formed X-Request-ID from the caller or makes one,
 // and echoes it in the response.

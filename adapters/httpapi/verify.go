@@ -20,13 +20,13 @@ func (s *Server) verify(c *gin.Context) {
 	ri.AnswerStatus = verifyStatus
 	// A proxy doing forward auth names the request it is checking.
 	// The query string is dropped: callers sometimes put secrets there.
-	if uri := firstHeader(c, "X-Original-URI", "X-Forwarded-Uri"); uri != "" {
+	if uri := firstHeader(c, "X-Original-Uri", "X-Forwarded-Uri"); uri != "" {
 		ri.Path, _, _ = strings.Cut(uri, "?")
 	}
 	if m := firstHeader(c, "X-Original-Method", "X-Forwarded-Method"); m != "" {
 		ri.Method = m
 	}
-	v, err := s.keys.Verify(c.Request.Context(), c.GetHeader("X-API-Key"), c.Query("scope"), ri)
+	v, err := s.keys.Verify(c.Request.Context(), c.GetHeader(apiKeyHeader), c.Query("scope"), ri)
 	if err != nil {
 		if isKeyAuthFailure(err) {
 			unauthorizedKey(c)

@@ -19,10 +19,11 @@ const (
 // for nil, one of the other Outcome constants for the authentication
 // failures, and OutcomeError for anything else.
 func Outcome(err error) string {
+	if err == nil {
+		return OutcomeOK
+	}
 	var se *ScopeError
 	switch {
-	case err == nil:
-		return OutcomeOK
 	case errors.As(err, &se):
 		return OutcomeScopeDenied
 	case errors.Is(err, ErrMissingKey):

@@ -3,6 +3,7 @@ package audit
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -46,15 +47,22 @@ type Record struct {
 // user agent, status (decimal), outcome, scope and raw details. Lengths are
 // in bytes, written in decimal.
 func (r Record) Canonical() []byte {
+	return r.AppendCanonical(nil)
+}
+
+// AppendCanonical appends r's canonical encoding to dst and returns the
+// extended buffer.
+func (r Record) AppendCanonical(dst []byte) []byte {
 	ev := r.Event
+	var seq, status, stamp [32]byte
 	fields := [...]string{
 		ChainFormat,
 		r.Link.ChainID,
-		strconv.FormatInt(r.Link.Seq, 10),
+		string(strconv.AppendInt(seq[:0], r.Link.Seq, 10)),
 		r.Link.PrevID,
 		r.Link.PrevHash,
 		ev.ID,
-		ev.Time.UTC().Format(TimeLayout),
+		string(ev.Time.UTC().AppendFormat(stamp[:0], TimeLayout)),
 		ev.OrganizationID,
 		ev.Actor,
 		string(ev.Action),
@@ -65,7 +73,7 @@ func (r Record) Canonical() []byte {
 		ev.Path,
 		ev.ClientIP,
 		ev.UserAgent,
-		strconv.Itoa(ev.Status),
+		string(strconv.AppendInt(status[:0], int64(ev.Status), 10)),
 		ev.Outcome,
 		ev.Scope,
 		r.RawDetails,
@@ -74,20 +82,21 @@ func (r Record) Canonical() []byte {
 	for _, f := range fields {
 		n += len(f) + 22
 	}
-	b := make([]byte, 0, n)
+	dst = slices.Grow(dst, n)
 	for _, f := range fields {
-		b = strconv.AppendInt(b, int64(len(f)), 10)
-		b = append(b, ':')
-		b = append(b, f...)
-		b = append(b, ',')
+		dst = strconv.AppendInt(dst, int64(len(f)), 10)
+		dst = append(dst, ':')
+		dst = append(dst, f...)
+		dst = append(dst, ',')
 	}
-	return b
+	return dst
 }
 
 // ComputeHash returns the lowercase hex SHA-256 of r's canonical encoding:
 // the value r.Link.Hash must hold.
 func (r Record) ComputeHash() string {
-	sum := sha256.Sum256(r.Canonical())
+	var buf [1024]byte // most records fit: no allocation for the encoding
+	sum := sha256.Sum256(r.AppendCanonical(buf[:0]))
 	return hex.EncodeToString(sum[:])
 }
 
