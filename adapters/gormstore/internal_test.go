@@ -273,3 +273,29 @@ func TestDistinct(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageEventActor checks that the store refuses a usage event whose
+// actor is not its key's: ListEvents finds usage events by actor through
+// their key, and would miss such an event.
+func TestUsageEventActor(t *testing.T) {
+	for _, tc := range []struct {
+		action     audit.Action
+		actor, key string
+		ok         bool
+	}{
+		{audit.ActionKeyUsed, "key:key_a", "key_a", true},
+		{audit.ActionKeyAuthFailed, "key:key_a", "key_a", true},
+		{audit.ActionKeyAuthFailed, "anonymous", "", true},
+		{audit.ActionKeyUsed, "key:key_b", "key_a", false},
+		{audit.ActionKeyUsed, "user:alice", "key_a", false},
+		{audit.ActionKeyAuthFailed, "anonymous", "key_a", false},
+		{audit.ActionKeyAuthFailed, "key:", "", false},
+		{audit.ActionKeyRevoked, "key:key_b", "key_a", true}, // a key managing another
+		{audit.ActionKeyCreated, "user:alice", "key_a", true},
+	} {
+		_, err := toEventRow(audit.Event{ID: "evt_x", Time: time.Now(), Action: tc.action, Actor: tc.actor, KeyID: tc.key})
+		if (err == nil) != tc.ok {
+			t.Errorf("%s by %q about %q: error %v, want ok=%v", tc.action, tc.actor, tc.key, err, tc.ok)
+		}
+	}
+}
