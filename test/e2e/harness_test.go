@@ -277,6 +277,17 @@ func (s *server) do(method, path, body string, headers ...string) response {
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
+// otherLast returns secret with its last character, part of the checksum,
+// replaced by a different one: a key that fails its checksum. (Always
+// writing "x" gave back the key itself once in 62 runs.)
+func otherLast(secret string) string {
+	c := "x"
+	if strings.HasSuffix(secret, c) {
+		c = "y"
+	}
+	return secret[:len(secret)-1] + c
+}
+
 func bearer(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
 
 func jsonBearer(tok string) []string {
