@@ -185,6 +185,7 @@ func machine() machineInfo {
 	return m
 }
 
+// fetch saves the body of a GET of url, which must answer 200, to path.
 func fetch(ctx context.Context, url, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -195,6 +196,9 @@ func fetch(ctx context.Context, url, path string) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
