@@ -49,6 +49,9 @@ type AuditChains interface {
 	// registry the last deleted event as its anchor, so the rest of the
 	// chain still verifies. It returns what it cut.
 	PurgeBefore(ctx context.Context, before time.Time) ([]ChainCut, error)
+	// RecordPurge appends ev, the audit.purged event describing a purge,
+	// to the log.
+	RecordPurge(ctx context.Context, ev audit.Event) error
 }
 
 // ChainSnapshot is a consistent view of the hash chains.

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/ports"
 )
 
 const principalKey = "apikeys.principal"
@@ -35,16 +36,23 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Set(principalKey, p)
 		c.Next()
 	case secret != "":
-		v, err := s.keys.Verify(c.Request.Context(), secret, string(apikey.ScopeAPIKeysManage), s.keyAuthInfo(c))
+		v, err := s.keys.Verify(c.Request.Context(), ports.VerifyInput{
+			Secret: secret, Scope: string(apikey.ScopeAPIKeysManage), Request: s.requestInfo(c),
+		})
 		if err != nil {
-			if isKeyAuthFailure(err) {
-				unauthorizedKey(c)
-				return
-			}
 			s.writeError(c, err)
 			return
 		}
-		c.Set(principalKey, apikey.Principal{KeyID: v.KeyID, Organizations: []string{v.OrganizationID}, Scopes: v.Scopes})
+		// A refusal is recorded with its status; a success before the
+		// operation has run, with the status not known yet (0).
+		status := 0
+		if v.Outcome != apikey.OutcomeOK {
+			status = verifyStatus(v.Outcome)
+		}
+		if !s.admit(c, v, status) {
+			return
+		}
+		c.Set(principalKey, apikey.Principal{KeyID: v.Key.KeyID, Organizations: []string{v.Key.OrganizationID}, Scopes: v.Key.Scopes})
 		c.Next()
 	default:
 		c.Header("WWW-Authenticate", `Bearer realm="apikeys"`)

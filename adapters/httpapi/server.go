@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -277,8 +278,8 @@ func (s *Server) recover(c *gin.Context) {
 }
 
 // requestInfo describes the current request for audit records.
-func (s *Server) requestInfo(c *gin.Context) ports.RequestInfo {
-	ri := ports.RequestInfo{
+func (s *Server) requestInfo(c *gin.Context) audit.Request {
+	ri := audit.Request{
 		Method:    c.Request.Method,
 		Path:      c.Request.URL.Path,
 		ClientIP:  c.ClientIP(),

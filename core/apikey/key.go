@@ -78,6 +78,20 @@ func (p Principal) Actor() string {
 	return "user:" + p.Subject
 }
 
+// RequireManage returns nil if the principal may use the management API:
+// a user proven by a token (with a subject), or a key holding
+// api-keys:manage. Which organizations it may act for is MemberOf's
+// question.
+func (p Principal) RequireManage() error {
+	if p.IsKey() && !p.Scopes.Has(ScopeAPIKeysManage) {
+		return &ScopeError{Required: []Scope{ScopeAPIKeysManage}, Granted: p.Scopes}
+	}
+	if !p.IsKey() && p.Subject == "" {
+		return ErrUnauthenticated
+	}
+	return nil
+}
+
 // MemberOf reports whether the principal may act for organization org.
 func (p Principal) MemberOf(org string) bool {
 	for _, o := range p.Organizations {

@@ -153,7 +153,7 @@ func (h *fakeHasher) Hash(_ context.Context, s string) (string, error) {
 	return "fake$" + s, nil
 }
 
-func (h *fakeHasher) Verify(_ context.Context, s, enc string) (bool, error) {
+func (h *fakeHasher) Compare(_ context.Context, s, enc string) (bool, error) {
 	h.verifies.Add(1)
 	time.Sleep(h.delay)
 	return enc == "fake$"+s, nil
@@ -175,7 +175,7 @@ type mapCache struct {
 
 func newMapCache() *mapCache { return &mapCache{m: map[string]apikey.Verified{}} }
 
-func (c *mapCache) Get(_ context.Context, d string) (apikey.Verified, bool) {
+func (c *mapCache) Get(d string) (apikey.Verified, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.m[d]

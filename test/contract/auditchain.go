@@ -12,7 +12,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
-	"github.com/agentauri/apikeys/core/keys"
+	"github.com/agentauri/apikeys/core/auditlog"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -70,16 +70,16 @@ type fixedClock struct{ t time.Time }
 func (c fixedClock) Now() time.Time { return c.t }
 
 // auditLog returns the audit-log use cases over w, at time now.
-func auditLog(t *testing.T, w ChainWriter, now time.Time) *keys.AuditLog {
+func auditLog(t *testing.T, w ChainWriter, now time.Time) *auditlog.Service {
 	t.Helper()
-	al, err := keys.NewAuditLog(keys.AuditDeps{Events: w, Chains: w, Keys: w, Clock: fixedClock{now}, Entropy: rand.Reader})
+	al, err := auditlog.New(auditlog.Deps{Events: w, Chains: w, Keys: w, Clock: fixedClock{now}, Entropy: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return al
 }
 
-func verifyLog(t *testing.T, w ChainWriter) keys.VerifyReport {
+func verifyLog(t *testing.T, w ChainWriter) auditlog.VerifyReport {
 	t.Helper()
 	rep, err := auditLog(t, w, time.Now()).VerifyChains(context.Background(), nil)
 	if err != nil {
@@ -341,7 +341,7 @@ type problemKey struct {
 	EventID string
 }
 
-func problemKeys(rep keys.VerifyReport) []problemKey {
+func problemKeys(rep auditlog.VerifyReport) []problemKey {
 	var out []problemKey
 	for _, r := range rep.Chains {
 		for _, p := range r.Problems {

@@ -85,7 +85,7 @@ func keyEvent(action audit.Action, k apikey.Key, t time.Time) audit.Event {
 }
 
 // useEvent returns a usage event of key k at t with outcome.
-func useEvent(action audit.Action, k apikey.Key, t time.Time, outcome string) audit.Event {
+func useEvent(action audit.Action, k apikey.Key, t time.Time, outcome apikey.Outcome) audit.Event {
 	return audit.Event{
 		ID:             newEventID(),
 		Time:           t,

@@ -1,4 +1,7 @@
-package keys
+// Package auditlog implements the audit-log use cases of apikeys: reading
+// the trail (per organization, per key), verifying its hash chains and
+// purging it past the retention.
+package auditlog
 
 import (
 	"context"
@@ -12,39 +15,49 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/paging"
 	"github.com/agentauri/apikeys/ports"
 )
 
 // Limits of the audit-log API.
 const (
-	DefaultAuditLimit = 50
-	MaxAuditLimit     = 200
-	maxActorLen       = 255
+	DefaultLimit = 50
+	MaxLimit     = 200
+	maxActorLen  = 255
 )
 
 // usageActions are the actions that count as uses of a key.
 var usageActions = []audit.Action{audit.ActionKeyUsed, audit.ActionKeyAuthFailed}
 
-// AuditDeps are the ports the audit-log use cases need; every one is
-// required.
-type AuditDeps struct {
-	Events  ports.AuditStore  // reads events, records purges
-	Chains  ports.AuditChains // verification and retention
-	Keys    ports.KeyStore    // which organization a key belongs to
+// Events is what the audit log reads events from.
+type Events interface {
+	ListEvents(ctx context.Context, q ports.AuditQuery) (ports.AuditPage, error)
+}
+
+// Keys tells which organization a key belongs to.
+type Keys interface {
+	GetKey(ctx context.Context, id string) (apikey.Key, error)
+}
+
+// Deps are the ports the audit-log use cases need; every one is required.
+type Deps struct {
+	Events  Events            // reads events
+	Chains  ports.AuditChains // verification, retention, purge records
+	Keys    Keys              // which organization a key belongs to
 	Clock   ports.Clock
 	Entropy io.Reader // for event ids
 }
 
-// AuditLog implements ports.AuditService and the operator's verify and
+// Service implements ports.AuditService and the operator's verify and
 // purge commands.
-type AuditLog struct {
-	d AuditDeps
+type Service struct {
+	d Deps
 }
 
-var _ ports.AuditService = (*AuditLog)(nil)
+var _ ports.AuditService = (*Service)(nil)
 
-// NewAuditLog returns an AuditLog, refusing a missing dependency.
-func NewAuditLog(d AuditDeps) (*AuditLog, error) {
+// New returns a Service, refusing a missing dependency.
+func New(d Deps) (*Service, error) {
 	var missing []string
 	for name, ok := range map[string]bool{
 		"Events": d.Events != nil, "Chains": d.Chains != nil, "Keys": d.Keys != nil,
@@ -56,22 +69,9 @@ func NewAuditLog(d AuditDeps) (*AuditLog, error) {
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		return nil, fmt.Errorf("keys.NewAuditLog: missing %s", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("auditlog.New: missing %s", strings.Join(missing, ", "))
 	}
-	return &AuditLog{d: d}, nil
-}
-
-// auditLimit applies the default and the cap to a requested page size.
-func auditLimit(n int) (int, error) {
-	switch {
-	case n == 0:
-		return DefaultAuditLimit, nil
-	case n < 0:
-		return 0, apikey.Invalid("limit", "limit must be a positive integer")
-	case n > MaxAuditLimit:
-		return MaxAuditLimit, nil
-	}
-	return n, nil
+	return &Service{d: d}, nil
 }
 
 // memberOrgs returns the organizations whose events p may read. The empty
@@ -90,19 +90,18 @@ func memberOrgs(p apikey.Principal) []string {
 // List returns one page of the events the principal may read, newest
 // first: those of its organizations, or of in.OrganizationID, which must
 // be one of them (else a forbidden_organization error, as for keys).
-func (a *AuditLog) List(ctx context.Context, p apikey.Principal, in ports.AuditListInput) (ports.AuditPage, error) {
-	if err := requireManage(p); err != nil {
+func (a *Service) List(ctx context.Context, p apikey.Principal, in ports.AuditListInput) (ports.AuditPage, error) {
+	if err := p.RequireManage(); err != nil {
 		return ports.AuditPage{}, err
 	}
 	orgs := memberOrgs(p)
 	if in.OrganizationID != "" {
 		if !p.MemberOf(in.OrganizationID) {
-			return ports.AuditPage{}, &apikey.ValidationError{Field: "organization_id", Code: "forbidden_organization",
-				Message: fmt.Sprintf("you may not read the audit log of organization %q", in.OrganizationID)}
+			return ports.AuditPage{}, apikey.ForbiddenOrganization("organization_id", in.OrganizationID)
 		}
 		orgs = []string{in.OrganizationID}
 	}
-	limit, err := auditLimit(in.Limit)
+	limit, err := paging.Size(in.Limit, DefaultLimit, MaxLimit)
 	if err != nil {
 		return ports.AuditPage{}, err
 	}
@@ -119,7 +118,7 @@ func (a *AuditLog) List(ctx context.Context, p apikey.Principal, in ports.AuditL
 		}
 		q.Action = act
 	}
-	if in.KeyID != "" && (!strings.HasPrefix(in.KeyID, apikey.IDPrefix) || len(in.KeyID) > 64) {
+	if in.KeyID != "" && !apikey.ValidKeyID(in.KeyID) {
 		return ports.AuditPage{}, apikey.Invalid("key_id", "key_id must be a key id such as key_8fJ2kQ0xLm3Zp9Ab")
 	}
 	if err := validActor(in.Actor); err != nil {
@@ -156,11 +155,11 @@ func validActor(actor string) error {
 // KeyUsage returns one page of the uses of a key the principal may
 // manage (key.used and key.auth_failed events naming it), newest first.
 // A key of another organization is apikey.ErrNotFound, like an unknown id.
-func (a *AuditLog) KeyUsage(ctx context.Context, p apikey.Principal, keyID string, in ports.AuditPageInput) (ports.AuditPage, error) {
-	if err := requireManage(p); err != nil {
+func (a *Service) KeyUsage(ctx context.Context, p apikey.Principal, keyID string, in ports.AuditPageInput) (ports.AuditPage, error) {
+	if err := p.RequireManage(); err != nil {
 		return ports.AuditPage{}, err
 	}
-	if !strings.HasPrefix(keyID, apikey.IDPrefix) || len(keyID) > 64 {
+	if !apikey.ValidKeyID(keyID) {
 		return ports.AuditPage{}, apikey.ErrNotFound
 	}
 	k, err := a.d.Keys.GetKey(ctx, keyID)
@@ -170,7 +169,7 @@ func (a *AuditLog) KeyUsage(ctx context.Context, p apikey.Principal, keyID strin
 	if k.OrganizationID == "" || !p.MemberOf(k.OrganizationID) {
 		return ports.AuditPage{}, apikey.ErrNotFound
 	}
-	limit, err := auditLimit(in.Limit)
+	limit, err := paging.Size(in.Limit, DefaultLimit, MaxLimit)
 	if err != nil {
 		return ports.AuditPage{}, err
 	}
@@ -198,7 +197,7 @@ func (r VerifyReport) OK() bool { return r.Problems == 0 }
 // the chain's anchor (or start) to its registered head. each, if not nil,
 // receives every chain's result as soon as it is known. The report lists
 // every modified, deleted, reordered or inserted event found.
-func (a *AuditLog) VerifyChains(ctx context.Context, each func(audit.ChainResult)) (VerifyReport, error) {
+func (a *Service) VerifyChains(ctx context.Context, each func(audit.ChainResult)) (VerifyReport, error) {
 	var rep VerifyReport
 	err := a.d.Chains.ReadChains(ctx, func(snap ports.ChainSnapshot) error {
 		rep = VerifyReport{}
@@ -239,7 +238,7 @@ type PurgeReport struct {
 }
 
 // Cutoff returns the time before which events are older than retention.
-func (a *AuditLog) Cutoff(retention time.Duration) time.Time {
+func (a *Service) Cutoff(retention time.Duration) time.Time {
 	return a.d.Clock.Now().UTC().Add(-retention)
 }
 
@@ -251,7 +250,7 @@ const maxPurgeDetail = 100
 // ports.AuditChains.PurgeBefore), and records what it did as an
 // audit.purged event by actor (e.g. "system:retention"). before must not
 // be in the future.
-func (a *AuditLog) Purge(ctx context.Context, before time.Time, actor string) (PurgeReport, error) {
+func (a *Service) Purge(ctx context.Context, before time.Time, actor string) (PurgeReport, error) {
 	now := a.d.Clock.Now().UTC()
 	if before.After(now) {
 		return PurgeReport{}, apikey.Invalid("before", "the purge cutoff %s is in the future", before.UTC().Format(time.RFC3339))
@@ -276,9 +275,8 @@ func (a *AuditLog) Purge(ctx context.Context, before time.Time, actor string) (P
 	return rep, nil
 }
 
-func (a *AuditLog) recordPurge(ctx context.Context, rep PurgeReport, actor string) (string, error) {
-	at := a.d.Clock.Now().UTC().Truncate(time.Microsecond)
-	id, err := newEventID(a.d.Entropy, at)
+func (a *Service) recordPurge(ctx context.Context, rep PurgeReport, actor string) (string, error) {
+	st, err := audit.NewStamp(a.d.Entropy, a.d.Clock.Now())
 	if err != nil {
 		return "", err
 	}
@@ -289,15 +287,11 @@ func (a *AuditLog) recordPurge(ctx context.Context, rep PurgeReport, actor strin
 			"anchor_id": c.AnchorID, "anchor_hash": c.AnchorHash, "deleted": c.Deleted,
 		})
 	}
-	ev := audit.Event{
-		ID: id, Time: at, Actor: actor,
-		Action: audit.ActionAuditPurged, Outcome: "ok",
-		Details: map[string]any{
-			"before": rep.Before.Format(time.RFC3339Nano), "deleted": rep.Deleted,
-			"chains_cut": len(rep.Cuts), "chains": chains,
-		},
-	}
-	if err := a.d.Events.AppendUsage(ctx, []audit.Event{ev}); err != nil {
+	ev := audit.System(st, audit.ActionAuditPurged, actor, map[string]any{
+		"before": rep.Before.Format(time.RFC3339Nano), "deleted": rep.Deleted,
+		"chains_cut": len(rep.Cuts), "chains": chains,
+	})
+	if err := a.d.Chains.RecordPurge(ctx, ev); err != nil {
 		return "", fmt.Errorf("record purge: %w", err)
 	}
 	return ev.ID, nil

@@ -1,4 +1,4 @@
-package keys
+package auditlog
 
 import (
 	"context"
@@ -14,19 +14,14 @@ import (
 	"github.com/agentauri/apikeys/ports"
 )
 
-// memEvents is an AuditStore that records the queries it gets.
-type memEvents struct {
-	queries  []ports.AuditQuery
-	appended []audit.Event
-	fail     error
-}
+var ctx = context.Background()
 
-func (m *memEvents) AppendUsage(_ context.Context, evs []audit.Event) error {
-	if m.fail != nil {
-		return m.fail
-	}
-	m.appended = append(m.appended, evs...)
-	return nil
+// alice manages org_123.
+var alice = apikey.Principal{Subject: "alice", Organizations: []string{"org_123"}}
+
+// memEvents records the queries it gets.
+type memEvents struct {
+	queries []ports.AuditQuery
 }
 
 func (m *memEvents) ListEvents(_ context.Context, q ports.AuditQuery) (ports.AuditPage, error) {
@@ -34,14 +29,37 @@ func (m *memEvents) ListEvents(_ context.Context, q ports.AuditQuery) (ports.Aud
 	return ports.AuditPage{Events: []audit.Event{{ID: "evt_1"}}}, nil
 }
 
-// memChains serves chains from memory and returns canned purge cuts.
+// memChains serves chains from memory, returns canned purge cuts and
+// keeps the purge events it is given.
 type memChains struct {
 	chains  []audit.Chain
 	records map[string][]audit.Record
 	cuts    []ports.ChainCut
 	err     error
 	before  time.Time
+	purges  []audit.Event
 }
+
+func (m *memChains) RecordPurge(_ context.Context, ev audit.Event) error {
+	m.purges = append(m.purges, ev)
+	return nil
+}
+
+// memKeys holds keys by id.
+type memKeys map[string]apikey.Key
+
+func (m memKeys) GetKey(_ context.Context, id string) (apikey.Key, error) {
+	k, ok := m[id]
+	if !ok {
+		return apikey.Key{}, apikey.ErrNotFound
+	}
+	return k, nil
+}
+
+// fakeClock stands still.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.t }
 
 func (m *memChains) ReadChains(_ context.Context, fn func(ports.ChainSnapshot) error) error {
 	return fn(m)
@@ -65,18 +83,18 @@ func (m *memChains) Records(_ context.Context, id string, after int64) iter.Seq2
 }
 
 type auditFixture struct {
-	log    *AuditLog
+	log    *Service
 	events *memEvents
 	chains *memChains
-	keys   *memStore
+	keys   memKeys
 	clock  *fakeClock
 }
 
 func newAuditFixture(t *testing.T) *auditFixture {
 	t.Helper()
-	f := &auditFixture{events: &memEvents{}, chains: &memChains{records: map[string][]audit.Record{}}, keys: newMemStore(),
+	f := &auditFixture{events: &memEvents{}, chains: &memChains{records: map[string][]audit.Record{}}, keys: memKeys{},
 		clock: &fakeClock{t: time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)}}
-	al, err := NewAuditLog(AuditDeps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader})
+	al, err := New(Deps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +102,8 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	return f
 }
 
-func TestNewAuditLogRefusesMissingDependencies(t *testing.T) {
-	_, err := NewAuditLog(AuditDeps{Clock: &fakeClock{}})
+func TestNewRefusesMissingDependencies(t *testing.T) {
+	_, err := New(Deps{Clock: &fakeClock{}})
 	if err == nil || !strings.Contains(err.Error(), "Chains, Entropy, Events, Keys") {
 		t.Fatalf("err = %v", err)
 	}
@@ -105,18 +123,18 @@ func TestAuditListSeesOnlyOwnOrganizations(t *testing.T) {
 	if _, err := f.log.List(ctx, two, ports.AuditListInput{}); err != nil {
 		t.Fatal(err)
 	}
-	if q := f.events.queries[0]; strings.Join(q.OrganizationIDs, ",") != "org_a,org_b" || q.Limit != DefaultAuditLimit {
-		t.Errorf("query %+v: want the principal's organizations without the empty one, limit %d", q, DefaultAuditLimit)
+	if q := f.events.queries[0]; strings.Join(q.OrganizationIDs, ",") != "org_a,org_b" || q.Limit != DefaultLimit {
+		t.Errorf("query %+v: want the principal's organizations without the empty one, limit %d", q, DefaultLimit)
 	}
 	if _, err := f.log.List(ctx, two, ports.AuditListInput{OrganizationID: "org_b", AuditPageInput: ports.AuditPageInput{Limit: 1000}}); err != nil {
 		t.Fatal(err)
 	}
-	if q := f.events.queries[1]; strings.Join(q.OrganizationIDs, ",") != "org_b" || q.Limit != MaxAuditLimit {
-		t.Errorf("query %+v: want org_b only, limit capped at %d", q, MaxAuditLimit)
+	if q := f.events.queries[1]; strings.Join(q.OrganizationIDs, ",") != "org_b" || q.Limit != MaxLimit {
+		t.Errorf("query %+v: want org_b only, limit capped at %d", q, MaxLimit)
 	}
 	_, err := f.log.List(ctx, two, ports.AuditListInput{OrganizationID: "org_c"})
-	var ve *apikey.ValidationError
-	if !errors.As(err, &ve) || ve.Code != "forbidden_organization" || ve.Field != "organization_id" {
+	var de *apikey.DeniedError
+	if !errors.As(err, &de) || de.Code != "forbidden_organization" || de.Field != "organization_id" || !errors.Is(err, apikey.ErrForbidden) {
 		t.Errorf("foreign organization: %v", err)
 	}
 	_, err = f.log.List(ctx, two, ports.AuditListInput{OrganizationID: ""})
@@ -169,8 +187,8 @@ func TestAuditListValidatesFilters(t *testing.T) {
 
 func TestKeyUsage(t *testing.T) {
 	f := newAuditFixture(t)
-	f.keys.set(apikey.Key{ID: "key_mine", OrganizationID: "org_123"})
-	f.keys.set(apikey.Key{ID: "key_theirs", OrganizationID: "org_999"})
+	f.keys["key_mine"] = apikey.Key{ID: "key_mine", OrganizationID: "org_123"}
+	f.keys["key_theirs"] = apikey.Key{ID: "key_theirs", OrganizationID: "org_999"}
 	if _, err := f.log.KeyUsage(ctx, alice, "key_mine", ports.AuditPageInput{Limit: 5}); err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +210,8 @@ func TestPurgeRecordsWhatItCut(t *testing.T) {
 		t.Error("a cutoff in the future was accepted")
 	}
 	rep, err := f.log.Purge(ctx, f.log.Cutoff(time.Hour), "system:test")
-	if err != nil || rep.Deleted != 0 || rep.EventID != "" || len(f.events.appended) != 0 {
-		t.Fatalf("nothing to purge: %+v, %v, %d events recorded", rep, err, len(f.events.appended))
+	if err != nil || rep.Deleted != 0 || rep.EventID != "" || len(f.chains.purges) != 0 {
+		t.Fatalf("nothing to purge: %+v, %v, %d events recorded", rep, err, len(f.chains.purges))
 	}
 	if !f.chains.before.Equal(f.clock.Now().Add(-time.Hour)) {
 		t.Errorf("cutoff %v", f.chains.before)
@@ -204,10 +222,10 @@ func TestPurgeRecordsWhatItCut(t *testing.T) {
 	}
 	f.chains.err = errors.New("chain C failed")
 	rep, err = f.log.Purge(ctx, f.log.Cutoff(time.Hour), "system:test")
-	if err == nil || rep.Deleted != 42 || len(f.events.appended) != 1 {
+	if err == nil || rep.Deleted != 42 || len(f.chains.purges) != 1 {
 		t.Fatalf("partial purge: %+v, %v", rep, err)
 	}
-	ev := f.events.appended[0]
+	ev := f.chains.purges[0]
 	if ev.ID != rep.EventID || ev.Action != audit.ActionAuditPurged || ev.Actor != "system:test" || ev.OrganizationID != "" ||
 		ev.Details["deleted"] != int64(42) || ev.Details["chains_cut"] != 2 || len(ev.Details["chains"].([]any)) != 2 {
 		t.Errorf("purge event %+v", ev)
@@ -236,29 +254,5 @@ func TestVerifyChainsReportsEachChain(t *testing.T) {
 	rep, err = f.log.VerifyChains(ctx, nil)
 	if err != nil || rep.OK() || rep.Problems != 1 || rep.Chains[0].Problems[0].EventID != recs[1].Event.ID {
 		t.Fatalf("tampered: %+v, %v", rep, err)
-	}
-}
-
-func TestUsageEventRecordsAnswerStatus(t *testing.T) {
-	f := newFixture(t)
-	iss := f.create(t, alice, "events:read")
-	statusOf := func(outcome string) int {
-		if outcome == "ok" {
-			return 200
-		}
-		return 403
-	}
-	if _, err := f.svc.Verify(ctx, iss.Secret, "events:read", ports.RequestInfo{AnswerStatus: statusOf}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.Verify(ctx, iss.Secret, "triggers:write", ports.RequestInfo{AnswerStatus: statusOf}); err == nil {
-		t.Fatal("missing scope verified")
-	}
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
-		t.Fatal(err)
-	}
-	evs := f.usage.all()
-	if len(evs) != 3 || evs[0].Status != 200 || evs[1].Status != 403 || evs[1].Outcome != "scope_denied" || evs[2].Status != 0 {
-		t.Errorf("statuses %d, %d (%s), %d; want 200, 403 (scope_denied), 0", evs[0].Status, evs[1].Status, evs[1].Outcome, evs[2].Status)
 	}
 }

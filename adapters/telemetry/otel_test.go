@@ -1,4 +1,4 @@
-package otel
+package telemetry
 
 import (
 	"bytes"
@@ -27,38 +27,38 @@ import (
 	"github.com/agentauri/apikeys/ports"
 )
 
-// fakeKeys is a KeyService whose Verify consults a cache (so the cache
-// decorator can be observed) and records a usage event.
+// fakeKeys is a KeyService whose Verify consults a map of known secrets
+// (a stand-in for the digest cache) and, for an unknown one, a hasher.
 type fakeKeys struct {
 	ports.KeyService // unused methods panic
-	cache            ports.VerifyCache
-	usage            ports.UsageRecorder
+	cache            *mapCache
 	hasher           ports.Hasher
 }
 
-func (f *fakeKeys) Verify(ctx context.Context, secret, scope string, _ ports.RequestInfo) (apikey.Verified, error) {
-	if _, err := apikey.ParseScope(scope); scope != "" && err != nil {
-		return apikey.Verified{}, &apikey.ValidationError{Field: "scope", Code: "invalid_scope", Message: err.Error()}
+func (f *fakeKeys) Verify(ctx context.Context, in ports.VerifyInput) (ports.Verification, error) {
+	sc, err := apikey.ParseScope(in.Scope)
+	if in.Scope != "" && err != nil {
+		return ports.Verification{}, &apikey.ValidationError{Field: "scope", Code: "invalid_scope", Message: err.Error()}
 	}
-	if _, err := apikey.Parse(secret); err != nil {
-		return apikey.Verified{}, err
+	v := ports.Verification{Scope: sc}
+	if _, err := apikey.Parse(in.Secret); err != nil {
+		v.Outcome = map[error]apikey.Outcome{apikey.ErrMissingKey: apikey.OutcomeMissing,
+			apikey.ErrChecksum: apikey.OutcomeChecksum, apikey.ErrMalformedKey: apikey.OutcomeMalformed}[err]
+		return v, nil
 	}
-	v, ok := f.cache.Get(ctx, secret) // a test stand-in for the digest
+	k, ok := f.cache.Get(in.Secret)
 	if !ok {
 		if f.hasher != nil {
-			if _, err := f.hasher.Verify(ctx, secret, "$argon2id$stand-in"); err != nil {
-				return apikey.Verified{}, err
+			if _, err := f.hasher.Compare(ctx, in.Secret, "$argon2id$stand-in"); err != nil {
+				return ports.Verification{}, err
 			}
 		}
-		return apikey.Verified{}, apikey.ErrUnknownKey
+		v.Outcome = apikey.OutcomeUnknown
+		return v, nil
 	}
-	if f.usage != nil {
-		if err := f.usage.Record(ctx, audit.Event{ID: "evt_" + v.KeyID, KeyID: v.KeyID, OrganizationID: v.OrganizationID}); err != nil {
-			return apikey.Verified{}, err
-		}
-	}
-	if scope != "" && !v.Scopes.Has(apikey.Scope(scope)) {
-		return apikey.Verified{}, &apikey.ScopeError{Required: []apikey.Scope{apikey.Scope(scope)}}
+	v.Key, v.CacheHit, v.Outcome, v.Event = k, true, apikey.OutcomeOK, audit.Stamp{ID: "evt_" + k.KeyID}
+	if sc != "" && !k.Scopes.Has(sc) {
+		v.Outcome = apikey.OutcomeScopeDenied
 	}
 	return v, nil
 }
@@ -68,7 +68,7 @@ type mapCache struct {
 	m  map[string]apikey.Verified
 }
 
-func (c *mapCache) Get(_ context.Context, d string) (apikey.Verified, bool) {
+func (c *mapCache) Get(d string) (apikey.Verified, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.m[d]
@@ -77,14 +77,10 @@ func (c *mapCache) Get(_ context.Context, d string) (apikey.Verified, bool) {
 func (c *mapCache) Put(d string, v apikey.Verified) { c.mu.Lock(); c.m[d] = v; c.mu.Unlock() }
 func (c *mapCache) InvalidateKeys(...string)        {}
 
-type okRecorder struct{}
-
-func (okRecorder) Record(context.Context, audit.Event) error { return nil }
-
 type slowHasher struct{}
 
 func (slowHasher) Hash(context.Context, string) (string, error) { return "$argon2id$stand-in", nil }
-func (slowHasher) Verify(ctx context.Context, _, _ string) (bool, error) {
+func (slowHasher) Compare(ctx context.Context, _, _ string) (bool, error) {
 	return false, ctx.Err()
 }
 
@@ -132,9 +128,7 @@ func TestDisabledTelemetryIsInert(t *testing.T) {
 		t.Errorf("disabled telemetry started %d goroutines", got-total)
 	}
 	keys := &fakeKeys{}
-	cache := &mapCache{}
-	if tel.KeyService(keys) != ports.KeyService(keys) || tel.VerifyCache(cache) != ports.VerifyCache(cache) ||
-		tel.Hasher(slowHasher{}) != ports.Hasher(slowHasher{}) || tel.UsageRecorder(okRecorder{}) != ports.UsageRecorder(okRecorder{}) {
+	if tel.KeyService(keys) != ports.KeyService(keys) || tel.Hasher(slowHasher{}) != ports.Hasher(slowHasher{}) {
 		t.Error("disabled telemetry wrapped a port")
 	}
 	if tel.Middleware() != nil || tel.MetricsHandler() != nil || tel.HashObserver() != nil {
@@ -213,13 +207,13 @@ func TestVerifySpanAttributesAndCacheHitUnderConcurrency(t *testing.T) {
 			cache.Put(secrets[i], apikey.Verified{KeyID: fmt.Sprintf("key_hit%d", i), OrganizationID: "org_1", Environment: apikey.EnvLive, Scopes: apikey.Scopes{"events:read"}})
 		}
 	}
-	svc := tel.KeyService(&fakeKeys{cache: tel.VerifyCache(cache), usage: tel.UsageRecorder(okRecorder{})})
+	svc := tel.KeyService(&fakeKeys{cache: cache})
 	var wg sync.WaitGroup
 	for i := range secrets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = svc.Verify(context.Background(), secrets[i], "events:read", ports.RequestInfo{})
+			_, _ = svc.Verify(context.Background(), ports.VerifyInput{Secret: secrets[i], Scope: "events:read"})
 		}()
 	}
 	wg.Wait()
@@ -262,7 +256,7 @@ func TestVerifyOutcomesAndMetricLabels(t *testing.T) {
 			tel, rec, reader := newRecorded(t, Config{MetricsOrgLabel: orgLabel})
 			good := secretFor(t, apikey.EnvTest, "g")
 			cache := &mapCache{m: map[string]apikey.Verified{good: {KeyID: "key_good", OrganizationID: "org_9", Environment: apikey.EnvTest, Scopes: apikey.Scopes{"events:read"}}}}
-			svc := tel.KeyService(&fakeKeys{cache: tel.VerifyCache(cache)})
+			svc := tel.KeyService(&fakeKeys{cache: cache})
 			bad := good[:len(good)-1] + string("AB"[strings.IndexByte("AB", good[len(good)-1])+1&1])
 			cases := []struct {
 				secret, scope, outcome string
@@ -276,7 +270,7 @@ func TestVerifyOutcomesAndMetricLabels(t *testing.T) {
 				{good, good, "invalid_request"}, // a secret pasted as the scope
 			}
 			for _, c := range cases {
-				_, _ = svc.Verify(context.Background(), c.secret, c.scope, ports.RequestInfo{})
+				_, _ = svc.Verify(context.Background(), ports.VerifyInput{Secret: c.secret, Scope: c.scope})
 			}
 			spans := rec.Ended()
 			if len(spans) != len(cases) {
@@ -338,7 +332,7 @@ func TestHasherAndAuditSpans(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := h.Verify(cctx, "sk_test_secretsecret", "$argon2id$x"); err == nil {
+	if _, err := h.Compare(cctx, "sk_test_secretsecret", "$argon2id$x"); err == nil {
 		t.Fatal("want the context error")
 	}
 	parent.End()

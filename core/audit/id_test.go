@@ -1,12 +1,10 @@
-package keys
+package audit
 
 import (
 	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/agentauri/apikeys/core/audit"
 )
 
 func TestEventIDsSortByTime(t *testing.T) {
@@ -16,14 +14,14 @@ func TestEventIDsSortByTime(t *testing.T) {
 	for i := range 2000 {
 		// Several ids per millisecond, then later milliseconds.
 		at := start.Add(time.Duration(i/4) * time.Millisecond).Add(time.Duration(i%4) * time.Microsecond)
-		id, err := newEventID(rand.Reader, at)
+		id, err := NewID(rand.Reader, at)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(id) != len(audit.IDPrefix)+eventIDLen || !strings.HasPrefix(id, audit.IDPrefix) {
-			t.Fatalf("id %q: want %q and %d characters", id, audit.IDPrefix, eventIDLen)
+		if len(id) != len(IDPrefix)+IDLen || !strings.HasPrefix(id, IDPrefix) {
+			t.Fatalf("id %q: want %q and %d characters", id, IDPrefix, IDLen)
 		}
-		for _, c := range id[len(audit.IDPrefix):] {
+		for _, c := range id[len(IDPrefix):] {
 			if !strings.ContainsRune(base62, c) {
 				t.Fatalf("id %q holds %q, not base62", id, c)
 			}
@@ -37,15 +35,15 @@ func TestEventIDsSortByTime(t *testing.T) {
 			t.Fatalf("id %q of %s sorts before %q of an earlier millisecond", id, at, prev)
 		}
 		if i%4 == 3 {
-			prev = id[:len(audit.IDPrefix)+eventTimeLen] + strings.Repeat("z", eventIDLen-eventTimeLen)
+			prev = id[:len(IDPrefix)+idTimeLen] + strings.Repeat("z", IDLen-idTimeLen)
 		}
 	}
 	// The time digits are the millisecond count in base62.
-	id, err := newEventID(rand.Reader, time.UnixMilli(62*62+5))
+	id, err := NewID(rand.Reader, time.UnixMilli(62*62+5))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := id[len(audit.IDPrefix) : len(audit.IDPrefix)+eventTimeLen]; got != "00000105" {
+	if got := id[len(IDPrefix) : len(IDPrefix)+idTimeLen]; got != "00000105" {
 		t.Fatalf("time digits of 62²+5 ms = %q, want 00000105", got)
 	}
 }

@@ -1,4 +1,4 @@
-// Package otel is the OpenTelemetry adapter of apikeys: it sets up the SDK
+// Package telemetry is the OpenTelemetry adapter of apikeys: it sets up the SDK
 // (tracer and meter providers, OTLP/stdout/Prometheus exporters) and offers
 // tracing and metrics decorators around the ports, a gin middleware, GORM
 // callbacks and a slog handler that stamps trace and span ids on log lines.
@@ -12,7 +12,7 @@
 // into a span name, attribute, event, status or metric label. Errors are
 // reported by class (error.type), never by their text, because driver errors
 // can quote the values of a statement.
-package otel
+package telemetry
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package otel
+package telemetry
 
 import (
 	"context"
@@ -145,8 +145,8 @@ func exportOnce(t *testing.T, cfg Config) {
 	}
 	secret := secretFor(t, apikey.EnvLive, "x")
 	cache := &mapCache{m: map[string]apikey.Verified{secret: {KeyID: "key_exported", OrganizationID: "org_1", Environment: apikey.EnvLive}}}
-	svc := tel.KeyService(&fakeKeys{cache: tel.VerifyCache(cache)})
-	if _, err := svc.Verify(context.Background(), secret, "", ports.RequestInfo{}); err != nil {
+	svc := tel.KeyService(&fakeKeys{cache: cache})
+	if _, err := svc.Verify(context.Background(), ports.VerifyInput{Secret: secret}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,4 +1,4 @@
-package otel
+package telemetry
 
 import (
 	"context"
@@ -14,29 +14,6 @@ import (
 
 // SpanAuditFlush is the span of one batch write of usage events.
 const SpanAuditFlush = "audit.flush"
-
-// UsageRecorder wraps next so that the span of a verification carries the
-// id of the usage event it recorded (audit.event_id), and the key id and
-// organization of that event, also for failures such as a revoked key.
-func (t *Telemetry) UsageRecorder(next ports.UsageRecorder) ports.UsageRecorder {
-	if !t.Enabled() {
-		return next
-	}
-	return &usageRecorder{next: next}
-}
-
-type usageRecorder struct {
-	next ports.UsageRecorder
-}
-
-// Record hands ev to the queue and tags the current span with it.
-func (r *usageRecorder) Record(ctx context.Context, ev audit.Event) error {
-	err := r.next.Record(ctx, ev)
-	if err == nil {
-		tagEvent(ctx, ev)
-	}
-	return err
-}
 
 // AuditStore wraps next so that each AppendUsage is an audit.flush span
 // (the parent of its database spans) and feeds the flush metrics.

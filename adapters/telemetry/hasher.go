@@ -1,4 +1,4 @@
-package otel
+package telemetry
 
 import (
 	"context"
@@ -14,7 +14,7 @@ const (
 	SpanArgon2Verify = "argon2id.verify"
 )
 
-// Hasher wraps next with argon2id.hash and argon2id.verify spans. The
+// Hasher wraps next with argon2id.hash and argon2id.verify (Compare) spans. The
 // secret and the encoded hash never reach the span. Durations and pool
 // waits are measured by the HashObserver, inside the pool.
 func (t *Telemetry) Hasher(next ports.Hasher) ports.Hasher {
@@ -38,11 +38,11 @@ func (h *hasher) Hash(ctx context.Context, secret string) (string, error) {
 	return out, err
 }
 
-// Verify traces one Argon2id verification.
-func (h *hasher) Verify(ctx context.Context, secret, encoded string) (bool, error) {
+// Compare traces one Argon2id comparison (span argon2id.verify).
+func (h *hasher) Compare(ctx context.Context, secret, encoded string) (bool, error) {
 	ctx, span := h.t.tracer.Start(ctx, SpanArgon2Verify, trace.WithSpanKind(trace.SpanKindInternal))
 	defer span.End()
-	ok, err := h.next.Verify(ctx, secret, encoded)
+	ok, err := h.next.Compare(ctx, secret, encoded)
 	endWithError(span, err)
 	return ok, err
 }

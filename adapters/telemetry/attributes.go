@@ -1,4 +1,4 @@
-package otel
+package telemetry
 
 import (
 	"context"
@@ -52,23 +52,17 @@ const (
 // for bad input (an unknown scope name) before any key was looked at.
 const OutcomeInvalidRequest = "invalid_request"
 
-// outcome maps a verification error to AttrOutcome's value.
-func outcome(err error) string {
-	var ve *apikey.ValidationError
-	if errors.As(err, &ve) {
-		return OutcomeInvalidRequest
-	}
-	return apikey.Outcome(err)
-}
-
 // errorType classifies err for error.type: a short, fixed vocabulary (or a
 // Go type name), never the error's text, which may quote stored values.
 func errorType(err error) string {
 	var ve *apikey.ValidationError
+	var de *apikey.DeniedError
 	var se *apikey.ScopeError
 	switch {
 	case errors.As(err, &ve):
 		return ve.Code
+	case errors.As(err, &de):
+		return de.Code
 	case errors.As(err, &se):
 		return "insufficient_scope"
 	case errors.Is(err, context.Canceled):
@@ -81,13 +75,12 @@ func errorType(err error) string {
 		return "not_found"
 	case errors.Is(err, apikey.ErrConflict):
 		return "conflict"
+	case errors.Is(err, apikey.ErrRevoked):
+		return "revoked"
 	case errors.Is(err, apikey.ErrUnauthenticated):
 		return "unauthenticated"
 	case errors.Is(err, apikey.ErrForbidden):
 		return "forbidden"
-	}
-	if o := apikey.Outcome(err); o != apikey.OutcomeError {
-		return o
 	}
 	return semconv.ErrorTypeOther.Value.AsString()
 }
@@ -118,14 +111,8 @@ func endWithError(span trace.Span, err error) {
 // safeKeyID returns id if it has the shape of a key id, else "": ids come
 // from request paths, where a caller may paste anything, even a secret.
 func safeKeyID(id string) string {
-	if !strings.HasPrefix(id, apikey.IDPrefix) || len(id) > 64 {
+	if !apikey.ValidKeyID(id) {
 		return ""
-	}
-	for i := len(apikey.IDPrefix); i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return ""
-		}
 	}
 	return id
 }
