@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,40 +30,26 @@ func newAuditLog(store *gormstore.Store) (*auditlog.Service, error) {
 }
 
 // startPurgeJob runs, every cfg.Audit.PurgeInterval, a purge of the
-// events older than cfg.Audit.Retention, until the returned stop function
-// is called (which waits for a purge under way). With no retention or no
+// events older than cfg.Audit.Retention, until the returned closer is
+// called (which waits for a purge under way). With no retention or no
 // interval it does nothing.
-func startPurgeJob(cfg Config, log *auditlog.Service, logger *slog.Logger) (stop func()) {
+func startPurgeJob(cfg Config, log *auditlog.Service, logger *slog.Logger) (stop func(context.Context) error) {
 	if cfg.Audit.Retention <= 0 || cfg.Audit.PurgeInterval <= 0 {
-		return func() {}
+		return func(context.Context) error { return nil }
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(cfg.Audit.PurgeInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			rep, err := log.Purge(ctx, log.Cutoff(cfg.Audit.Retention), actorPurgeJob)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				logger.Warn("audit purge", slog.String("error", err.Error()), slog.Int64("deleted", rep.Deleted))
-			case rep.Deleted > 0:
-				logger.Info("audit purge", slog.Int64("deleted", rep.Deleted), slog.Int("chains", len(rep.Cuts)),
-					slog.Time("before", rep.Before), slog.String("event_id", rep.EventID))
-			}
+	stop = every(cfg.Audit.PurgeInterval, func(ctx context.Context) {
+		rep, err := log.Purge(ctx, log.Cutoff(cfg.Audit.Retention), actorPurgeJob)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("audit purge", slog.String("error", err.Error()), slog.Int64("deleted", rep.Deleted))
+		case rep.Deleted > 0:
+			logger.Info("audit purge", slog.Int64("deleted", rep.Deleted), slog.Int("chains", len(rep.Cuts)),
+				slog.Time("before", rep.Before), slog.String("event_id", rep.EventID))
 		}
 	})
 	logger.Info("audit purge job started", slog.Duration("retention", cfg.Audit.Retention),
 		slog.Duration("interval", cfg.Audit.PurgeInterval))
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	return stop
 }
 
 // errAuditProblems says verification found the log tampered with.

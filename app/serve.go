@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -226,8 +225,7 @@ func (s *service) ready(ctx context.Context) error {
 func (s *service) run(ctx context.Context, ready chan<- string) error {
 	cfg := s.cfg
 	s.closers.add("invalidation poll", s.startInvalidationPoll())
-	stopPurge := startPurgeJob(cfg, s.auditLog, s.log)
-	s.closers.add("audit purge job", func(context.Context) error { stopPurge(); return nil })
+	s.closers.add("audit purge job", startPurgeJob(cfg, s.auditLog, s.log))
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -278,29 +276,13 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 // rotations and revocations other instances made, until the returned
 // closer stops it.
 func (s *service) startInvalidationPoll() func(context.Context) error {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(s.cfg.Security.InvalidationPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				err := s.keys.SyncInvalidations(ctx)
-				s.polls.Add(1)
-				if err != nil && ctx.Err() == nil {
-					s.log.Warn("poll key invalidations", slog.String("error", err.Error()))
-				}
-			}
+	return every(s.cfg.Security.InvalidationPoll, func(ctx context.Context) {
+		err := s.keys.SyncInvalidations(ctx)
+		s.polls.Add(1)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("poll key invalidations", slog.String("error", err.Error()))
 		}
 	})
-	return func(context.Context) error {
-		cancel()
-		wg.Wait()
-		return nil
-	}
 }
 
 // NewLogger builds the structured logger the configuration asks for.
