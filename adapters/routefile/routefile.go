@@ -50,7 +50,6 @@ func Parse(name string, data []byte) (*routes.Policy, error) {
 	if top.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: line %d: expected a mapping of settings", name, top.Line)
 	}
-	r := reader{name: name}
 	var section *yaml.Node
 	for i := 0; i+1 < len(top.Content); i += 2 {
 		if k := top.Content[i]; k.Value == Section {
@@ -63,13 +62,21 @@ func Parse(name string, data []byte) (*routes.Policy, error) {
 	if section == nil {
 		return nil, nil
 	}
+	// The well-formed rules are checked even when others are not, so
+	// that every problem is reported at once, in the order of the file.
+	r := reader{name: name}
 	rules, def := r.section(section)
-	if len(r.errs) > 0 {
-		return nil, errors.Join(r.errs...)
-	}
 	p, err := routes.New(rules, def)
 	if err != nil {
-		return nil, r.wrap(err)
+		r.add(err)
+	}
+	if len(r.errs) > 0 {
+		slices.SortStableFunc(r.errs, func(a, b lineError) int { return a.line - b.line })
+		errs := make([]error, len(r.errs))
+		for i, e := range r.errs {
+			errs[i] = e.err
+		}
+		return nil, errors.Join(errs...)
 	}
 	return p, nil
 }
@@ -90,24 +97,34 @@ func Load(path string) (*routes.Policy, error) {
 // reader walks a document, collecting every problem.
 type reader struct {
 	name string
-	errs []error
+	errs []lineError
+}
+
+// lineError is a problem and the line it is on, for sorting.
+type lineError struct {
+	line int
+	err  error
 }
 
 func (r *reader) failf(n *yaml.Node, field, format string, args ...any) {
-	r.errs = append(r.errs, fmt.Errorf("%s: line %d: %s: %s", r.name, n.Line, field, fmt.Sprintf(format, args...)))
+	err := fmt.Errorf("%s: line %d: %s: %s", r.name, n.Line, field, fmt.Sprintf(format, args...))
+	r.errs = append(r.errs, lineError{n.Line, err})
 }
 
-// wrap prefixes each error joined in err with the file's name.
-func (r *reader) wrap(err error) error {
-	joined, ok := err.(interface{ Unwrap() []error })
-	if !ok {
-		return fmt.Errorf("%s: %s: %w", r.name, Section, err)
+// add records the problems routes.New reported, each prefixed with the
+// file's name.
+func (r *reader) add(err error) {
+	all := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		all = joined.Unwrap()
 	}
-	var out []error
-	for _, e := range joined.Unwrap() {
-		out = append(out, fmt.Errorf("%s: %w", r.name, e))
+	for _, e := range all {
+		line := 0
+		if re := (*routes.RuleError)(nil); errors.As(e, &re) {
+			line = re.Line
+		}
+		r.errs = append(r.errs, lineError{line, fmt.Errorf("%s: %w", r.name, e)})
 	}
-	return errors.Join(out...)
 }
 
 // fields returns the values of mapping n by key, refusing keys not in
@@ -132,17 +149,19 @@ func (r *reader) fields(n *yaml.Node, field string, known ...string) map[string]
 	return out
 }
 
-// section reads the routes mapping: default and rules.
+// section reads the routes mapping: default and rules. It returns the
+// well-formed rules only, and DefaultDeny for a default it reported.
 func (r *reader) section(n *yaml.Node) ([]routes.Rule, routes.Default) {
+	def := routes.DefaultDeny
 	f := r.fields(n, Section, "default", "rules")
 	if f == nil {
-		return nil, ""
+		return nil, def
 	}
-	var def routes.Default
 	if v := f["default"]; v != nil {
-		def = routes.Default(r.str(v, Section+".default"))
-		if _, err := routes.ParseDefault(string(def)); err != nil {
+		var err error
+		if def, err = routes.ParseDefault(r.str(v, Section+".default")); err != nil {
 			r.failf(v, Section+".default", "%v", err)
+			def = routes.DefaultDeny
 		}
 	}
 	list := f["rules"]
@@ -156,7 +175,11 @@ func (r *reader) section(n *yaml.Node) ([]routes.Rule, routes.Default) {
 	}
 	rules := make([]routes.Rule, 0, len(list.Content))
 	for i, item := range list.Content {
-		rules = append(rules, r.rule(deref(item), fmt.Sprintf("%s.rules[%d]", Section, i)))
+		before := len(r.errs)
+		rule := r.rule(deref(item), fmt.Sprintf("%s.rules[%d]", Section, i))
+		if len(r.errs) == before {
+			rules = append(rules, rule)
+		}
 	}
 	return rules, def
 }

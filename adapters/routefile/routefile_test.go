@@ -208,8 +208,8 @@ func TestParseReportsProblemsWithLines(t *testing.T) {
 		{"public with scopes", head + "    - path: /a\n      public: true\n      scopes: [events:read]\n",
 			[]string{"r.yaml: line 3: public: a public route needs no key"}},
 		{"unknown rule setting", head + "    - path: /a\n      scope: [events:read]\n",
-			[]string{`r.yaml: line 4: routes.rules[0]: unknown setting "scope" (known: methods, path, scopes, environments, public)`,
-				"r.yaml: line 3: routes.rules[0]: scopes is missing"}},
+			[]string{"r.yaml: line 3: routes.rules[0]: scopes is missing",
+				`r.yaml: line 4: routes.rules[0]: unknown setting "scope" (known: methods, path, scopes, environments, public)`}},
 		{"unknown section setting", "routes:\n  rule: []\n  rules: []\n",
 			[]string{`r.yaml: line 2: routes: unknown setting "rule" (known: default, rules)`}},
 		{"setting twice", head + "    - path: /a\n      path: /b\n      scopes: []\n",
@@ -274,4 +274,60 @@ func TestParseKeepsRuleErrors(t *testing.T) {
 	if !errors.As(err, &re) || re.Line != 3 || re.Field != "scopes[0]" {
 		t.Fatalf("Parse: %v; want a *routes.RuleError for line 3", err)
 	}
+}
+
+// TestDocsExamples loads every YAML example of docs/routes.md (the rule
+// fragments inside a routes section of their own) and checks the problems
+// its start-up section shows are the ones reported.
+func TestDocsExamples(t *testing.T) {
+	data, err := os.ReadFile("../../docs/routes.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := codeBlocks(string(data), "yaml")
+	if len(blocks) < 6 {
+		t.Fatalf("found %d YAML examples", len(blocks))
+	}
+	for i, b := range blocks {
+		doc := b
+		if !strings.HasPrefix(b, "routes:") {
+			doc = "routes:\n  rules:\n" + b
+		}
+		if _, err := Parse("docs/routes.md example", []byte(doc)); err != nil {
+			t.Errorf("example %d:\n%s\n%v", i+1, b, err)
+		}
+	}
+
+	// The messages shown under "Checks at start-up", from a file that has
+	// those mistakes on those lines.
+	shown := codeBlocks(string(data), "")
+	if len(shown) != 1 {
+		t.Fatalf("found %d plain code blocks, want the one of messages", len(shown))
+	}
+	bad := "routes:\n  rules:\n" + strings.Repeat("\n", 9) +
+		"    - path: /a\n      scopes: [events:read, triggers:admin]\n\n" + // line 12
+		"    - methods: [GE T]\n      path: /b\n      scopes: []\n" + // line 15
+		"    - path: /c/*\n      scopes: []\n\n" + // line 18
+		"    - path: /d\n" // line 21, rules[3]
+	_, err = Parse("configs/routes.yaml", []byte(bad))
+	if err == nil {
+		t.Fatal("the mistakes were accepted")
+	}
+	if got, want := err.Error(), strings.TrimSpace(shown[0]); got != want {
+		t.Errorf("reported:\n%s\ndocs/routes.md shows:\n%s", got, want)
+	}
+}
+
+// codeBlocks returns the fenced code blocks of markdown in language lang
+// ("" for blocks without one).
+func codeBlocks(markdown, lang string) []string {
+	var out []string
+	parts := strings.Split(markdown, "```")
+	for i := 1; i < len(parts); i += 2 {
+		info, body, _ := strings.Cut(parts[i], "\n")
+		if info == lang {
+			out = append(out, body)
+		}
+	}
+	return out
 }
