@@ -23,6 +23,7 @@ type RuleError struct {
 	Message string
 }
 
+// Error returns "line N: field: message" ("rule N" when the line is unknown).
 func (e *RuleError) Error() string {
 	where := ruleRef(e.Line, e.Index)
 	if e.Field != "" {

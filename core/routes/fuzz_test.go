@@ -180,3 +180,45 @@ func asciiCase(s string, upper bool) string {
 	}
 	return string(b)
 }
+
+// FuzzPatterns checks the pattern algebra the start-up checks rely on,
+// against matching itself: when p contains q, every path q matches p
+// matches too; and a path matches both p and q exactly when it matches
+// their intersection.
+func FuzzPatterns(f *testing.F) {
+	f.Add("/a/**", "/a/{x}/b", "/a/c/b")
+	f.Add("/a/{x}/b", "/a/c/{y}", "/a/c/b")
+	f.Add("/**", "/", "/")
+	f.Add("/a/B", "/a/b", "/a/b")
+	f.Add("/a/{x}/**", "/{y}/b/**", "/a/b/c/d")
+	f.Fuzz(func(t *testing.T, ps, qs, target string) {
+		p, err := parsePattern(ps)
+		if err != nil {
+			return
+		}
+		q, err := parsePattern(qs)
+		if err != nil {
+			return
+		}
+		segs, _, reason := splitTarget(target, nil)
+		if reason != "" {
+			return
+		}
+		pm, _ := p.match(segs)
+		qm, _ := q.match(segs)
+		if p.contains(&q) && qm && !pm {
+			t.Fatalf("%s contains %s, yet %q matches only the latter", ps, qs, target)
+		}
+		both, ok := p.intersect(&q)
+		bm := false
+		if ok {
+			bm, _ = both.match(segs)
+		}
+		if bm != (pm && qm) {
+			t.Fatalf("%q: matches %s %v, %s %v, their intersection %s (%v) %v", target, ps, pm, qs, qm, both.String(), ok, bm)
+		}
+		if again, err := parsePattern(p.String()); err != nil || again.String() != p.String() {
+			t.Fatalf("%s prints as %s, which reads back as %v (%v)", ps, p.String(), again.String(), err)
+		}
+	})
+}

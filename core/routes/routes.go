@@ -286,6 +286,7 @@ type EnvironmentError struct {
 	Got     apikey.Environment
 }
 
+// Error names the key's environment and the ones allowed.
 func (e *EnvironmentError) Error() string {
 	names := make([]string, len(e.Allowed))
 	for i, env := range e.Allowed {
