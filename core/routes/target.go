@@ -76,41 +76,61 @@ func decodeSegment(raw string) (string, string) {
 	if raw == "" {
 		return "", reasonEmptySegment
 	}
+	escaped, ascii := false, true
 	for i := 0; i < len(raw); i++ {
-		if c := raw[i]; c <= ' ' || c == 0x7f {
+		switch c := raw[i]; {
+		case c <= ' ' || c == 0x7f:
 			// A raw space cannot be in a request line: whoever sent it
 			// decoded the path already, and %2F may have become / unseen.
 			return "", reasonRawSpace
+		case c == '\\':
+			return "", reasonBackslash
+		case c == ';':
+			return "", reasonSemicolon
+		case c == '%':
+			escaped = true
+		case c >= 0x80:
+			ascii = false
 		}
 	}
 	seg := raw
-	if strings.IndexByte(raw, '%') >= 0 {
+	if escaped {
 		var err error
 		if seg, err = url.PathUnescape(raw); err != nil {
 			return "", reasonBadEscape
 		}
-	}
-	for i := 0; i < len(seg); i++ {
-		switch c := seg[i]; {
-		case c == '/':
-			return "", reasonSlash
-		case c == '\\':
-			return "", reasonBackslash
-		case c == '%':
-			return "", reasonPercent
-		case c == ';':
-			return "", reasonSemicolon
-		case c < ' ' || c == 0x7f:
-			return "", reasonControl
+		if reason := checkDecoded(seg); reason != "" {
+			return "", reason
 		}
+		ascii = false
 	}
-	if !utf8.ValidString(seg) {
+	if !ascii && !utf8.ValidString(seg) {
 		return "", reasonUTF8
 	}
 	if seg == "." || seg == ".." {
 		return "", reasonDotSegment
 	}
 	return seg, ""
+}
+
+// checkDecoded refuses the characters a percent-encoding may have brought
+// into a segment.
+func checkDecoded(seg string) string {
+	for i := 0; i < len(seg); i++ {
+		switch c := seg[i]; {
+		case c == '/':
+			return reasonSlash
+		case c == '\\':
+			return reasonBackslash
+		case c == '%':
+			return reasonPercent
+		case c == ';':
+			return reasonSemicolon
+		case c < ' ' || c == 0x7f:
+			return reasonControl
+		}
+	}
+	return ""
 }
 
 // validToken reports whether s is an HTTP token (RFC 9110, section 5.6.2),
