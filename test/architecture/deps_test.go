@@ -15,13 +15,13 @@ import (
 
 const module = "github.com/agentauri/apikeys"
 
-// corePkgs are the core type packages that ports and adapters may import.
 // coreTypes are the core packages of domain types and rules: every other
 // layer may use them.
 var coreTypes = map[string]bool{
 	module + "/core/apikey": true,
 	module + "/core/audit":  true,
 	module + "/core/paging": true,
+	module + "/core/routes": true,
 }
 
 // useCases are the core packages that run the use cases over the ports.
