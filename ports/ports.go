@@ -39,7 +39,7 @@ type KeyStore interface {
 type KeyQuery struct {
 	OrganizationIDs []string // keys of any of these organizations (required, non-empty)
 	IncludeRevoked  bool
-	Limit           int
+	Limit           int     // page size; 0 or less means 100, more than 1000 means 1000
 	After           *Cursor // start after this position; nil for the first page
 }
 
@@ -76,8 +76,10 @@ type KeyChange struct {
 type AuditStore interface {
 	// AppendUsage inserts usage events (key.used, key.auth_failed) in one
 	// transaction and moves each key's last_used_at forward to its newest
-	// successful use in the batch. It is idempotent per event id: an event
-	// already stored is not stored again.
+	// successful use (key.used, outcome ok) in the batch, never back. It is
+	// idempotent per event id: an event already stored is not stored again.
+	// It stores nothing of a batch holding a usage event whose actor is not
+	// audit.UsageActor(its key id).
 	AppendUsage(ctx context.Context, events []audit.Event) error
 	// ListEvents returns one page of events, newest first.
 	ListEvents(ctx context.Context, q AuditQuery) (AuditPage, error)
@@ -90,8 +92,8 @@ type AuditQuery struct {
 	Action          audit.Action
 	Actions         []audit.Action // any of these, when not empty (and Action is "")
 	Actor           string
-	Since, Until    *time.Time
-	Limit           int
+	Since, Until    *time.Time // Since inclusive, Until exclusive
+	Limit           int        // page size; 0 or less means 100, more than 1000 means 1000
 	After           *Cursor
 }
 

@@ -33,10 +33,14 @@ func AuditStore(newStore func(t *testing.T) ports.AuditStore) func(t *testing.T)
 			{"AppendUsage/FailuresDoNotTouchLastUsed", testFailuresKeepLastUsed},
 			{"AppendUsage/SeveralKeys", testLastUsedSeveralKeys},
 			{"AppendUsage/Idempotent", testAppendIdempotent},
+			{"AppendUsage/RepeatedInBatch", testAppendRepeatedInBatch},
 			{"AppendUsage/Concurrent", testConcurrentAppend},
+			{"AppendUsage/Copies", testEventCopies},
+			{"AppendUsage/UsageActorRule", testUsageActorRule},
 			{"ListEvents/Filters", testListEventFilters},
 			{"ListEvents/Pages", testListEventPages},
 			{"ListEvents/NoOrganizations", testListEventsNoOrgs},
+			{"ListEvents/PageSizes", testEventPageSizes},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -173,6 +177,9 @@ func testAppendLongText(t *testing.T, _ ports.KeyStore, as ports.AuditStore) {
 	}
 	if got[0].ID != bad.ID || got[0].UserAgent == "" {
 		t.Errorf("event with invalid UTF-8: %+v", got[0])
+	}
+	if !utf8.ValidString(got[0].UserAgent) || !utf8.ValidString(got[0].RequestID) {
+		t.Errorf("text with invalid UTF-8 came back as %q and %q, want valid UTF-8", got[0].UserAgent, got[0].RequestID)
 	}
 }
 

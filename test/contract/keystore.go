@@ -32,6 +32,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"CreateGet/UnicodeNames", testUnicodeNames},
 			{"CreateGet/Scopes", testScopes},
 			{"CreateGet/RecordsEvent", testCreateRecordsEvent},
+			{"CreateGet/Copies", testKeyCopies},
 			{"Create/DuplicateLookup", testDuplicateLookup},
 			{"Create/DuplicateID", testDuplicateID},
 			{"Create/FailedEventRollsBack", testCreateEventRollback},
@@ -43,6 +44,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"List/IncludeRevoked", testListIncludeRevoked},
 			{"List/Organizations", testListOrganizations},
 			{"List/TimeZoneCursor", testListTimeZones},
+			{"List/DefaultPageSize", testKeyPageSize},
 			{"Rotate/Success", testRotateSuccess},
 			{"Rotate/WrongVersion", testRotateWrongVersion},
 			{"Rotate/Revoked", testRotateRevoked},
@@ -50,10 +52,12 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"Rotate/LookupTaken", testRotateLookupTaken},
 			{"Rotate/Twice", testRotateTwice},
 			{"Rotate/ConcurrentSameVersion", testConcurrentRotations},
+			{"Rotate/FailedEventRollsBack", testRotateEventRollback},
 			{"Revoke/Success", testRevokeSuccess},
 			{"Revoke/Twice", testRevokeTwice},
 			{"Revoke/Missing", testRevokeMissing},
 			{"Revoke/ConcurrentSameKey", testConcurrentRevokes},
+			{"Revoke/FailedEventRollsBack", testRevokeEventRollback},
 			{"InvalidatedSince", testInvalidatedSince},
 		}
 		for _, tc := range tests {
