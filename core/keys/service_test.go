@@ -99,10 +99,11 @@ func TestCreate(t *testing.T) {
 	if !k.CreatedAt.Equal(f.clock.Now().Truncate(time.Microsecond)) || k.LastUsedAt != nil {
 		t.Fatalf("times %v %v", k.CreatedAt, k.LastUsedAt)
 	}
-	if len(f.store.events) != 1 || f.store.events[0].Action != audit.ActionKeyCreated || f.store.events[0].Actor != "user:user_1" {
-		t.Fatalf("events %+v", f.store.events)
+	evs := f.store.events(t, "org_123")
+	if len(evs) != 1 || evs[0].Action != audit.ActionKeyCreated || evs[0].Actor != "user:user_1" {
+		t.Fatalf("events %+v", evs)
 	}
-	d := f.store.events[0].Details
+	d := evs[0].Details
 	if fmt.Sprint(d["scopes"]) != "[triggers:read triggers:write events:read]" || d["name"] != "Production Webhook Server" {
 		t.Fatalf("details %v", d)
 	}
@@ -416,7 +417,8 @@ func TestRotateInvalidatesOldSecretImmediately(t *testing.T) {
 	if v, err := f.verify(rot.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK || v.Key.KeyID != iss.Key.ID {
 		t.Fatalf("new secret: %v", err)
 	}
-	if last := f.store.events[len(f.store.events)-1]; last.Action != audit.ActionKeyRotated || last.KeyID != iss.Key.ID {
+	evs := f.store.events(t, "org_123")
+	if last := evs[len(evs)-1]; last.Action != audit.ActionKeyRotated || last.KeyID != iss.Key.ID {
 		t.Fatalf("event %+v", last)
 	}
 }
@@ -438,7 +440,7 @@ func TestRevokeIsImmediateAndIdempotent(t *testing.T) {
 		t.Fatalf("second revoke: %v", err)
 	}
 	n := 0
-	for _, e := range f.store.events {
+	for _, e := range f.store.events(t, "org_123") {
 		if e.Action == audit.ActionKeyRevoked {
 			n++
 		}
@@ -460,11 +462,12 @@ func TestSyncInvalidationsSeesOtherInstances(t *testing.T) {
 	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
 		t.Fatal(err)
 	}
-	k, _ := f.store.GetKey(ctx, iss.Key.ID)
 	f.clock.Advance(time.Second)
-	at := f.clock.Now()
-	k.RevokedAt = &at
-	f.store.set(k)
+	at := f.clock.Now().UTC()
+	ev := audit.Change(audit.Stamp{ID: "evt_elsewhere", Time: at}, audit.ActionKeyRevoked, "user:bob", "org_123", iss.Key.ID, audit.Request{}, nil)
+	if _, err := f.store.RevokeKey(ctx, iss.Key.ID, at, ev); err != nil {
+		t.Fatal(err)
+	}
 	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
 		t.Fatalf("before sync the cache still answers: %v", err)
 	}
@@ -488,7 +491,9 @@ func TestVerifyFailsClosedWhenAuditUnavailable(t *testing.T) {
 func TestVerifyStoreDown(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read")
+	f.store.mu.Lock()
 	f.store.fail = fmt.Errorf("dial: %w", apikey.ErrUnavailable)
+	f.store.mu.Unlock()
 	if _, err := f.verify(iss.Secret, "", audit.Request{}); !errors.Is(err, apikey.ErrUnavailable) {
 		t.Fatalf("got %v", err)
 	}
