@@ -12,7 +12,7 @@ import (
 )
 
 // DevSecretsFile is where development secrets are kept, under data_dir.
-const DevSecretsFile = "dev-secrets.json"
+const DevSecretsFile = "dev-secrets.json" //nolint:gosec // a file name, not a credential
 
 type devSecrets struct {
 	JWTSecret string `json:"jwt_secret"`
@@ -50,7 +50,7 @@ func ResolveSecrets(cfg *Config) (generated bool, path string, err error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return false, path, fmt.Errorf("create data dir: %w", err)
 		}
-		out, _ := json.MarshalIndent(s, "", "  ")
+		out, _ := json.MarshalIndent(s, "", "  ") //nolint:gosec // the development secrets file (mode 0600) is where these belong
 		// Write a private temporary file, then link it into place: the
 		// secrets appear whole or not at all, and a concurrent first start
 		// of another process keeps one set.

@@ -167,7 +167,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		return nil, err
 	}
 	if cfg.Debug.Addr != "" {
-		stop, err := startDebug(cfg.Debug.Addr, &debugSources{
+		stop, err := startDebug(ctx, cfg.Debug.Addr, &debugSources{
 			hasher: hasher, store: s.store, cache: cache, queue: queue, polls: &s.polls,
 		}, s.log)
 		if err != nil {
@@ -227,7 +227,7 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	s.closers.add("invalidation poll", s.startInvalidationPoll())
 	s.closers.add("audit purge job", startPurgeJob(cfg, s.auditLog, s.log))
 
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.HTTP.Addr)
 	if err != nil {
 		_ = s.closers.close(context.Background())
 		return fmt.Errorf("http.addr: %w", err)

@@ -512,17 +512,17 @@ func TestTelemetryScenario(t *testing.T) {
 	for _, sp := range spans {
 		fmt.Fprintln(&dump, sp.Name(), sp.Status().Description, sp.Resource().Attributes())
 		for _, kv := range sp.Attributes() {
-			fmt.Fprintln(&dump, kv.Key, kv.Value.Emit())
+			fmt.Fprintln(&dump, kv.Key, kv.Value.String())
 		}
 		for _, ev := range sp.Events() {
 			fmt.Fprintln(&dump, ev.Name)
 			for _, kv := range ev.Attributes {
-				fmt.Fprintln(&dump, kv.Key, kv.Value.Emit())
+				fmt.Fprintln(&dump, kv.Key, kv.Value.String())
 			}
 		}
 		for _, l := range sp.Links() {
 			for _, kv := range l.Attributes {
-				fmt.Fprintln(&dump, kv.Key, kv.Value.Emit())
+				fmt.Fprintln(&dump, kv.Key, kv.Value.String())
 			}
 		}
 	}

@@ -204,7 +204,7 @@ func (q *Queue) Start() {
 // returns nil. After Close it returns an error wrapping ErrUnavailable.
 func (q *Queue) Record(ctx context.Context, ev audit.Event) error {
 	q.mu.Lock()
-	if err := q.tryPushLocked(ev); err != errFull {
+	if err := q.tryPushLocked(ev); !errors.Is(err, errFull) {
 		q.mu.Unlock()
 		return err
 	}
@@ -227,7 +227,7 @@ func (q *Queue) Record(ctx context.Context, ev audit.Event) error {
 			return fmt.Errorf("audit queue full: %w: %w", apikey.ErrUnavailable, ctx.Err())
 		}
 		q.mu.Lock()
-		if err := q.tryPushLocked(ev); err != errFull {
+		if err := q.tryPushLocked(ev); !errors.Is(err, errFull) {
 			q.mu.Unlock()
 			return err
 		}
@@ -487,7 +487,7 @@ func (q *Queue) write(batch []audit.Event) bool {
 		}
 		// Full jitter in [backoff/2, backoff] keeps instances sharing a
 		// database from retrying in lockstep.
-		sleep := backoff/2 + rand.N(backoff/2+1)
+		sleep := backoff/2 + rand.N(backoff/2+1) //nolint:gosec // jitter of a retry delay: no secret depends on it
 		q.log.Warn("audit queue: write failed; will retry",
 			"events", len(batch), "attempt", attempt, "retry_in", sleep, "queued", q.Depth(), "err", err)
 		t := time.NewTimer(sleep)

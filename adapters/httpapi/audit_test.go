@@ -198,7 +198,7 @@ func TestVerifyRecordsRequest(t *testing.T) {
 		}
 		// Management by key: a success is recorded before the operation
 		// runs (status 0: not known yet); a failure with its answer.
-		w = serve(h, "GET", "/api/v1/api-keys", "127.0.0.1:1", "X-API-Key", validKey)
+		serve(h, "GET", "/api/v1/api-keys", "127.0.0.1:1", "X-API-Key", validKey)
 		if outcome == apikey.OutcomeOK {
 			want = 0
 		}

@@ -197,7 +197,7 @@ func isHex(c byte) bool {
 // lookup or a Set would otherwise compute, and allocate, on every request.
 const (
 	requestIDHeader = "X-Request-Id"
-	apiKeyHeader    = "X-Api-Key" // X-API-Key
+	apiKeyHeader    = "X-Api-Key" //nolint:gosec // a header name, not a credential
 )
 
 // requestID takes a well-formed X-Request-ID from the caller or makes one,
@@ -267,7 +267,7 @@ func (s *Server) accessLog(c *gin.Context) {
 func (s *Server) recover(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
-			if r == http.ErrAbortHandler {
+			if err, ok := r.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(r)
 			}
 			s.log.ErrorContext(c.Request.Context(), "panic", slog.String("panic", fmt.Sprint(r)), slog.String("request_id", requestID(c)))

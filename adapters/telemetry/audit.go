@@ -38,7 +38,7 @@ func (s *auditStore) AppendUsage(ctx context.Context, events []audit.Event) erro
 	err := s.AuditStore.AppendUsage(ctx, events)
 	endWithError(span, err)
 	if s.t.metricsOn {
-		var set metric.MeasurementOption = metric.WithAttributeSet(*attribute.EmptySet())
+		set := metric.WithAttributeSet(*attribute.EmptySet())
 		if err != nil {
 			set = metric.WithAttributes(attribute.String("error.type", errorType(err)))
 		}

@@ -257,7 +257,7 @@ func TestVerifyOutcomesAndMetricLabels(t *testing.T) {
 			good := secretFor(t, apikey.EnvTest, "g")
 			cache := &mapCache{m: map[string]apikey.Verified{good: {KeyID: "key_good", OrganizationID: "org_9", Environment: apikey.EnvTest, Scopes: apikey.Scopes{"events:read"}}}}
 			svc := tel.KeyService(&fakeKeys{cache: cache})
-			bad := good[:len(good)-1] + string("AB"[strings.IndexByte("AB", good[len(good)-1])+1&1])
+			bad := good[:len(good)-1] + string("AB"[(strings.IndexByte("AB", good[len(good)-1])+1)&1])
 			cases := []struct {
 				secret, scope, outcome string
 			}{

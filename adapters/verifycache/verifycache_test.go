@@ -1,7 +1,6 @@
 package verifycache
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,6 @@ import (
 type fakeClock struct{ ns atomic.Int64 }
 
 // ctx is the context of every Get in these tests; the cache ignores it.
-var ctx = context.Background()
 
 func (f *fakeClock) NowNano() int64                      { return f.ns.Load() }
 func (f *fakeClock) Tick(time.Duration) <-chan time.Time { return nil }

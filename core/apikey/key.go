@@ -27,15 +27,26 @@ type Key struct {
 	CreatedBy      string
 }
 
-// Status says whether the key may be used at t: nil, ErrRevoked or ErrExpired.
-func (k Key) Status(t time.Time) error {
+// Status is the state of a key at a time, as the API shows it.
+type Status string
+
+// The states of a key.
+const (
+	StatusActive  Status = "active"
+	StatusExpired Status = "expired"
+	StatusRevoked Status = "revoked"
+)
+
+// Status says whether the key may be used at t: active, or revoked (which
+// wins), or expired.
+func (k Key) Status(t time.Time) Status {
 	if k.RevokedAt != nil {
-		return ErrRevoked
+		return StatusRevoked
 	}
 	if k.ExpiresAt != nil && !t.Before(*k.ExpiresAt) {
-		return ErrExpired
+		return StatusExpired
 	}
-	return nil
+	return StatusActive
 }
 
 // Verified is what a successful verification establishes about a key; it is

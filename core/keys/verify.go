@@ -82,9 +82,9 @@ func (s *Service) prove(ctx context.Context, secret, digest string) (proof, erro
 	}
 	facts := apikey.VerifiedFrom(k)
 	switch k.Status(s.now()) {
-	case apikey.ErrRevoked:
+	case apikey.StatusRevoked:
 		return proof{key: facts, outcome: apikey.OutcomeRevoked}, nil
-	case apikey.ErrExpired:
+	case apikey.StatusExpired:
 		return proof{key: facts, outcome: apikey.OutcomeExpired}, nil
 	}
 	ok, err := s.d.Hasher.Compare(ctx, secret, k.Hash)

@@ -106,7 +106,10 @@ func New(rules []Rule, def Default) (*Policy, error) {
 	if len(errs) > 0 {
 		// Report rule by rule, in the order of the source.
 		slices.SortStableFunc(errs, func(a, b error) int {
-			return a.(*RuleError).Index - b.(*RuleError).Index
+			var ra, rb *RuleError
+			errors.As(a, &ra)
+			errors.As(b, &rb)
+			return ra.Index - rb.Index
 		})
 		return nil, errors.Join(errs...)
 	}

@@ -6,6 +6,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -140,7 +141,7 @@ func badChecksum(b *testing.B) string {
 		c := []byte(s[len(s)-apikey.ChecksumLen:])
 		c = append(c[1:], c[0])
 		bad := s[:len(s)-apikey.ChecksumLen] + string(c)
-		if _, err := apikey.Parse(bad); err == apikey.ErrChecksum {
+		if _, err := apikey.Parse(bad); errors.Is(err, apikey.ErrChecksum) {
 			return bad
 		}
 	}

@@ -144,7 +144,7 @@ func wantErr(t *testing.T, what string, err, target error) {
 		t.Fatalf("%s: error = %v, want %v", what, err, target)
 	}
 	for _, other := range domainErrors {
-		if other != target && errors.Is(err, other) {
+		if !errors.Is(target, other) && errors.Is(err, other) {
 			t.Fatalf("%s: error %v is both %v and %v", what, err, target, other)
 		}
 	}

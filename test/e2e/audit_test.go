@@ -168,7 +168,7 @@ func TestAuditTrail(t *testing.T) {
 		wantFields(t, "key.created", created, map[string]any{"actor": "user:user_1", "request_id": "e2e-create-1",
 			"method": "POST", "path": "/api/v1/api-keys", "client_ip": "127.0.0.1", "user_agent": "e2e-audit/1"})
 		d, _ := created["details"].(map[string]any)
-		if d["name"] != "Webhook" || d["environment"] != "live" || !slices.Equal(strings_(d["scopes"]), []string{"events:read", "triggers:read"}) ||
+		if d["name"] != "Webhook" || d["environment"] != "live" || !slices.Equal(stringsOf(d["scopes"]), []string{"events:read", "triggers:read"}) ||
 			!parseTime(t, d["expires_at"]).Equal(parseTime(t, expires)) {
 			t.Errorf("key.created details %v", d)
 		}
