@@ -48,7 +48,7 @@ func (f *fakeKeys) last(t *testing.T) ports.RequestInfo {
 
 type fakeTokens struct{}
 
-func (fakeTokens) Verify(token string) (apikey.Principal, error) {
+func (fakeTokens) Verify(_ context.Context, token string) (apikey.Principal, error) {
 	if token != "good" {
 		return apikey.Principal{}, errors.New("bad token")
 	}
