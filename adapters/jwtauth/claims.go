@@ -16,6 +16,7 @@ import (
 // set whose origin is proven.
 type profile struct {
 	issuer    string   // required iss; empty: iss is not checked
+	issOpt    bool     // iss may be absent (RFC 7662 answers), but if present must be issuer
 	audiences []string // aud must name one of them; empty: aud is not checked
 	leeway    time.Duration
 	maxTTL    time.Duration // exp - iat must not exceed it; 0: no maximum, iat optional
@@ -54,9 +55,9 @@ func (p profile) check(c claims, now time.Time) (time.Time, string) {
 	switch {
 	case err != nil:
 		return exp, ReasonIssuer
-	case p.issuer != "" && !ok:
+	case p.issuer != "" && !ok && !p.issOpt:
 		return exp, ReasonNoIssuer
-	case p.issuer != "" && iss != p.issuer:
+	case p.issuer != "" && ok && iss != p.issuer:
 		return exp, ReasonIssuer
 	}
 	aud, ok, err := c.strings("aud")

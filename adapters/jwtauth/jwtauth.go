@@ -233,7 +233,7 @@ func New(cfg Config) (*Verifier, error) {
 			mapping: mapping{name: ic.Name, subjectClaim: ic.SubjectClaim, orgsClaim: ic.OrganizationsClaim, required: req},
 		}
 		is.introP = is.prof
-		is.introP.issuer = ""
+		is.introP.issOpt = true
 		if ic.IntrospectionURL != "" {
 			secret := ic.ClientSecret
 			if ic.ClientSecretFile != "" {

@@ -251,7 +251,7 @@ func TestSignature(t *testing.T) {
 		if byte(c) == last {
 			continue
 		}
-		if _, err := v.Verify(ctx, tok[:len(tok)-1] + string(c)); err == nil {
+		if _, err := v.Verify(ctx, tok[:len(tok)-1]+string(c)); err == nil {
 			t.Fatalf("token with last character %c accepted", c)
 		}
 	}
