@@ -16,6 +16,8 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/agentauri/apikeys/adapters/jwtauth"
 )
 
 // DefaultConfigPath is read when --config is not given (and skipped if absent).
@@ -38,6 +40,7 @@ type Config struct {
 	HTTP     HTTPConfig     `koanf:"http"`
 	Storage  StorageConfig  `koanf:"storage"`
 	JWT      JWTConfig      `koanf:"jwt"`
+	Auth     AuthConfig     `koanf:"auth"`
 	Security SecurityConfig `koanf:"security"`
 	Audit    AuditConfig    `koanf:"audit"`
 	Log      LogConfig      `koanf:"log"`
@@ -76,12 +79,16 @@ type StorageConfig struct {
 	QueryTimeout time.Duration `koanf:"query_timeout"`
 }
 
-// JWTConfig configures bearer-token checks for the management API.
+// JWTConfig configures the HS256 development issuer of management tokens,
+// and the leeway and maximum lifetime every issuer applies.
 type JWTConfig struct {
 	Secret   string        `koanf:"secret"`
 	Issuer   string        `koanf:"issuer"`
 	Audience string        `koanf:"audience"`
 	Leeway   time.Duration `koanf:"leeway"`
+	// MaxTTL bounds exp - iat of every token (and then iat is required);
+	// 0 sets no bound.
+	MaxTTL time.Duration `koanf:"max_ttl"`
 }
 
 // SecurityConfig holds the pepper, Argon2id parameters and the
@@ -169,7 +176,8 @@ func Defaults() Config {
 			MaxOpenConns: 20, MaxIdleConns: 10, ConnMaxLifetime: 30 * time.Minute, ConnMaxIdleTime: 5 * time.Minute,
 			QueryTimeout: 5 * time.Second,
 		},
-		JWT: JWTConfig{Leeway: 30 * time.Second},
+		JWT:  JWTConfig{Leeway: 30 * time.Second, MaxTTL: 24 * time.Hour},
+		Auth: jwtauth.DefaultProviders(),
 		Security: SecurityConfig{
 			Argon2:    Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxConcurrent: 0},
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
@@ -210,6 +218,7 @@ func Load(path string, environ []string) (Config, error) {
 		return Config{}, fmt.Errorf("config file %s: %w", path, err)
 	}
 	var unknownEnv []string
+	var envErrs []error
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
@@ -225,11 +234,25 @@ func Load(path string, environ []string) (Config, error) {
 			if key == "http.trusted_proxies" {
 				return key, splitList(value)
 			}
+			if key == issuersKey {
+				list, err := parseIssuersEnv(value)
+				if err != nil {
+					envErrs = append(envErrs, err)
+					return "", nil
+				}
+				return key, list
+			}
 			return key, value
 		},
 	}), nil)
 	if err != nil {
 		return Config{}, fmt.Errorf("environment: %w", err)
+	}
+	if len(envErrs) > 0 {
+		return Config{}, errors.Join(envErrs...)
+	}
+	if err := checkIssuerKeys(k.Get(issuersKey)); err != nil {
+		return Config{}, err
 	}
 	if len(unknownEnv) > 0 {
 		sort.Strings(unknownEnv)
@@ -327,9 +350,6 @@ func (c Config) Validate() error {
 	if c.Storage.MaxIdleConns < 0 || c.Storage.MaxIdleConns > c.Storage.MaxOpenConns {
 		bad("storage.max_idle_conns", "must be between 0 and storage.max_open_conns, got %d", c.Storage.MaxIdleConns)
 	}
-	if c.JWT.Secret != "" && len(c.JWT.Secret) < 32 {
-		bad("jwt.secret", "must be at least 32 bytes")
-	}
 	if c.Security.Pepper != "" && len(c.Security.Pepper) < 32 {
 		bad("security.pepper", "must be at least 32 bytes")
 	}
@@ -337,9 +357,6 @@ func (c Config) Validate() error {
 		why := "in production (env=production)"
 		if !c.Production() {
 			why = "with storage.driver=" + c.Storage.Driver + " (instances sharing a database must share it)"
-		}
-		if c.JWT.Secret == "" {
-			bad("jwt.secret", "is required %s", why)
 		}
 		if c.Security.Pepper == "" {
 			bad("security.pepper", "is required %s", why)
@@ -397,6 +414,7 @@ func (c Config) Validate() error {
 			bad("debug.addr", "must differ from http.addr (%s)", c.HTTP.Addr)
 		}
 	}
+	errs = append(errs, c.authErrors()...)
 	errs = append(errs, c.Telemetry.validate()...)
 	return errors.Join(errs...)
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/httpapi"
-	"github.com/agentauri/apikeys/adapters/jwtauth"
 	"github.com/agentauri/apikeys/adapters/pepper"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/keys"
@@ -130,16 +129,16 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 	if err != nil {
 		return err
 	}
-	tokens, err := jwtauth.New(jwtauth.Config{
-		Secret: []byte(cfg.JWT.Secret), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Leeway: cfg.JWT.Leeway,
-	})
+	tokens, err := newTokenVerifier(cfg, logger)
 	if err != nil {
-		return fmt.Errorf("jwt: %w", err)
+		return err
 	}
+	tokens.Start()
+	defer tokens.Close()
 	api, err := httpapi.New(httpapi.Options{
 		Keys: tel.keyService(svc), Audit: auditLog, Tokens: tokens, Logger: logger, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
-		VerifyLogLevel: verifyLogLevel(cfg.Log),
+		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: authReadyDetails(tokens),
 		Ready: func(ctx context.Context) error {
 			if err := store.Ping(ctx); err != nil {
 				return err

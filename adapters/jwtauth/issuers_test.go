@@ -48,6 +48,7 @@ func newIdPVerifier(t *testing.T, cfg Config) *Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
+	v.Start()
 	t.Cleanup(v.Close)
 	return v
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -177,14 +178,17 @@ type Verifier struct {
 	leeway     time.Duration
 	maxTTL     time.Duration
 	group      singleflight.Group
+	startOnce  sync.Once
+	started    bool
 	log        *slog.Logger
 	now        func() time.Time // nil means time.Now; tests may set it
 }
 
-// New returns a Verifier for cfg and starts fetching the providers' key
-// sets in the background: it succeeds with a provider down, whose tokens
-// are then answered as unavailable until its keys arrive (see Health). It
-// refuses a short secret, a negative leeway or max TTL, invalid provider
+// New returns a Verifier for cfg. It fetches nothing: call Start to fetch
+// the providers' key sets in the background; otherwise a key set is fetched
+// when a token first needs it. It succeeds with a provider down, whose
+// tokens are then answered as unavailable until its keys arrive (see
+// Health). It refuses a short secret, a negative leeway or max TTL, invalid provider
 // settings, and a configuration without any issuer.
 func New(cfg Config) (*Verifier, error) {
 	if len(cfg.Secret) > 0 && len(cfg.Secret) < MinSecretLen {
@@ -272,21 +276,35 @@ func New(cfg Config) (*Verifier, error) {
 			mapping: mapping{subjectClaim: "sub", orgsClaim: "orgs", orgsArrayOnly: true, reserved: names},
 		}
 	}
-	for _, is := range v.idps {
-		if is.keys != nil {
-			is.keys.start()
-		}
-	}
 	return v, nil
 }
 
-// Close stops the background key-set refreshes.
+// Start fetches every key set now, in the background, and again every
+// refresh interval (every minimum interval while a fetch fails). Call it
+// once; Close stops it.
+func (v *Verifier) Start() {
+	v.startOnce.Do(func() {
+		for _, is := range v.idps {
+			if is.keys != nil {
+				is.keys.start()
+			}
+		}
+		v.started = true
+	})
+}
+
+// Close stops the background key-set refreshes started by Start.
 func (v *Verifier) Close() {
+	v.startOnce.Do(func() {}) // a later Start does nothing
+	if !v.started {
+		return
+	}
 	for _, is := range v.idps {
 		if is.keys != nil {
 			is.keys.close()
 		}
 	}
+	v.started = false
 }
 
 func (v *Verifier) clock() time.Time {
