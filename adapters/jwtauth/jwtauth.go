@@ -392,7 +392,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (apikey.Principal, 
 }
 
 // issuerOf picks the issuer a token claims by its "iss": an identity
-// provider's, or else the HS256 issuer (which checks iss itself).
+// provider's; else the HS256 issuer (which checks iss itself) for a token
+// without iss or signed HS256; else none.
 func (v *Verifier) issuerOf(t *jws) (*issuer, string) {
 	iss, ok, err := t.claims.str("iss")
 	if err != nil {
@@ -401,7 +402,7 @@ func (v *Verifier) issuerOf(t *jws) (*issuer, string) {
 	if is := v.byIss[iss]; ok && is != nil {
 		return is, ""
 	}
-	if v.hs != nil {
+	if v.hs != nil && (!ok || t.alg == hs256) {
 		return v.hs, ""
 	}
 	return nil, ReasonUnknownIssuer
