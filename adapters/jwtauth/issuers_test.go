@@ -2,6 +2,7 @@ package jwtauth
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -740,5 +741,38 @@ func TestErrorLogValue(t *testing.T) {
 	b, _ := json.Marshal(map[string]any{"group": e.LogValue().Group()[0].Value.String()})
 	if !strings.Contains(string(b), ReasonExpired) || !strings.Contains(e.Error(), "kc") {
 		t.Fatalf("%s / %s", b, e.Error())
+	}
+}
+
+// BenchmarkVerifyFirstSight measures the verification of a token not seen
+// before (the cache entry is dropped before each call): parsing, key
+// lookup, signature, claims.
+func BenchmarkVerifyFirstSight(b *testing.B) {
+	p := oidcprovider.New()
+	b.Cleanup(p.Close)
+	v, err := New(Config{Secret: secret, MaxTTL: 24 * time.Hour, Providers: fastProviders(idpConfig(p))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs, err := v.Mint("alice", []string{"org_a", "org_b"}, time.Hour, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, tok string }{
+		{"hs256", hs},
+		{"rs256", p.Sign("RS256", p.Claims("alice", "org_a", "org_b"))},
+		{"es256", p.Sign("ES256", p.Claims("alice", "org_a", "org_b"))},
+		{"eddsa", p.Sign("EdDSA", p.Claims("alice", "org_a", "org_b"))},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			h := sha256.Sum256([]byte(c.tok))
+			b.ReportAllocs()
+			for b.Loop() {
+				v.cache.Invalidate(h)
+				if _, err := v.Verify(ctx, c.tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
