@@ -2,7 +2,6 @@ package jwtauth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -143,6 +142,3 @@ func discoverJWKS(ctx context.Context, client *http.Client, issuer string, allow
 	}
 	return uri, nil
 }
-
-// decodeJSON is json.Unmarshal for provider documents already size-capped.
-func decodeJSON(b []byte, v any) error { return json.Unmarshal(b, v) }

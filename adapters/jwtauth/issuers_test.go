@@ -351,13 +351,13 @@ func TestProviderDownDuringOperation(t *testing.T) {
 	// Past the maximum age, nothing of this issuer verifies, not even a
 	// token proven before.
 	later := time.Now().Add(pc.JWKSMaxStale + time.Minute)
-	v.now = func() time.Time { return later }
+	v.setNow(func() time.Time { return later })
 	long := p.Sign("RS256", claimsWith(p.Claims("dave"), "exp", later.Add(time.Hour).Unix()))
 	refuse(t, v, long, ReasonKeysUnavailable)
 	if h := v.Health()[0]; h.State != StateExpired {
 		t.Fatalf("health %+v", h)
 	}
-	v.now = nil
+	v.setNow(nil)
 	p.SetDown(false)
 	eventually(t, "health ok", func() bool { return v.Health()[0].State == StateOK })
 	accept(t, v, cached)
@@ -591,7 +591,7 @@ func TestTokenCache(t *testing.T) {
 	}
 	// A remembered token still expires.
 	later := time.Now().Add(2 * time.Hour)
-	v.now = func() time.Time { return later }
+	v.setNow(func() time.Time { return later })
 	refuse(t, v, tok, ReasonExpired)
 }
 
@@ -693,16 +693,16 @@ func TestIntrospection(t *testing.T) {
 		t.Fatal("an active answer was not reused")
 	}
 	p.RevokeOpaque("opaque-active-1")
-	v.now = func() time.Time { return now.Add(pc.IntrospectionCache + time.Second) }
+	v.setNow(func() time.Time { return now.Add(pc.IntrospectionCache + time.Second) })
 	refuse(t, v, "opaque-active-1", ReasonInactive)
-	v.now = nil
+	v.setNow(nil)
 
 	// Never cached past the token's exp.
 	p.AddOpaque("opaque-short", claimsWith(answer, "exp", now.Add(10*time.Second).Unix()))
 	accept(t, v, "opaque-short")
-	v.now = func() time.Time { return now.Add(11 * time.Second) }
+	v.setNow(func() time.Time { return now.Add(11 * time.Second) })
 	refuse(t, v, "opaque-short", ReasonExpired)
-	v.now = nil
+	v.setNow(nil)
 
 	refuse(t, v, "opaque-unknown", ReasonInactive)
 	p.AddOpaque("opaque-expired", claimsWith(answer, "exp", now.Add(-time.Hour).Unix(), "iat", now.Add(-2*time.Hour).Unix()))

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -181,7 +182,7 @@ type Verifier struct {
 	startOnce  sync.Once
 	started    bool
 	log        *slog.Logger
-	now        func() time.Time // nil means time.Now; tests may set it
+	now        atomic.Pointer[func() time.Time] // nil means time.Now; tests set it with setNow
 }
 
 // New returns a Verifier for cfg. It fetches nothing: call Start to fetch
@@ -307,9 +308,18 @@ func (v *Verifier) Close() {
 	v.started = false
 }
 
+// setNow replaces the clock (nil: time.Now); for tests.
+func (v *Verifier) setNow(f func() time.Time) {
+	if f == nil {
+		v.now.Store(nil)
+		return
+	}
+	v.now.Store(&f)
+}
+
 func (v *Verifier) clock() time.Time {
-	if v.now != nil {
-		return v.now()
+	if f := v.now.Load(); f != nil {
+		return (*f)()
 	}
 	return time.Now()
 }

@@ -33,7 +33,7 @@ func newVerifier(t *testing.T, cfg Config) *Verifier {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.now = func() time.Time { return now }
+	v.setNow(func() time.Time { return now })
 	return v
 }
 
