@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/auditqueue"
+	"github.com/agentauri/apikeys/adapters/jwtauth"
 )
 
 // DefaultConfigPath is read when --config is not given (and skipped if absent).
@@ -38,6 +40,7 @@ type Config struct {
 	HTTP     HTTPConfig     `koanf:"http"`
 	Storage  StorageConfig  `koanf:"storage"`
 	JWT      JWTConfig      `koanf:"jwt"`
+	Auth     AuthConfig     `koanf:"auth"`
 	Security SecurityConfig `koanf:"security"`
 	Audit    AuditConfig    `koanf:"audit"`
 	Log      LogConfig      `koanf:"log"`
@@ -76,12 +79,16 @@ type StorageConfig struct {
 	QueryTimeout time.Duration `koanf:"query_timeout"`
 }
 
-// JWTConfig configures bearer-token checks for the management API.
+// JWTConfig configures the HS256 development issuer of management tokens,
+// and the leeway and maximum lifetime every issuer applies.
 type JWTConfig struct {
 	Secret   string        `koanf:"secret"`
 	Issuer   string        `koanf:"issuer"`
 	Audience string        `koanf:"audience"`
 	Leeway   time.Duration `koanf:"leeway"`
+	// MaxTTL bounds exp - iat of every token (and then iat is required);
+	// 0 sets no bound.
+	MaxTTL time.Duration `koanf:"max_ttl"`
 }
 
 // SecurityConfig holds the pepper, Argon2id parameters and the
@@ -170,7 +177,8 @@ func Defaults() Config {
 			MaxOpenConns: 20, MaxIdleConns: 10, ConnMaxLifetime: 30 * time.Minute, ConnMaxIdleTime: 5 * time.Minute,
 			QueryTimeout: 5 * time.Second,
 		},
-		JWT: JWTConfig{Leeway: 30 * time.Second},
+		JWT:  JWTConfig{Leeway: 30 * time.Second, MaxTTL: 24 * time.Hour},
+		Auth: jwtauth.DefaultProviders(),
 		Security: SecurityConfig{
 			Argon2:    Argon2Config{MemoryKiB: argon.Memory, Iterations: argon.Time, Parallelism: argon.Threads, MaxConcurrent: 0},
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
@@ -212,6 +220,7 @@ func Load(path string, environ []string) (Config, error) {
 		return Config{}, fmt.Errorf("config file %s: %w", path, err)
 	}
 	var unknownEnv []string
+	var envErrs []error
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
@@ -227,11 +236,25 @@ func Load(path string, environ []string) (Config, error) {
 			if key == "http.trusted_proxies" {
 				return key, splitList(value)
 			}
+			if key == issuersKey {
+				list, err := parseIssuersEnv(value)
+				if err != nil {
+					envErrs = append(envErrs, err)
+					return "", nil
+				}
+				return key, list
+			}
 			return key, value
 		},
 	}), nil)
 	if err != nil {
 		return Config{}, fmt.Errorf("environment: %w", err)
+	}
+	if len(envErrs) > 0 {
+		return Config{}, errors.Join(envErrs...)
+	}
+	if err := checkIssuerKeys(k.Get(issuersKey)); err != nil {
+		return Config{}, err
 	}
 	if len(unknownEnv) > 0 {
 		sort.Strings(unknownEnv)

@@ -90,7 +90,8 @@ func TestProductionRequiresSecrets(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	_, err = Load(writeFile(t, "{}\n"), []string{"APIKEYS_ENV=production",
-		"APIKEYS_JWT_SECRET=" + strings.Repeat("s", 40), "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40)})
+		"APIKEYS_JWT_SECRET=" + strings.Repeat("s", 40), "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40),
+		"APIKEYS_JWT_ISSUER=apikeys", "APIKEYS_JWT_AUDIENCE=apikeys"})
 	if err != nil {
 		t.Fatal(err)
 	}

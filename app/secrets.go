@@ -30,6 +30,9 @@ func ResolveSecrets(cfg *Config) (generated bool, path string, err error) {
 		return false, "", nil
 	}
 	if cfg.Production() || cfg.Storage.Driver != "sqlite" {
+		if cfg.Security.Pepper != "" && len(cfg.Auth.Issuers) > 0 {
+			return false, "", nil // the HS256 issuer is off: identity providers only
+		}
 		return false, "", errors.New("jwt.secret and security.pepper are required")
 	}
 	path = filepath.Join(cfg.DataDir, DevSecretsFile)

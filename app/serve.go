@@ -17,7 +17,6 @@ import (
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/httpapi"
-	"github.com/agentauri/apikeys/adapters/jwtauth"
 	"github.com/agentauri/apikeys/adapters/pepper"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/auditlog"
@@ -152,16 +151,16 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	if s.auditLog, err = newAuditLog(s.store); err != nil {
 		return nil, err
 	}
-	tokens, err := jwtauth.New(jwtauth.Config{
-		Secret: []byte(cfg.JWT.Secret), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Leeway: cfg.JWT.Leeway,
-	})
+	tokens, err := newTokenVerifier(cfg, s.log)
 	if err != nil {
-		return nil, fmt.Errorf("jwt: %w", err)
+		return nil, err
 	}
+	tokens.Start()
+	s.closers.add("token verifier", func(context.Context) error { tokens.Close(); return nil })
 	s.api, err = httpapi.New(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
-		VerifyLogLevel: verifyLogLevel(cfg.Log), Ready: s.ready,
+		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: authReadyDetails(tokens), Ready: s.ready,
 	})
 	if err != nil {
 		return nil, err

@@ -43,7 +43,7 @@ func (c Config) Validate() error {
 	}
 	c.HTTP.validate(&p)
 	c.Storage.validate(&p)
-	c.JWT.validate(&p)
+	c.validateAuth(&p)
 	c.Security.validate(&p)
 	c.Audit.validate(&p)
 	c.Log.validate(&p)
@@ -53,8 +53,9 @@ func (c Config) Validate() error {
 	return errors.Join(p...)
 }
 
-// validateSecrets requires explicit secrets where generated ones would be
-// wrong: in production, and when instances share a database.
+// validateSecrets requires an explicit pepper where a generated one would
+// be wrong: in production, and when instances share a database (the JWT
+// secret's rules are validateAuth's).
 func (c Config) validateSecrets(p *problems) {
 	if !c.Production() && c.Storage.Driver == "sqlite" {
 		return
@@ -62,9 +63,6 @@ func (c Config) validateSecrets(p *problems) {
 	why := "in production (env=production)"
 	if !c.Production() {
 		why = "with storage.driver=" + c.Storage.Driver + " (instances sharing a database must share it)"
-	}
-	if c.JWT.Secret == "" {
-		p.add("jwt.secret", "is required %s", why)
 	}
 	if c.Security.Pepper == "" {
 		p.add("security.pepper", "is required %s", why)
@@ -113,12 +111,6 @@ func (s StorageConfig) validate(p *problems) {
 		p.add("storage.max_idle_conns", "must be between 0 and storage.max_open_conns, got %d", s.MaxIdleConns)
 	}
 	p.positive(map[string]time.Duration{"storage.query_timeout": s.QueryTimeout})
-}
-
-func (j JWTConfig) validate(p *problems) {
-	if j.Secret != "" && len(j.Secret) < 32 {
-		p.add("jwt.secret", "must be at least 32 bytes")
-	}
 }
 
 // argon2Keys names the setting of each argon2id parameter.

@@ -72,7 +72,7 @@ func (f *fakeKeys) lastStatus(t *testing.T) int {
 
 type fakeTokens struct{}
 
-func (fakeTokens) Verify(token string) (apikey.Principal, error) {
+func (fakeTokens) Verify(_ context.Context, token string) (apikey.Principal, error) {
 	if token != "good" {
 		return apikey.Principal{}, errors.New("bad token")
 	}

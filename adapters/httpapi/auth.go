@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -27,8 +29,16 @@ func (s *Server) authenticate(c *gin.Context) {
 			abort(c, http.StatusUnauthorized, codeUnauth, "Authorization must be \"Bearer <JWT>\"", "Authorization")
 			return
 		}
-		p, err := s.tokens.Verify(strings.TrimSpace(token))
+		p, err := s.tokens.Verify(c.Request.Context(), strings.TrimSpace(token))
 		if err != nil {
+			// Why, for the operator; the caller gets one answer whatever
+			// the reason. The error never holds the token.
+			s.log.DebugContext(c.Request.Context(), "bearer token refused",
+				slog.Any("refusal", err), slog.String("request_id", requestID(c)))
+			if errors.Is(err, apikey.ErrUnavailable) {
+				s.writeError(c, err) // the token's provider is unreachable: 503, retry
+				return
+			}
 			c.Header("WWW-Authenticate", `Bearer realm="apikeys", error="invalid_token"`)
 			abort(c, http.StatusUnauthorized, "invalid_token", "the bearer token is invalid or expired", "Authorization")
 			return
