@@ -19,6 +19,7 @@ const module = "github.com/agentauri/apikeys"
 var coreTypes = map[string]bool{
 	module + "/core/apikey": true,
 	module + "/core/audit":  true,
+	module + "/core/quota":  true,
 }
 
 // imports maps each package directory (relative to the repository root)
