@@ -111,8 +111,10 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Limiter, error) {
 	return l, nil
 }
 
-// Close closes the Redis client, if any.
+// Close stops the memory tables' background work and closes the Redis
+// client, if any. The Limiter must not be used afterwards.
 func (l *Limiter) Close() error {
+	l.local.close()
 	if l.remote == nil {
 		return nil
 	}

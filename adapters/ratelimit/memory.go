@@ -84,5 +84,9 @@ func (m *memory) limiter(k kind, name string, b budget, now time.Time) *rate.Lim
 	return lim
 }
 
-// len returns the number of entries of kind's table (tests).
-func (m *memory) len(k kind) int { return m.tables[k].EstimatedSize() }
+// close stops the tables' background expiry.
+func (m *memory) close() {
+	for _, t := range m.tables {
+		t.StopAllGoroutines()
+	}
+}
