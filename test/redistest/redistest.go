@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -111,6 +112,11 @@ func StartServer(t testing.TB) *Server {
 		if s.cmd != nil {
 			s.Kill()
 		}
+		if t.Failed() {
+			if b, err := os.ReadFile(s.logFile()); err == nil {
+				t.Logf("%s log:\n%s", s, b)
+			}
+		}
 	})
 	return s
 }
@@ -128,8 +134,7 @@ func (s *Server) Start() {
 		s.t.Fatal("redistest: server already running")
 	}
 	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", s.logFile(), "--loglevel", "warning")
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
@@ -169,6 +174,8 @@ func (s *Server) Kill() {
 	<-s.done
 	s.cmd = nil
 }
+
+func (s *Server) logFile() string { return filepath.Join(s.dir, "redis.log") }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t testing.TB) int {
