@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/quota"
 	"github.com/agentauri/apikeys/test/redistest"
@@ -337,5 +339,72 @@ func TestRedisKilledFailClosed(t *testing.T) {
 	}
 	if s := l.Stats(); s.FailedClosed == 0 {
 		t.Errorf("Stats = %+v, want failed-closed decisions counted", s)
+	}
+}
+
+// commandCounter counts the commands a go-redis client sends.
+type commandCounter struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.mu.Lock()
+		c.cmds = append(c.cmds, "pipeline")
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.mu.Lock()
+		c.cmds = append(c.cmds, cmd.Name())
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commandCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.cmds
+	c.cmds = nil
+	return out
+}
+
+// TestOneRoundTripPerDecision: every decision is one EVALSHA (and, once
+// after Redis lost its script cache, the EVAL that loads it again).
+func TestOneRoundTripPerDecision(t *testing.T) {
+	url := redistest.URL(t)
+	cfg := DefaultConfig()
+	cfg.Backend.RedisURL = url
+	cfg.Backend.RedisPrefix = redistest.Prefix(t, url)
+	cfg.Backend.RedisTimeout = 2 * time.Second
+	l := newTestLimiter(t, cfg)
+	counter := &commandCounter{}
+	l.remote.rdb.AddHook(counter)
+	ctx := context.Background()
+	r := apikey.RateLimit{Limit: 100, Window: time.Minute}
+
+	if _, err := l.TakeKey(ctx, "key_rt", r); err != nil { // loads the script if this server lacks it
+		t.Fatal(err)
+	}
+	counter.take()
+	calls := []func() error{
+		func() error { _, err := l.TakeKey(ctx, "key_rt", r); return err },
+		func() error { _, err := l.PeekKey(ctx, "key_rt", r); return err },
+		func() error { _, err := l.CheckFailures(ctx, quota.ParseClient("192.0.2.1")); return err },
+		func() error { _, err := l.RecordFailure(ctx, quota.ParseClient("192.0.2.1")); return err },
+		func() error { _, err := l.TakeManagement(ctx, "user:rt"); return err },
+	}
+	for i, call := range calls {
+		if err := call(); err != nil {
+			t.Fatal(err)
+		}
+		if got := counter.take(); len(got) != 1 || got[0] != "evalsha" {
+			t.Errorf("call %d sent %v, want one evalsha", i, got)
+		}
 	}
 }
