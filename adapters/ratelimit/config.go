@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/agentauri/apikeys/core/quota"
 )
 
 // What per-key limits do while Redis cannot be reached (BackendConfig.OnRedisError).
@@ -64,6 +66,17 @@ type BackendConfig struct {
 	// principals): past it the least useful budgets are forgotten, which
 	// makes them whole again (default 100000).
 	MaxEntries int `koanf:"max_entries"`
+	// DefaultKeyLimits are the rate limits new keys get when created
+	// without one, as ORGANIZATION=LIMIT/WINDOW entries ("*" for every
+	// other organization). The Limiter does not use them: the key use
+	// cases do, through KeyDefaults. They sit here so that the ratelimit
+	// section of the settings is one type, checked in one place.
+	DefaultKeyLimits []string `koanf:"default_key_limits"`
+}
+
+// KeyDefaults parses DefaultKeyLimits.
+func (b BackendConfig) KeyDefaults() (quota.KeyDefaults, error) {
+	return quota.ParseKeyDefaults(b.DefaultKeyLimits)
 }
 
 // FailedAuthConfig limits failed authentications per client address (an
@@ -162,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if b.MaxEntries < 1 {
 		bad("ratelimit.max_entries", "must be at least 1, got %d", b.MaxEntries)
+	}
+	if _, err := b.KeyDefaults(); err != nil {
+		bad("ratelimit.default_key_limits", "%v", err)
 	}
 	f := c.FailedAuth
 	if f.Limit < 0 || f.Limit > MaxFailedAuthLimit {

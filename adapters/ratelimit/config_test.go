@@ -58,6 +58,7 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 		{"timeout large", func(c *Config) { c.Backend.RedisTimeout = time.Minute }, "ratelimit.redis_timeout"},
 		{"policy", func(c *Config) { c.Backend.OnRedisError = "open" }, "ratelimit.on_redis_error"},
 		{"entries", func(c *Config) { c.Backend.MaxEntries = -1 }, "ratelimit.max_entries"},
+		{"key defaults", func(c *Config) { c.Backend.DefaultKeyLimits = []string{"org_1=5/1d"} }, "ratelimit.default_key_limits"},
 		{"failed limit", func(c *Config) { c.FailedAuth.Limit = -1 }, "security.failed_auth.limit"},
 		{"failed limit big", func(c *Config) { c.FailedAuth.Limit = MaxFailedAuthLimit + 1 }, "security.failed_auth.limit"},
 		{"failed window", func(c *Config) { c.FailedAuth.Window = time.Millisecond }, "security.failed_auth.window"},
@@ -77,6 +78,21 @@ func TestConfigValidateNamesTheSetting(t *testing.T) {
 				t.Fatal("New accepted the bad config")
 			}
 		})
+	}
+}
+
+func TestConfigKeyDefaults(t *testing.T) {
+	c := DefaultConfig()
+	c.Backend.DefaultKeyLimits = []string{"org_1=5/1s", "*=100/1m"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Backend.KeyDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := d.For("org_2"); !ok || r.String() != "100/1m" {
+		t.Errorf("default for org_2 = %v, %v; want 100/1m", r, ok)
 	}
 }
 
