@@ -26,7 +26,8 @@ import (
 // shared backend a take is one round trip.
 type KeyLimiter interface {
 	// TakeKey spends one unit of key keyID's budget of limit l and reports
-	// the decision. A refused take spends nothing.
+	// the decision. A refused take spends nothing. l must pass
+	// apikey.RateLimit.Validate; an invalid limit is an error.
 	TakeKey(ctx context.Context, keyID string, l apikey.RateLimit) (quota.Decision, error)
 	// PeekKey reports the state of key keyID's budget without spending:
 	// Allowed tells whether a take now would be granted, RetryAfter (when
