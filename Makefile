@@ -4,7 +4,8 @@ BIN       ?= bin/apikeys
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/agentauri/apikeys/app.Version=$(VERSION)
 # The integration suites read APIKEYS_TEST_POSTGRES_DSN and APIKEYS_TEST_MYSQL_DSN
-# from the environment (each run makes and drops its own database there).
+# from the environment (each run makes and drops its own database there), and
+# APIKEYS_TEST_REDIS_URL (each test writes under a key prefix of its own).
 GOLANGCI_LINT_VERSION := v2.15.0
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 GOLANGCI  := $(GOBIN)/golangci-lint

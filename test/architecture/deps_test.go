@@ -21,6 +21,7 @@ var coreTypes = map[string]bool{
 	module + "/core/apikey": true,
 	module + "/core/audit":  true,
 	module + "/core/paging": true,
+	module + "/core/quota":  true,
 	module + "/core/routes": true,
 }
 
