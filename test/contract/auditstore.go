@@ -227,9 +227,7 @@ func testLastUsedForward(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 			t.Errorf("usage marked key %s invalidated at %v", k.ID, c.At)
 		}
 	}
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyUsed); len(evs) != 5 {
-		t.Errorf("key.used events = %d, want 5", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyUsed, 5)
 }
 
 func testFailuresKeepLastUsed(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {

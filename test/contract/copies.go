@@ -113,10 +113,7 @@ func testKeyCopies(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	}
 	checkKey(t, "key after changing keys read back", getKey(t, ks, want.ID), want)
 
-	evs := eventsOfKey(t, as, want, audit.ActionKeyCreated)
-	if len(evs) != 1 {
-		t.Fatalf("key.created events = %d, want 1", len(evs))
-	}
+	evs := wantEvents(t, as, want, audit.ActionKeyCreated, 1)
 	checkEvent(t, "event after changing the event written", evs[0], wantEv)
 	scribbleDetails(evs[0].Details)
 	checkEvent(t, "event after changing an event read back", eventsOfKey(t, as, want, audit.ActionKeyCreated)[0], wantEv)

@@ -281,6 +281,24 @@ func eventsOfKey(t *testing.T, as ports.AuditStore, k apikey.Key, action audit.A
 	return allEvents(t, as, ports.AuditQuery{OrganizationIDs: []string{k.OrganizationID}, KeyID: k.ID, Action: action}, 100)
 }
 
+// wantEvents fails t unless key k has exactly n events of action, and
+// returns them, newest first.
+func wantEvents(t *testing.T, as ports.AuditStore, k apikey.Key, action audit.Action, n int) []audit.Event {
+	t.Helper()
+	evs := eventsOfKey(t, as, k, action)
+	if len(evs) != n {
+		t.Fatalf("%s events of %s = %d, want %d", action, k.ID, len(evs), n)
+	}
+	return evs
+}
+
+// wantOneEvent fails t unless key k has exactly one event of action, equal
+// to want.
+func wantOneEvent(t *testing.T, as ports.AuditStore, k apikey.Key, action audit.Action, want audit.Event) {
+	t.Helper()
+	checkEvent(t, string(action)+" event", wantEvents(t, as, k, action, 1)[0], want)
+}
+
 func eventIDs(evs []audit.Event) []string {
 	ids := make([]string, len(evs))
 	for i, ev := range evs {
