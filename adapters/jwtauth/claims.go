@@ -22,8 +22,18 @@ type profile struct {
 	maxTTL    time.Duration // exp - iat must not exceed it; 0: no maximum, iat optional
 }
 
-// check applies the profile at now and returns the token's expiry.
+// check applies the profile at now and returns the token's expiry and,
+// for a refusal, its reason: the dates first, then issuer and audience.
 func (p profile) check(c claims, now time.Time) (time.Time, string) {
+	exp, reason := p.checkDates(c, now)
+	if reason == "" {
+		reason = p.checkParties(c)
+	}
+	return exp, reason
+}
+
+// checkDates checks exp, nbf and iat, and the lifetime exp - iat.
+func (p profile) checkDates(c claims, now time.Time) (time.Time, string) {
 	exp, ok, err := c.date("exp")
 	switch {
 	case err != nil:
@@ -51,25 +61,30 @@ func (p profile) check(c claims, now time.Time) (time.Time, string) {
 	case p.maxTTL > 0 && exp.Sub(iat) > p.maxTTL:
 		return exp, ReasonLifetime
 	}
+	return exp, ""
+}
+
+// checkParties checks iss and aud.
+func (p profile) checkParties(c claims) string {
 	iss, ok, err := c.str("iss")
 	switch {
 	case err != nil:
-		return exp, ReasonIssuer
+		return ReasonIssuer
 	case p.issuer != "" && !ok && !p.issOpt:
-		return exp, ReasonNoIssuer
+		return ReasonNoIssuer
 	case p.issuer != "" && ok && iss != p.issuer:
-		return exp, ReasonIssuer
+		return ReasonIssuer
 	}
 	aud, ok, err := c.strings("aud")
 	switch {
 	case err != nil:
-		return exp, ReasonAudience
+		return ReasonAudience
 	case len(p.audiences) > 0 && (!ok || len(aud) == 0):
-		return exp, ReasonNoAudience
+		return ReasonNoAudience
 	case len(p.audiences) > 0 && !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(p.audiences, a) }):
-		return exp, ReasonAudience
+		return ReasonAudience
 	}
-	return exp, ""
+	return ""
 }
 
 // mapping turns a proven claims set into a principal.

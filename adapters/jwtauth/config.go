@@ -150,6 +150,15 @@ func (c IssuerConfig) validate(allowHTTP bool) error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
+	c.validateSource(bad, allowHTTP)
+	c.validateClaims(bad)
+	c.validateIntrospection(bad, allowHTTP)
+	return errors.Join(errs...)
+}
+
+// validateSource checks the issuer's name, its iss and where its keys come
+// from.
+func (c IssuerConfig) validateSource(bad func(key, format string, args ...any), allowHTTP bool) {
 	if !issuerName.MatchString(c.Name) {
 		bad("name", "must be 1-32 characters of a-z, 0-9, _ . - starting with a letter or digit (it prefixes audit actors), got %q", c.Name)
 	}
@@ -168,18 +177,22 @@ func (c IssuerConfig) validate(allowHTTP bool) error {
 	case !c.Discovery && c.IntrospectionURL == "":
 		bad("jwks_url", "is required (or discovery: true, or introspection_url for opaque tokens)")
 	}
+	for i, a := range c.Algorithms {
+		if !slices.Contains(asymmetricAlgorithms, a) {
+			bad(fmt.Sprintf("algorithms[%d]", i), "%q is not allowed: choose among %s (none and HS* are never accepted from an identity provider)",
+				a, strings.Join(asymmetricAlgorithms, ", "))
+		}
+	}
+}
+
+// validateClaims checks the audiences and the claim mapping.
+func (c IssuerConfig) validateClaims(bad func(key, format string, args ...any)) {
 	if len(c.Audiences) == 0 {
 		bad("audiences", "must list at least one audience; a token must name one of them in aud")
 	}
 	for i, a := range c.Audiences {
 		if strings.TrimSpace(a) == "" || a != strings.TrimSpace(a) {
 			bad(fmt.Sprintf("audiences[%d]", i), "must be a non-empty value without surrounding spaces, got %q", a)
-		}
-	}
-	for i, a := range c.Algorithms {
-		if !slices.Contains(asymmetricAlgorithms, a) {
-			bad(fmt.Sprintf("algorithms[%d]", i), "%q is not allowed: choose among %s (none and HS* are never accepted from an identity provider)",
-				a, strings.Join(asymmetricAlgorithms, ", "))
 		}
 	}
 	for key, path := range map[string]string{"subject_claim": c.SubjectClaim, "organizations_claim": c.OrganizationsClaim} {
@@ -203,6 +216,10 @@ func (c IssuerConfig) validate(allowHTTP bool) error {
 			}
 		}
 	}
+}
+
+// validateIntrospection checks the RFC 7662 endpoint and its credentials.
+func (c IssuerConfig) validateIntrospection(bad func(key, format string, args ...any), allowHTTP bool) {
 	if c.IntrospectionURL != "" {
 		if err := checkURL(c.IntrospectionURL, allowHTTP); err != nil {
 			bad("introspection_url", "%v", err)
@@ -219,7 +236,6 @@ func (c IssuerConfig) validate(allowHTTP bool) error {
 	} else if c.ClientID != "" || c.ClientSecret != "" || c.ClientSecretFile != "" {
 		bad("client_id", "client credentials are used only with introspection_url")
 	}
-	return errors.Join(errs...)
 }
 
 // validPath reports whether p is a claim path: names joined by dots.

@@ -43,7 +43,7 @@ func fastProviders(issuers ...IssuerConfig) ProvidersConfig {
 	return pc
 }
 
-func newIdPVerifier(t *testing.T, cfg Config) *Verifier {
+func newIDPVerifier(t *testing.T, cfg Config) *Verifier {
 	t.Helper()
 	v, err := New(cfg)
 	if err != nil {
@@ -108,7 +108,7 @@ func claimsWith(c map[string]any, kv ...any) map[string]any {
 func TestIssuerAlgorithms(t *testing.T) {
 	p := newProvider(t)
 	ps := p.AddKey("PS256")
-	v := newIdPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			pr := accept(t, v, p.Sign(alg, p.Claims("alice", "org_a")))
@@ -122,19 +122,19 @@ func TestIssuerAlgorithms(t *testing.T) {
 	refuse(t, v, psTok, ReasonMethod)
 	cfg := idpConfig(p)
 	cfg.Algorithms = []string{"PS256"}
-	psOnly := newIdPVerifier(t, Config{Providers: fastProviders(cfg)})
+	psOnly := newIDPVerifier(t, Config{Providers: fastProviders(cfg)})
 	accept(t, psOnly, psTok)
 	refuse(t, psOnly, p.Sign("RS256", p.Claims("alice")), ReasonMethod)
 	// An issuer allowing RS256 only refuses ES256 even with a published key.
 	cfg.Algorithms = []string{"RS256"}
-	rsOnly := newIdPVerifier(t, Config{Providers: fastProviders(cfg)})
+	rsOnly := newIDPVerifier(t, Config{Providers: fastProviders(cfg)})
 	refuse(t, rsOnly, p.Sign("ES256", p.Claims("alice")), ReasonMethod)
 	accept(t, rsOnly, p.Sign("RS256", p.Claims("alice")))
 }
 
 func TestIssuerProfile(t *testing.T) {
 	p := newProvider(t)
-	v := newIdPVerifier(t, Config{Providers: fastProviders(idpConfig(p)), Leeway: 30 * time.Second, MaxTTL: 24 * time.Hour})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(idpConfig(p)), Leeway: 30 * time.Second, MaxTTL: 24 * time.Hour})
 	good := p.Claims("alice", "org_a")
 	accept(t, v, p.Sign("RS256", good))
 	now := time.Now()
@@ -196,7 +196,7 @@ func TestKeyConfusion(t *testing.T) {
 		"secret is the PEM?": {Secret: secret, Providers: fastProviders(idpConfig(p)), Leeway: time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
-			v := newIdPVerifier(t, cfg)
+			v := newIDPVerifier(t, cfg)
 			c := p.Claims("alice", "org_a")
 			forged := sign(t, jwt.SigningMethodHS256, pub, c)
 			refuse(t, v, forged, ReasonMethod)
@@ -221,7 +221,7 @@ func TestKeyRotation(t *testing.T) {
 	p := newProvider(t)
 	pc := fastProviders(idpConfig(p))
 	pc.JWKSMinRefresh = 300 * time.Millisecond
-	v := newIdPVerifier(t, Config{Providers: pc})
+	v := newIDPVerifier(t, Config{Providers: pc})
 	old := p.Key("RS256")
 	oldTok := p.Sign("RS256", p.Claims("alice", "org_a"))
 	accept(t, v, oldTok)
@@ -260,7 +260,7 @@ func TestRemovedKeyAtBackgroundRefresh(t *testing.T) {
 	p := newProvider(t)
 	pc := fastProviders(idpConfig(p))
 	pc.JWKSRefresh = 100 * time.Millisecond
-	v := newIdPVerifier(t, Config{Providers: pc})
+	v := newIDPVerifier(t, Config{Providers: pc})
 	k := p.Key("ES256")
 	tok := p.Sign("ES256", p.Claims("alice", "org_a"))
 	accept(t, v, tok)
@@ -274,19 +274,19 @@ func TestRemovedKeyAtBackgroundRefresh(t *testing.T) {
 
 func TestKidRules(t *testing.T) {
 	p := newProvider(t)
-	v := newIdPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
 	k := p.Key("ES256")
 	refuse(t, v, oidcprovider.SignWith(k, p.Claims("alice"), map[string]any{"kid": nil}), ReasonNoKid)
 	refuse(t, v, oidcprovider.SignWith(k, p.Claims("alice"), map[string]any{"kid": 42}), ReasonMalformed)
 
 	// One key in the set: kid may be left out.
 	p.SetKeys(k)
-	single := newIdPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
+	single := newIDPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
 	accept(t, single, oidcprovider.SignWith(k, p.Claims("alice"), map[string]any{"kid": nil}))
 
 	// A token naming a published kid with another key's algorithm.
 	rs := p.AddKey("RS256")
-	mixed := newIdPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
+	mixed := newIDPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
 	forged := oidcprovider.SignWith(rs, p.Claims("alice"), map[string]any{"kid": k.Kid})
 	refuse(t, mixed, forged, ReasonKeyMismatch)
 }
@@ -297,7 +297,7 @@ func TestKeyHeadersIgnored(t *testing.T) {
 	var evilHits atomic.Int64
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { evilHits.Add(1) }))
 	t.Cleanup(evil.Close)
-	v := newIdPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
 	attacker := p.NewUnpublishedKey("EdDSA")
 	pub := attacker.Private.Public()
 	jwk := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(pub.(ed25519.PublicKey)), "kid": attacker.Kid}
@@ -319,7 +319,7 @@ func TestKeyHeadersIgnored(t *testing.T) {
 func TestProviderDownAtStart(t *testing.T) {
 	p := newProvider(t)
 	p.SetDown(true)
-	v := newIdPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
 	tok := p.Sign("RS256", p.Claims("alice", "org_a"))
 	e := refuse(t, v, tok, ReasonKeysUnavailable)
 	if !e.Unavailable || !errors.Is(e, apikey.ErrUnavailable) || errors.Is(e, apikey.ErrUnauthenticated) {
@@ -339,7 +339,7 @@ func TestProviderDownDuringOperation(t *testing.T) {
 	pc := fastProviders(idpConfig(p))
 	pc.JWKSRefresh = 50 * time.Millisecond
 	pc.JWKSMaxStale = time.Hour
-	v := newIdPVerifier(t, Config{Providers: pc})
+	v := newIDPVerifier(t, Config{Providers: pc})
 	accept(t, v, p.Sign("ES256", p.Claims("alice", "org_a")))
 	p.SetDown(true)
 	eventually(t, "health stale", func() bool { return v.Health()[0].State == StateStale })
@@ -367,7 +367,7 @@ func TestDiscovery(t *testing.T) {
 	p := newProvider(t)
 	cfg := idpConfig(p)
 	cfg.JWKSURL, cfg.Discovery = "", true
-	v := newIdPVerifier(t, Config{Providers: fastProviders(cfg)})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(cfg)})
 	accept(t, v, p.Sign("EdDSA", p.Claims("alice", "org_a")))
 	if p.DiscoveryHits() == 0 {
 		t.Fatal("discovery document not read")
@@ -376,7 +376,7 @@ func TestDiscovery(t *testing.T) {
 	// A discovery document naming another issuer is refused.
 	wrong := cfg
 	wrong.Issuer = p.Issuer() + "/"
-	w := newIdPVerifier(t, Config{Providers: fastProviders(wrong)})
+	w := newIDPVerifier(t, Config{Providers: fastProviders(wrong)})
 	tok := p.Sign("EdDSA", claimsWith(p.Claims("alice"), "iss", wrong.Issuer))
 	refuse(t, w, tok, ReasonKeysUnavailable)
 }
@@ -402,7 +402,7 @@ func TestKeySetLimits(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			pc := fastProviders(IssuerConfig{Name: "x", Issuer: "https://x.example", JWKSURL: url, Audiences: []string{"a"}})
 			pc.HTTPTimeout = 200 * time.Millisecond
-			v := newIdPVerifier(t, Config{Providers: pc})
+			v := newIDPVerifier(t, Config{Providers: pc})
 			eventually(t, "fetch failed", func() bool { return v.Health()[0].State == StateUnavailable })
 		})
 	}
@@ -428,7 +428,7 @@ func TestClaimMapping(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := idpConfig(p)
 			cfg.OrganizationsClaim = c.path
-			v := newIdPVerifier(t, Config{Providers: fastProviders(cfg)})
+			v := newIDPVerifier(t, Config{Providers: fastProviders(cfg)})
 			claims := claimsWith(p.Claims("alice"), "orgs", nil)
 			if c.val != nil {
 				if head, tail, nested := strings.Cut(c.path, "."); nested && !strings.Contains(c.path, "/") {
@@ -449,13 +449,13 @@ func TestClaimMapping(t *testing.T) {
 	// Object keys must be organization ids too.
 	cfg := idpConfig(p)
 	cfg.OrganizationsClaim = "organization"
-	v := newIdPVerifier(t, Config{Providers: fastProviders(cfg)})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(cfg)})
 	refuse(t, v, p.Sign("RS256", claimsWith(p.Claims("a"), "organization", map[string]any{"bad org": true})), ReasonOrganization)
 
 	// Another subject claim.
 	cfg = idpConfig(p)
 	cfg.SubjectClaim = "preferred_username"
-	v = newIdPVerifier(t, Config{Providers: fastProviders(cfg)})
+	v = newIDPVerifier(t, Config{Providers: fastProviders(cfg)})
 	if pr := accept(t, v, p.Sign("RS256", claimsWith(p.Claims("uuid-1"), "preferred_username", "alice"))); pr.Subject != "idp:alice" {
 		t.Fatalf("subject %q", pr.Subject)
 	}
@@ -472,7 +472,7 @@ func TestRequiredClaims(t *testing.T) {
 		{Claim: "email_verified", Equals: true},
 		{Claim: "tier", Equals: 2},
 	}
-	v := newIdPVerifier(t, Config{Providers: fastProviders(cfg)})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(cfg)})
 	good := claimsWith(p.Claims("alice", "org_a"),
 		"scope", "openid apikeys:manage profile",
 		"realm_access", map[string]any{"roles": []any{"user", "key-admin"}},
@@ -501,7 +501,7 @@ func TestRequiredClaims(t *testing.T) {
 
 func TestStrictParsing(t *testing.T) {
 	p := newProvider(t)
-	v := newIdPVerifier(t, Config{Secret: secret, Providers: fastProviders(idpConfig(p)), MaxTTL: 24 * time.Hour})
+	v := newIDPVerifier(t, Config{Secret: secret, Providers: fastProviders(idpConfig(p)), MaxTTL: 24 * time.Hour})
 	exp := time.Now().Add(time.Hour).Unix()
 	iat := time.Now().Add(-time.Minute).Unix()
 	dates := `"iat":` + itoa(iat) + `,"exp":` + itoa(exp)
@@ -560,7 +560,7 @@ func TestStrictParsing(t *testing.T) {
 
 func TestHS256SubjectsCannotImpersonateIssuers(t *testing.T) {
 	p := newProvider(t)
-	v := newIdPVerifier(t, Config{Secret: secret, Providers: fastProviders(idpConfig(p))})
+	v := newIDPVerifier(t, Config{Secret: secret, Providers: fastProviders(idpConfig(p))})
 	tok := sign(t, jwt.SigningMethodHS256, secret, with(valid(), "sub", "idp:alice", "iat", time.Now().Unix(), "exp", time.Now().Add(time.Hour).Unix()))
 	refuse(t, v, tok, ReasonSubjectReserved)
 	if _, err := v.Mint("idp:alice", []string{"org_a"}, time.Hour, time.Now()); err == nil {
@@ -582,7 +582,7 @@ func TestHS256SubjectsCannotImpersonateIssuers(t *testing.T) {
 
 func TestTokenCache(t *testing.T) {
 	p := newProvider(t)
-	v := newIdPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
+	v := newIDPVerifier(t, Config{Providers: fastProviders(idpConfig(p))})
 	tok := p.Sign("RS256", p.Claims("alice", "org_a"))
 	first := accept(t, v, tok)
 	first.Organizations[0] = "mutated"
@@ -677,7 +677,7 @@ func TestIntrospection(t *testing.T) {
 		IntrospectionURL: p.IntrospectionURL(), ClientID: oidcprovider.ClientID, ClientSecret: oidcprovider.ClientSecret}
 	pc := fastProviders(cfg)
 	pc.IntrospectionCache = time.Minute
-	v := newIdPVerifier(t, Config{Providers: pc, MaxTTL: 24 * time.Hour})
+	v := newIDPVerifier(t, Config{Providers: pc, MaxTTL: 24 * time.Hour})
 	now := time.Now()
 	answer := claimsWith(p.Claims("alice", "org_a"), "exp", now.Add(30*time.Minute).Unix())
 	p.AddOpaque("opaque-active-1", answer)
@@ -729,7 +729,7 @@ func TestIntrospection(t *testing.T) {
 	p.SetDown(false)
 	bad := cfg
 	bad.ClientSecret = "wrong-secret"
-	w := newIdPVerifier(t, Config{Providers: fastProviders(bad)})
+	w := newIDPVerifier(t, Config{Providers: fastProviders(bad)})
 	refuse(t, w, "opaque-active-2", ReasonIntrospection)
 	if h := v.Health(); len(h) != 1 || h[0].State != StateIntrospection {
 		t.Fatalf("health %+v", h)

@@ -223,7 +223,8 @@ func (k *keySet) key(ctx context.Context, t *jws) (any, *keyState, string) {
 	st := k.usable(k.now())
 	if st == nil {
 		if call := k.fetchAllowed(); call != nil {
-			waitFetch(ctx, call)
+			// A failed fetch leaves no usable set: the check below says so.
+			_ = waitFetch(ctx, call)
 		}
 		if st = k.usable(k.now()); st == nil {
 			return nil, nil, ReasonKeysUnavailable

@@ -47,12 +47,6 @@ func (b budget) perSecond() float64 {
 	return float64(b.rate) / b.period.Seconds()
 }
 
-// full is how long an empty bucket takes to refill: an entry unused for
-// that long is a whole budget, indistinguishable from no entry at all.
-func (b budget) full() time.Duration {
-	return time.Duration(float64(b.burst) / b.perSecond() * float64(time.Second))
-}
-
 // decision describes the bucket holding tokens (possibly fractional) after
 // a take that was allowed or refused, or after a peek (allowed then says
 // whether a take would be).

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,8 +79,6 @@ func TestIdentityProviderTokens(t *testing.T) {
 		}
 	})
 }
-
-var reqIDInLog = regexp.MustCompile(`"request_id":"(e2e-refused-[0-9]+)"`)
 
 // TestIdentityProviderRefusals sends every kind of bad provider token and
 // checks each gets the one generic 401, while the debug log says why with

@@ -101,10 +101,13 @@ func (p *Provider) JWKSURL() string { return p.srv.URL + "/jwks" }
 // IntrospectionURL is the RFC 7662 endpoint.
 func (p *Provider) IntrospectionURL() string { return p.srv.URL + "/introspect" }
 
-// JWKSHits, DiscoveryHits and IntrospectionHits count the requests served
-// (not those refused while down).
-func (p *Provider) JWKSHits() int64          { return p.jwksHits.Load() }
-func (p *Provider) DiscoveryHits() int64     { return p.discoveryHits.Load() }
+// JWKSHits counts the key-set requests served (not those refused while down).
+func (p *Provider) JWKSHits() int64 { return p.jwksHits.Load() }
+
+// DiscoveryHits counts the discovery requests served.
+func (p *Provider) DiscoveryHits() int64 { return p.discoveryHits.Load() }
+
+// IntrospectionHits counts the introspection requests served.
 func (p *Provider) IntrospectionHits() int64 { return p.introspectionHits.Load() }
 
 // SetDown makes the provider drop every connection (true) or serve again.
