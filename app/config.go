@@ -18,6 +18,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/core/keys"
 )
 
 // DefaultConfigPath is read when --config is not given (and skipped if absent).
@@ -103,6 +104,31 @@ type SecurityConfig struct {
 	// InvalidationPoll is how often an instance looks for keys rotated or
 	// revoked by other instances sharing the database.
 	InvalidationPoll time.Duration `koanf:"invalidation_poll"`
+	// MaxStaleness is how long after its last successful invalidation
+	// poll an instance still answers verifications from its cache.
+	MaxStaleness time.Duration `koanf:"max_staleness"`
+	// OnStale is what an instance does past MaxStaleness: fail_closed
+	// (verifications the cache would answer get 503 until a poll
+	// succeeds: a key revoked elsewhere is never honoured longer) or
+	// serve_stale (keep answering from the cache: available, but a
+	// partitioned instance honours revoked keys until the link returns
+	// or the cache TTL passes).
+	OnStale string `koanf:"on_stale"`
+}
+
+// The values of security.on_stale.
+const (
+	OnStaleFailClosed = "fail_closed"
+	OnStaleServeStale = "serve_stale"
+)
+
+// keyOptions returns the key service's options: the staleness bound when
+// failing closed, none when serving stale.
+func (s SecurityConfig) keyOptions() keys.Options {
+	if s.OnStale == OnStaleServeStale {
+		return keys.Options{}
+	}
+	return keys.Options{MaxStaleness: s.MaxStaleness}
 }
 
 // Argon2Config holds the Argon2id parameters of new hashes; hashes made
@@ -182,6 +208,7 @@ func Defaults() Config {
 		Security: SecurityConfig{
 			Argon2:    Argon2Config{MemoryKiB: argon.Memory, Iterations: argon.Time, Parallelism: argon.Threads, MaxConcurrent: 0},
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
+			MaxStaleness: time.Second, OnStale: OnStaleFailClosed,
 		},
 		Audit: AuditConfig{QueueCapacity: queue.Capacity, BatchSize: queue.BatchSize, FlushInterval: queue.FlushInterval,
 			OnFull: queue.OnFull, BlockTimeout: queue.BlockTimeout, PurgeInterval: time.Hour},

@@ -143,7 +143,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	keyService, err := keys.New(keys.Deps{
 		Store: tel.keyStore(s.store), Usage: queue, Hasher: tel.hasher(hasher), Digester: digester, Cache: cache,
 		Clock: systemClock{}, Entropy: rand.Reader,
-	})
+	}, cfg.Security.keyOptions())
 	if err != nil {
 		return nil, err
 	}

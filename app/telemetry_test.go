@@ -22,11 +22,15 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/adapters/pepper"
 	"github.com/agentauri/apikeys/adapters/telemetry"
+	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/keys"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -136,6 +140,51 @@ type tracedService struct {
 	logs   *lockedBuffer
 	stop   func()
 }
+
+// createElsewhere creates a key of org as another instance sharing the
+// service's SQLite database would, and returns its id and secret.
+func (s *tracedService) createElsewhere(org string, scopes ...apikey.Scope) (string, string) {
+	t := s.t
+	t.Helper()
+	st, err := gormstore.Open(context.Background(), gormstore.Config{Driver: "sqlite", DSN: filepath.Join(s.cfg.DataDir, "apikeys.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	hasher, err := argon2id.New(s.cfg.Security.Argon2.params(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digester, err := pepper.New([]byte(s.cfg.Security.Pepper))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := verifycache.New(10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	svc, err := keys.New(keys.Deps{Store: st, Usage: discardUsage{}, Hasher: hasher, Digester: digester, Cache: cache,
+		Clock: systemClock{}, Entropy: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(scopes))
+	for i, sc := range scopes {
+		names[i] = string(sc)
+	}
+	iss, err := svc.Create(context.Background(), apikey.Principal{Subject: "elsewhere", Organizations: []string{org}},
+		ports.CreateInput{Name: "cold", OrganizationID: org, Scopes: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss.Key.ID, iss.Secret
+}
+
+// discardUsage accepts usage events and keeps none.
+type discardUsage struct{}
+
+func (discardUsage) Record(context.Context, audit.Event) error { return nil }
 
 func startTraced(t *testing.T) *tracedService {
 	t.Helper()
@@ -284,18 +333,26 @@ func TestTelemetryScenario(t *testing.T) {
 	}
 	bearer := []string{"Authorization", "Bearer " + jwt}
 
-	// A manager key, created with the JWT.
-	created := s.do("POST", "/api/v1/api-keys", `{"name":"manager","organization_id":"org_1","scopes":["api-keys:manage","events:read"]}`, bearer...)
+	// A manager key, created with the JWT (live: it creates a live key below).
+	created := s.do("POST", "/api/v1/api-keys", `{"name":"manager","organization_id":"org_1","scopes":["api-keys:manage","events:read"],"environment":"live"}`, bearer...)
 	if created.status != 201 {
 		t.Fatalf("create: %d %v", created.status, created.body)
 	}
 	managerID, manager := created.str("id"), created.str("key")
+	// A key created by another instance sharing the database, which this
+	// instance's cache has not seen (its own keys are primed at creation).
+	// It belongs to org_cold, whose events (the creation has no trace) the
+	// audit-to-trace check below does not read.
+	coldID, cold := s.createElsewhere("org_cold", apikey.ScopeEventsRead)
 
 	// Verify it with a caller's traceparent: a cache miss, then a hit.
 	callerTrace, callerSpan := "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	okMiss := s.do("GET", "/api/v1/auth/verify?scope=events:read", "", "X-API-Key", manager,
+	okMiss := s.do("GET", "/api/v1/auth/verify?scope=events:read", "", "X-API-Key", cold,
 		"traceparent", "00-"+callerTrace+"-"+callerSpan+"-01", "baggage", "tenant=acme")
-	okHit := s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", manager)
+	okHit := s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", cold)
+	if s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", manager).status != 200 {
+		t.Fatal("the manager key does not verify")
+	}
 	if okMiss.status != 200 || okHit.status != 200 {
 		t.Fatalf("verify: %d %d", okMiss.status, okHit.status)
 	}
@@ -357,8 +414,8 @@ func TestTelemetryScenario(t *testing.T) {
 	childOf(t, one(t, m, telemetry.SpanArgon2Verify), verify)
 	childOf(t, one(t, m, "SELECT api_keys"), verify)
 	a := attrs(verify)
-	if a["apikey.outcome"].AsString() != "ok" || a["apikey.cache_hit"].AsBool() || a["apikey.id"].AsString() != managerID ||
-		a["organization.id"].AsString() != "org_1" || a["apikey.environment"].AsString() != "test" ||
+	if a["apikey.outcome"].AsString() != "ok" || a["apikey.cache_hit"].AsBool() || a["apikey.id"].AsString() != coldID ||
+		a["organization.id"].AsString() != "org_cold" || a["apikey.environment"].AsString() != "test" ||
 		a["apikey.scope.required"].AsString() != "events:read" || !strings.HasPrefix(a["audit.event_id"].AsString(), audit.IDPrefix) {
 		t.Errorf("verify (miss) attributes: %v", a)
 	}
@@ -459,7 +516,7 @@ func TestTelemetryScenario(t *testing.T) {
 			tagged[v.AsString()] = sp.SpanContext().TraceID()
 		}
 	}
-	if len(page.Events) < 10 {
+	if len(page.Events) < 9 {
 		t.Fatalf("only %d audit events", len(page.Events))
 	}
 	for _, ev := range page.Events {
@@ -563,7 +620,7 @@ func TestTelemetryScenario(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int64{"ok": 4, "scope_denied": 1, "unknown": 2, "checksum": 1, "invalid_request": 1, "revoked": 1}
+	want := map[string]int64{"ok": 5, "scope_denied": 1, "unknown": 2, "checksum": 1, "invalid_request": 1, "revoked": 1}
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("verifications by outcome %v, want %v (collected after the last request)", counts, want)
 	}

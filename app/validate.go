@@ -141,6 +141,12 @@ func (s SecurityConfig) validate(p *problems) {
 	if s.InvalidationPoll > time.Second {
 		p.add("security.invalidation_poll", "must be at most 1s so revocations reach every instance within a second, got %s", s.InvalidationPoll)
 	}
+	if s.MaxStaleness < s.InvalidationPoll {
+		p.add("security.max_staleness", "must be at least security.invalidation_poll (%s), got %s: every poll would count as late", s.InvalidationPoll, s.MaxStaleness)
+	}
+	if s.OnStale != OnStaleFailClosed && s.OnStale != OnStaleServeStale {
+		p.add("security.on_stale", "must be %s or %s, got %q", OnStaleFailClosed, OnStaleServeStale, s.OnStale)
+	}
 }
 
 // params returns the Argon2id parameters of new hashes.

@@ -128,7 +128,14 @@ type Digester interface {
 // digest, so that Argon2id is paid once per key per process.
 type VerifyCache interface {
 	Get(digest string) (apikey.Verified, bool)
+	// Put caches what a verification proved; a cache may refuse it for a
+	// key invalidated moments ago (a verification that read the key
+	// before the invalidation may be finishing late).
 	Put(digest string, v apikey.Verified)
+	// Prime caches the facts of a key the caller has just written (created
+	// or rotated): they are current by construction, so no recent
+	// invalidation of the key stops them.
+	Prime(digest string, v apikey.Verified)
 	// InvalidateKeys drops every entry of the given key ids.
 	InvalidateKeys(ids ...string)
 }

@@ -62,7 +62,8 @@ func (s *Server) authenticate(c *gin.Context) {
 		if !s.admit(c, v, status) {
 			return
 		}
-		c.Set(principalKey, apikey.Principal{KeyID: v.Key.KeyID, Organizations: []string{v.Key.OrganizationID}, Scopes: v.Key.Scopes})
+		c.Set(principalKey, apikey.Principal{KeyID: v.Key.KeyID, Organizations: []string{v.Key.OrganizationID},
+			Scopes: v.Key.Scopes, Environment: v.Key.Environment})
 		c.Next()
 	default:
 		c.Header("WWW-Authenticate", `Bearer realm="apikeys"`)

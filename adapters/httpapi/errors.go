@@ -49,6 +49,7 @@ type errorEntry struct {
 var errorTable = []errorEntry{
 	{apikey.ErrNotFound, http.StatusNotFound, "not_found", "no such API key"},
 	{apikey.ErrRevoked, http.StatusConflict, "key_revoked", "the API key is revoked"},
+	{apikey.ErrExpired, http.StatusConflict, "key_expired", "the API key has expired; set a new expiry instead of rotating it"},
 	{apikey.ErrConflict, http.StatusConflict, "conflict", "the key was changed concurrently; retry"},
 	{apikey.ErrUnavailable, http.StatusServiceUnavailable, codeUnavailable, msgUnavailable},
 	{apikey.ErrUnauthenticated, http.StatusUnauthorized, codeUnauth, msgUnauth},

@@ -113,6 +113,20 @@ func (c *Cache) Put(digest string, v apikey.Verified) {
 	c.c.Set(digest, v)
 }
 
+// Prime stores v under digest like Put, ignoring the grace period of v's
+// key: the caller has just written the key (created or rotated it), so v
+// is current; only stale entries of the key are what the grace keeps out.
+func (c *Cache) Prime(digest string, v apikey.Verified) {
+	v.Scopes = slices.Clone(v.Scopes)
+	if v.ExpiresAt != nil {
+		t := *v.ExpiresAt
+		v.ExpiresAt = &t
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	c.c.Set(digest, v)
+}
+
 // InvalidateKeys drops every entry whose KeyID is among ids. It scans the
 // whole cache, which is fine because invalidations are rare.
 func (c *Cache) InvalidateKeys(ids ...string) {

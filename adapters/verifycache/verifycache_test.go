@@ -150,6 +150,22 @@ func TestInvalidationGrace(t *testing.T) {
 		t.Fatalf("tombstones not pruned: %d left, key_1 kept = %v", n, kept)
 	}
 
+	// The instance that rotated a key primes the new secret's entry at
+	// once: the grace keeps out stale entries, not the fresh one.
+	c.InvalidateKeys("key_3")
+	c.Put("stale", verified("key_3"))
+	c.Prime("rotated", verified("key_3"))
+	if _, ok := c.Get("stale"); ok {
+		t.Fatal("Put during the grace period was cached")
+	}
+	if _, ok := c.Get("rotated"); !ok {
+		t.Fatal("Prime during the grace period was not cached")
+	}
+	c.InvalidateKeys("key_3")
+	if _, ok := c.Get("rotated"); ok {
+		t.Fatal("InvalidateKeys left a primed entry")
+	}
+
 	nograce := newCache(t, 100, time.Hour, WithInvalidationGrace(0))
 	nograce.InvalidateKeys("key_1")
 	nograce.Put("d", verified("key_1"))

@@ -72,10 +72,11 @@ func VerifiedFrom(k Key) Verified {
 // Principal is whoever calls the management API: a user proven by a JWT, or
 // an API key proven by its secret.
 type Principal struct {
-	Subject       string   // JWT "sub"; empty for a key
-	Organizations []string // JWT "orgs"; for a key, its own organization
-	KeyID         string   // set when the caller is an API key
-	Scopes        Scopes   // for a key, its scopes; ignored for a user
+	Subject       string      // JWT "sub"; empty for a key
+	Organizations []string    // JWT "orgs"; for a key, its own organization
+	KeyID         string      // set when the caller is an API key
+	Scopes        Scopes      // for a key, its scopes; ignored for a user
+	Environment   Environment // for a key, its environment; "" for a user
 }
 
 // IsKey reports whether the principal is an API key.

@@ -49,6 +49,19 @@ func (m *memStore) FindByLookup(ctx context.Context, digest string) (apikey.Key,
 	return m.Store.FindByLookup(ctx, digest)
 }
 
+func (m *memStore) InvalidatedSince(ctx context.Context, since time.Time) ([]ports.KeyChange, error) {
+	if err := m.failure(); err != nil {
+		return nil, err
+	}
+	return m.Store.InvalidatedSince(ctx, since)
+}
+
+func (m *memStore) setFailure(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fail = err
+}
+
 // events returns the audit events of org, oldest first.
 func (m *memStore) events(t *testing.T, org string) []audit.Event {
 	t.Helper()
@@ -99,6 +112,9 @@ func (c *mapCache) Get(d string) (apikey.Verified, bool) {
 	v, ok := c.m[d]
 	return v, ok
 }
+
+// Prime caches like Put: mapCache has no invalidation grace.
+func (c *mapCache) Prime(d string, v apikey.Verified) { c.Put(d, v) }
 
 func (c *mapCache) Put(d string, v apikey.Verified) {
 	c.mu.Lock()

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -28,11 +26,6 @@ const (
 	idLen            = 16
 )
 
-// invalidationOverlap is how far back each poll for invalidations looks
-// before the previous poll, so that a change committed late, or stamped by
-// an instance whose clock is slightly behind, is still seen.
-const invalidationOverlap = 5 * time.Second
-
 // Deps are the ports the service needs; every one is required.
 type Deps struct {
 	Store    ports.KeyStore
@@ -44,23 +37,30 @@ type Deps struct {
 	Entropy  io.Reader // cryptographic randomness for secrets and ids
 }
 
+// Options tune a Service; the zero value is valid.
+type Options struct {
+	// MaxStaleness, when positive, is how long after the start of its
+	// last successful invalidation poll the service still answers from
+	// its cache: past it, a verification the cache would answer fails
+	// with apikey.ErrUnavailable until a poll succeeds, so that an
+	// instance cut off from the store never keeps honouring a key
+	// revoked elsewhere (fail closed). Zero serves from the cache
+	// whatever the staleness (serve stale).
+	MaxStaleness time.Duration
+}
+
 // Service implements ports.KeyService.
 type Service struct {
 	d      Deps
+	opt    Options
 	flight flight
-	// gen counts cache invalidations; a verification only caches its
-	// result if no invalidation happened while it ran.
-	gen atomic.Uint64
-
-	syncMu    sync.Mutex
-	watermark time.Time
-	applied   map[string]time.Time // invalidations already applied, by key id
+	inval  invalidations
 }
 
 var _ ports.KeyService = (*Service)(nil)
 
 // New returns a Service, refusing a missing dependency.
-func New(d Deps) (*Service, error) {
+func New(d Deps, opts ...Options) (*Service, error) {
 	missing := []string{}
 	if d.Store == nil {
 		missing = append(missing, "Store")
@@ -86,12 +86,37 @@ func New(d Deps) (*Service, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("keys.New: missing %s", strings.Join(missing, ", "))
 	}
-	return &Service{d: d, watermark: d.Clock.Now().UTC(), applied: map[string]time.Time{}}, nil
+	s := &Service{d: d}
+	if len(opts) > 0 {
+		s.opt = opts[0]
+	}
+	s.inval.init(d.Clock.Now().UTC())
+	return s, nil
 }
 
 // now is the current time in UTC at the microsecond precision every store
 // keeps, so what a call returns equals what a later read returns.
 func (s *Service) now() time.Time { return s.d.Clock.Now().UTC().Truncate(time.Microsecond) }
+
+// mayChange reports whether p may create, rotate or revoke a key holding
+// scopes in environment env. A user (token) may, in any organization it
+// acts for. A key may change only keys whose scopes are a subset of its own
+// (else a ScopeError naming the scopes it lacks), and a test key only test
+// keys (a DeniedError forbidden_environment), so that no key can reach
+// beyond itself.
+func mayChange(p apikey.Principal, scopes apikey.Scopes, env apikey.Environment) error {
+	if !p.IsKey() {
+		return nil
+	}
+	if !p.Scopes.Covers(scopes) {
+		return &apikey.ScopeError{Required: p.Scopes.Missing(scopes), Granted: p.Scopes}
+	}
+	if p.Environment != apikey.EnvLive && env != apikey.EnvTest {
+		return &apikey.DeniedError{Field: "environment", Code: "forbidden_environment",
+			Message: "a test key may create, rotate and revoke only test keys"}
+	}
+	return nil
+}
 
 // ValidateName checks a key name: not blank, at most MaxNameLen characters,
 // valid UTF-8 without control characters. It returns the trimmed name.
@@ -166,14 +191,14 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 	if len(scopes) == 0 {
 		return ports.Issued{}, &apikey.ValidationError{Field: "scopes", Code: "invalid_scope", Message: "scopes must name at least one scope"}
 	}
-	if p.IsKey() && !p.Scopes.Covers(scopes) {
-		return ports.Issued{}, &apikey.ScopeError{Required: p.Scopes.Missing(scopes), Granted: p.Scopes}
-	}
 	env := apikey.EnvTest
 	if in.Environment != "" {
 		if env, err = apikey.ParseEnvironment(in.Environment); err != nil {
 			return ports.Issued{}, &apikey.ValidationError{Field: "environment", Code: "invalid_environment", Message: err.Error()}
 		}
+	}
+	if err := mayChange(p, scopes, env); err != nil {
+		return ports.Issued{}, err
 	}
 	st, err := s.stamp()
 	if err != nil {
@@ -209,6 +234,7 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 	if err := s.d.Store.CreateKey(ctx, k, ev); err != nil {
 		return ports.Issued{}, fmt.Errorf("create key: %w", err)
 	}
+	s.prime(lookup, apikey.VerifiedFrom(k), s.inval.seq.Load())
 	return ports.Issued{Key: k, Secret: secret}, nil
 }
 
@@ -269,11 +295,16 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req
 	if err != nil {
 		return ports.Issued{}, err
 	}
-	if k.RevokedAt != nil {
-		return ports.Issued{}, apikey.ErrRevoked
+	if err := mayChange(p, k.Scopes, k.Environment); err != nil {
+		return ports.Issued{}, err
 	}
-	if p.IsKey() && !p.Scopes.Covers(k.Scopes) {
-		return ports.Issued{}, &apikey.ScopeError{Required: p.Scopes.Missing(k.Scopes), Granted: p.Scopes}
+	switch k.Status(s.now()) {
+	case apikey.StatusRevoked:
+		return ports.Issued{}, apikey.ErrRevoked
+	case apikey.StatusExpired:
+		// A new secret for an expired key would be dead on arrival;
+		// extending the expiry is another operation.
+		return ports.Issued{}, apikey.ErrExpired
 	}
 	secret, hash, lookup, hint, err := s.issue(ctx, k.Environment)
 	if err != nil {
@@ -291,7 +322,9 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req
 	if err != nil {
 		return ports.Issued{}, fmt.Errorf("rotate key: %w", err)
 	}
-	s.invalidate(k.ID)
+	s.noteOwnChange(k.ID, ev.Time)
+	seq := s.invalidate(k.ID)
+	s.prime(lookup, apikey.VerifiedFrom(updated), seq)
 	return ports.Issued{Key: updated, Secret: secret}, nil
 }
 
@@ -304,6 +337,9 @@ func (s *Service) Revoke(ctx context.Context, p apikey.Principal, id string, req
 	if err != nil {
 		return apikey.Key{}, err
 	}
+	if err := mayChange(p, k.Scopes, k.Environment); err != nil {
+		return apikey.Key{}, err
+	}
 	if k.RevokedAt != nil {
 		return k, nil
 	}
@@ -313,6 +349,7 @@ func (s *Service) Revoke(ctx context.Context, p apikey.Principal, id string, req
 	}
 	ev := audit.Change(st, audit.ActionKeyRevoked, p.Actor(), k.OrganizationID, k.ID, req, nil)
 	revoked, err := s.d.Store.RevokeKey(ctx, k.ID, ev.Time, ev)
+	s.noteOwnChange(k.ID, ev.Time)
 	s.invalidate(k.ID)
 	if errors.Is(err, apikey.ErrRevoked) {
 		return revoked, nil
@@ -321,40 +358,4 @@ func (s *Service) Revoke(ctx context.Context, p apikey.Principal, id string, req
 		return apikey.Key{}, fmt.Errorf("revoke key: %w", err)
 	}
 	return revoked, nil
-}
-
-func (s *Service) invalidate(ids ...string) {
-	s.gen.Add(1)
-	s.d.Cache.InvalidateKeys(ids...)
-}
-
-// SyncInvalidations applies rotations and revocations made by other
-// instances sharing the store: their keys leave this instance's cache.
-// The app calls it on a short interval.
-func (s *Service) SyncInvalidations(ctx context.Context) error {
-	s.syncMu.Lock()
-	defer s.syncMu.Unlock()
-	start := s.now()
-	changes, err := s.d.Store.InvalidatedSince(ctx, s.watermark.Add(-invalidationOverlap))
-	if err != nil {
-		return fmt.Errorf("poll invalidations: %w", err)
-	}
-	var ids []string
-	for _, c := range changes {
-		if at, ok := s.applied[c.KeyID]; ok && !c.At.After(at) {
-			continue
-		}
-		s.applied[c.KeyID] = c.At
-		ids = append(ids, c.KeyID)
-	}
-	if len(ids) > 0 {
-		s.invalidate(ids...)
-	}
-	s.watermark = start
-	for id, at := range s.applied {
-		if at.Before(start.Add(-2 * invalidationOverlap)) {
-			delete(s.applied, id)
-		}
-	}
-	return nil
 }

@@ -50,6 +50,28 @@ func (f *fixture) create(t *testing.T, p apikey.Principal, scopes ...string) por
 	return iss
 }
 
+// elsewhere returns a second instance sharing the fixture's store, clock,
+// hasher and usage recorder but not its cache, as another process would.
+func (f *fixture) elsewhere(t *testing.T) *Service {
+	t.Helper()
+	svc, err := New(Deps{Store: f.store, Usage: f.usage, Hasher: f.hasher, Digester: hmacDigester{}, Cache: newMapCache(), Clock: f.clock, Entropy: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// createElsewhere creates a key on another instance, so that this
+// instance's cache has never seen it.
+func (f *fixture) createElsewhere(t *testing.T, p apikey.Principal, scopes ...string) ports.Issued {
+	t.Helper()
+	iss, err := f.elsewhere(t).Create(ctx, p, ports.CreateInput{Name: "Production Webhook Server", OrganizationID: "org_123", Scopes: scopes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return iss
+}
+
 // fieldCode returns the field and code of a validation error or a refusal.
 func fieldCode(err error) (field, code string) {
 	var ve *apikey.ValidationError
@@ -269,7 +291,7 @@ func TestListLimitsAndOrganizations(t *testing.T) {
 
 func TestVerifyPaysArgon2OncePerKey(t *testing.T) {
 	f := newFixture(t)
-	iss := f.create(t, alice, "triggers:read")
+	iss := f.createElsewhere(t, alice, "triggers:read")
 	for i := 0; i < 10; i++ {
 		v, err := f.verify(iss.Secret, "triggers:read", audit.Request{Method: "GET", Path: "/x", ClientIP: "10.0.0.1"})
 		if err != nil || v.Outcome != apikey.OutcomeOK || v.Key.KeyID != iss.Key.ID || v.Key.OrganizationID != "org_123" || v.CacheHit != (i > 0) {
@@ -292,7 +314,7 @@ func TestVerifyPaysArgon2OncePerKey(t *testing.T) {
 func TestVerifyConcurrentFirstUseSharesOneArgon2(t *testing.T) {
 	f := newFixture(t)
 	f.hasher.delay = 20 * time.Millisecond
-	iss := f.create(t, alice, "triggers:read")
+	iss := f.createElsewhere(t, alice, "triggers:read")
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for i := 0; i < 64; i++ {
@@ -490,7 +512,7 @@ func TestVerifyFailsClosedWhenAuditUnavailable(t *testing.T) {
 
 func TestVerifyStoreDown(t *testing.T) {
 	f := newFixture(t)
-	iss := f.create(t, alice, "triggers:read")
+	iss := f.createElsewhere(t, alice, "triggers:read")
 	f.store.mu.Lock()
 	f.store.fail = fmt.Errorf("dial: %w", apikey.ErrUnavailable)
 	f.store.mu.Unlock()

@@ -49,8 +49,12 @@ func (s *Service) authenticate(ctx context.Context, secret string, v *ports.Veri
 	}
 	digest := s.d.Digester.Digest(secret)
 	if k, ok := s.d.Cache.Get(digest); ok {
+		now := v.Event.Time
+		if !s.fresh(now) {
+			return ErrStale
+		}
 		v.Key, v.CacheHit, v.Outcome = k, true, apikey.OutcomeOK
-		if k.ExpiresAt != nil && !s.now().Before(*k.ExpiresAt) {
+		if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 			v.Outcome = apikey.OutcomeExpired
 		}
 		return nil
@@ -70,9 +74,9 @@ type proof struct {
 }
 
 // prove looks the secret's digest up, checks the key's status and runs
-// Argon2id, caching a proven key unless an invalidation ran meanwhile.
+// Argon2id, caching a proven key unless it was invalidated meanwhile.
 func (s *Service) prove(ctx context.Context, secret, digest string) (proof, error) {
-	gen := s.gen.Load()
+	start := s.inval.seq.Load()
 	k, err := s.d.Store.FindByLookup(ctx, digest)
 	if errors.Is(err, apikey.ErrNotFound) {
 		return proof{outcome: apikey.OutcomeUnknown}, nil
@@ -96,11 +100,11 @@ func (s *Service) prove(ctx context.Context, secret, digest string) (proof, erro
 		// a tampered row. The secret identifies no key.
 		return proof{outcome: apikey.OutcomeUnknown}, nil
 	}
-	if s.gen.Load() == gen {
+	if s.inval.unchangedSince(facts.KeyID, start) {
 		s.d.Cache.Put(digest, facts)
 		// An invalidation that ran between the check and the Put may
 		// have missed the new entry: apply it again.
-		if s.gen.Load() != gen {
+		if !s.inval.unchangedSince(facts.KeyID, start) {
 			s.d.Cache.InvalidateKeys(facts.KeyID)
 		}
 	}

@@ -46,6 +46,7 @@ type noCache struct{}
 
 func (noCache) Get(string) (apikey.Verified, bool) { return apikey.Verified{}, false }
 func (noCache) Put(string, apikey.Verified)        {}
+func (noCache) Prime(string, apikey.Verified)      {}
 func (noCache) InvalidateKeys(...string)           {}
 
 // fixture is the service wired as app.Serve wires it, on a SQLite file,

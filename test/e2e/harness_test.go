@@ -70,6 +70,19 @@ func forEachDatabase(t *testing.T, fn func(t *testing.T, e env)) {
 	}
 }
 
+// forEachSharedDatabase is forEachDatabase for the databases several
+// instances share over a network: every driver but sqlite.
+func forEachSharedDatabase(t *testing.T, fn func(t *testing.T, e env)) {
+	for _, driver := range dbtest.Drivers() {
+		if driver == "sqlite" {
+			continue
+		}
+		t.Run(driver, func(t *testing.T) {
+			fn(t, env{driver: driver, dsn: dbtest.DSN(t, driver)})
+		})
+	}
+}
+
 // server is a running apikeys process.
 type server struct {
 	t       *testing.T
