@@ -31,6 +31,7 @@ type keyRow struct {
 	InvalidatedAt  *time.Time `gorm:"column:invalidated_at"`
 	Version        int64      `gorm:"column:version"`
 	CreatedBy      string     `gorm:"column:created_by"`
+	RateLimit      *string    `gorm:"column:rate_limit"` // "100/1m"; NULL: none
 }
 
 func (keyRow) TableName() string { return "api_keys" }
@@ -99,7 +100,17 @@ func toKeyRow(k apikey.Key) (keyRow, error) {
 		InvalidatedAt:  invalidatedAt(k),
 		Version:        k.Version,
 		CreatedBy:      k.CreatedBy,
+		RateLimit:      rateLimitColumn(k.RateLimit),
 	}, nil
+}
+
+// rateLimitColumn is the stored form of a key's rate limit: nil for none.
+func rateLimitColumn(r apikey.RateLimit) *string {
+	if r.IsZero() {
+		return nil
+	}
+	s := r.String()
+	return &s
 }
 
 // invalidatedAt is when a key created already rotated or revoked was last
@@ -125,6 +136,13 @@ func (r keyRow) key() (apikey.Key, error) {
 	for i, n := range names {
 		scopes[i] = apikey.Scope(n)
 	}
+	var limit apikey.RateLimit
+	if r.RateLimit != nil {
+		var err error
+		if limit, err = apikey.ParseRateLimit(*r.RateLimit); err != nil {
+			return apikey.Key{}, fmt.Errorf("decode rate limit of key %s: %w", r.ID, err)
+		}
+	}
 	return apikey.Key{
 		ID:             r.ID,
 		OrganizationID: r.OrganizationID,
@@ -143,6 +161,7 @@ func (r keyRow) key() (apikey.Key, error) {
 		RevokedAt:  utcPtr(r.RevokedAt),
 		Version:    r.Version,
 		CreatedBy:  r.CreatedBy,
+		RateLimit:  limit,
 	}, nil
 }
 

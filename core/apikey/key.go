@@ -25,6 +25,7 @@ type Key struct {
 	RevokedAt      *time.Time
 	Version        int64 // bumped by every rotation and revocation
 	CreatedBy      string
+	RateLimit      RateLimit // the key's request budget; zero: none
 }
 
 // Status is the state of a key at a time, as the API shows it.
@@ -59,6 +60,7 @@ type Verified struct {
 	Scopes         Scopes
 	ExpiresAt      *time.Time
 	Version        int64
+	RateLimit      RateLimit // zero: none
 }
 
 // VerifiedFrom returns the verification facts of k.
@@ -66,6 +68,7 @@ func VerifiedFrom(k Key) Verified {
 	return Verified{
 		KeyID: k.ID, OrganizationID: k.OrganizationID, Name: k.Name,
 		Environment: k.Environment, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Version: k.Version,
+		RateLimit: k.RateLimit,
 	}
 }
 

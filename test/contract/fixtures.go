@@ -201,6 +201,7 @@ func diffKey(got, want apikey.Key) []string {
 	d = append(d, diffTimePtr("RevokedAt", got.RevokedAt, want.RevokedAt)...)
 	diffField(&d, "Version", got.Version, want.Version)
 	diffField(&d, "CreatedBy", got.CreatedBy, want.CreatedBy)
+	diffField(&d, "RateLimit", got.RateLimit, want.RateLimit)
 	return d
 }
 

@@ -82,9 +82,16 @@ func testCreateGetAllFields(t *testing.T, ks ports.KeyStore, _ ports.AuditStore)
 	k.RevokedAt = ptr(at(4 * time.Minute))
 	k.Version = 7
 	k.CreatedBy = "key:key_parent0000000000"
+	k.RateLimit = apikey.RateLimit{Limit: 250, Window: apikey.WindowMinute}
 	create(t, ks, k)
 
 	checkKey(t, "GetKey", getKey(t, ks, k.ID), k)
+	for _, r := range []apikey.RateLimit{{Limit: 1, Window: apikey.WindowSecond}, {Limit: apikey.MaxRateLimit, Window: apikey.WindowHour}} {
+		other := newKey(k.OrganizationID, at(time.Second))
+		other.RateLimit = r
+		create(t, ks, other)
+		checkKey(t, "GetKey with rate limit "+r.String(), getKey(t, ks, other.ID), other)
+	}
 	got, err := ks.FindByLookup(ctx, k.Lookup)
 	if err != nil {
 		t.Fatalf("FindByLookup: %v", err)
