@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 )
 
 // AuthConfig is the auth section: identity-provider issuers of management
@@ -163,6 +164,40 @@ func authReadyDetails(v *jwtauth.Verifier) func() map[string]any {
 			return nil
 		}
 		return map[string]any{"identity_providers": h}
+	}
+}
+
+// limiterReadyDetails is what /readyz adds about the rate limiter: its
+// backend and, with Redis, whether Redis answers and since when it does
+// not. Redis being down does not make the service unready: per-key limits
+// follow ratelimit.on_redis_error, the others fall back to memory.
+func limiterReadyDetails(l *ratelimit.Limiter) func() map[string]any {
+	return func() map[string]any {
+		h := l.Health()
+		d := map[string]any{"backend": h.Backend}
+		if h.Backend == ratelimit.BackendRedis {
+			d["redis_up"], d["on_redis_error"] = h.RedisUp, h.OnRedisError
+			if !h.RedisUp {
+				d["down_since"] = h.DownSince.UTC().Format(time.RFC3339)
+			}
+		}
+		return map[string]any{"rate_limiter": d}
+	}
+}
+
+// readyDetails merges the entries of every details function.
+func readyDetails(fns ...func() map[string]any) func() map[string]any {
+	return func() map[string]any {
+		out := map[string]any{}
+		for _, fn := range fns {
+			for k, v := range fn() {
+				out[k] = v
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 	"github.com/agentauri/apikeys/core/keys"
 )
 
@@ -44,8 +45,11 @@ type Config struct {
 	Auth     AuthConfig     `koanf:"auth"`
 	Security SecurityConfig `koanf:"security"`
 	Audit    AuditConfig    `koanf:"audit"`
-	Log      LogConfig      `koanf:"log"`
-	Debug    DebugConfig    `koanf:"debug"`
+	// RateLimit selects where request budgets live (memory, or Redis to
+	// share them across instances) and the default limits of new keys.
+	RateLimit ratelimit.BackendConfig `koanf:"ratelimit"`
+	Log       LogConfig               `koanf:"log"`
+	Debug     DebugConfig             `koanf:"debug"`
 
 	// Telemetry configures OpenTelemetry; OTEL_* variables win over it.
 	Telemetry TelemetryConfig `koanf:"telemetry"`
@@ -107,6 +111,12 @@ type SecurityConfig struct {
 	// MaxStaleness is how long after its last successful invalidation
 	// poll an instance still answers verifications from its cache.
 	MaxStaleness time.Duration `koanf:"max_staleness"`
+	// FailedAuth throttles client addresses that fail to authenticate
+	// too often.
+	FailedAuth ratelimit.FailedAuthConfig `koanf:"failed_auth"`
+	// ManagementLimit limits the calls that cost an Argon2id hash
+	// (create, rotate) per principal.
+	ManagementLimit ratelimit.ManagementConfig `koanf:"management_limit"`
 	// OnStale is what an instance does past MaxStaleness: fail_closed
 	// (verifications the cache would answer get 503 until a poll
 	// succeeds: a key revoked elsewhere is never honoured longer) or
@@ -123,12 +133,20 @@ const (
 )
 
 // keyOptions returns the key service's options: the staleness bound when
-// failing closed, none when serving stale.
-func (s SecurityConfig) keyOptions() keys.Options {
-	if s.OnStale == OnStaleServeStale {
-		return keys.Options{}
+// failing closed (none when serving stale) and the default rate limits of
+// new keys (validated).
+func (c Config) keyOptions() keys.Options {
+	var o keys.Options
+	if c.Security.OnStale != OnStaleServeStale {
+		o.MaxStaleness = c.Security.MaxStaleness
 	}
-	return keys.Options{MaxStaleness: s.MaxStaleness}
+	o.KeyDefaults, _ = c.RateLimit.KeyDefaults()
+	return o
+}
+
+// limiterConfig gathers the rate-limit settings for the limiter.
+func (c Config) limiterConfig() ratelimit.Config {
+	return ratelimit.Config{Backend: c.RateLimit, FailedAuth: c.Security.FailedAuth, Management: c.Security.ManagementLimit}
 }
 
 // Argon2Config holds the Argon2id parameters of new hashes; hashes made
@@ -189,7 +207,8 @@ type DebugConfig struct {
 // Defaults returns the configuration used where neither file nor
 // environment says otherwise.
 func Defaults() Config {
-	argon, queue := argon2id.DefaultParams(), auditqueue.DefaultConfig()
+	argon, queue, limits := argon2id.DefaultParams(), auditqueue.DefaultConfig(), ratelimit.DefaultConfig()
+	limits.Backend.DefaultKeyLimits = []string{}
 	return Config{
 		Env:     "development",
 		DataDir: "./data",
@@ -209,10 +228,12 @@ func Defaults() Config {
 			Argon2:    Argon2Config{MemoryKiB: argon.Memory, Iterations: argon.Time, Parallelism: argon.Threads, MaxConcurrent: 0},
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
 			MaxStaleness: time.Second, OnStale: OnStaleFailClosed,
+			FailedAuth: limits.FailedAuth, ManagementLimit: limits.Management,
 		},
 		Audit: AuditConfig{QueueCapacity: queue.Capacity, BatchSize: queue.BatchSize, FlushInterval: queue.FlushInterval,
 			OnFull: queue.OnFull, BlockTimeout: queue.BlockTimeout, PurgeInterval: time.Hour},
-		Log: LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
+		RateLimit: limits.Backend,
+		Log:       LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
 
 		Telemetry: defaultTelemetry(),
 	}
@@ -260,7 +281,7 @@ func Load(path string, environ []string) (Config, error) {
 				unknownEnv = append(unknownEnv, name)
 				return "", nil
 			}
-			if key == "http.trusted_proxies" {
+			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" {
 				return key, splitList(value)
 			}
 			if key == issuersKey {

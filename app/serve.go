@@ -18,6 +18,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/httpapi"
 	"github.com/agentauri/apikeys/adapters/pepper"
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/auditlog"
 	"github.com/agentauri/apikeys/core/keys"
@@ -140,10 +141,16 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		return nil, err
 	}
 
+	limiter, err := ratelimit.New(cfg.limiterConfig(), s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.closers.add("rate limiter", func(context.Context) error { return limiter.Close() })
 	keyService, err := keys.New(keys.Deps{
 		Store: tel.keyStore(s.store), Usage: queue, Hasher: tel.hasher(hasher), Digester: digester, Cache: cache,
 		Clock: systemClock{}, Entropy: rand.Reader,
-	}, cfg.Security.keyOptions())
+		KeyLimits: limiter, FailedAuth: limiter, ManagementLimits: limiter,
+	}, cfg.keyOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +167,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	s.api, err = httpapi.New(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
-		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: authReadyDetails(tokens), Ready: s.ready,
+		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,
 	})
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/httpapi"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
 	"github.com/agentauri/apikeys/adapters/pepper"
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 	"github.com/agentauri/apikeys/adapters/telemetry"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/apikey"
@@ -86,9 +87,15 @@ func newBenchStack(b *testing.B, tc TelemetryConfig, opts ...telemetry.Option) *
 	if err := tel.observe(cache, queue); err != nil {
 		b.Fatal(err)
 	}
+	limiter, err := ratelimit.New(ratelimit.DefaultConfig(), logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = limiter.Close() })
 	svc, err := keys.New(keys.Deps{
 		Store: tel.keyStore(store), Usage: queue, Hasher: tel.hasher(hasher), Digester: digester,
 		Cache: cache, Clock: systemClock{}, Entropy: rand.Reader,
+		KeyLimits: limiter, FailedAuth: limiter, ManagementLimits: limiter,
 	})
 	if err != nil {
 		b.Fatal(err)

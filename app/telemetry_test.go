@@ -26,6 +26,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
 	"github.com/agentauri/apikeys/adapters/pepper"
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 	"github.com/agentauri/apikeys/adapters/telemetry"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/apikey"
@@ -164,8 +165,13 @@ func (s *tracedService) createElsewhere(org string, scopes ...apikey.Scope) (str
 		t.Fatal(err)
 	}
 	defer cache.Close()
+	limiter, err := ratelimit.New(ratelimit.DefaultConfig(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer limiter.Close()
 	svc, err := keys.New(keys.Deps{Store: st, Usage: discardUsage{}, Hasher: hasher, Digester: digester, Cache: cache,
-		Clock: systemClock{}, Entropy: rand.Reader})
+		Clock: systemClock{}, Entropy: rand.Reader, KeyLimits: limiter, FailedAuth: limiter, ManagementLimits: limiter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ func (c Config) Validate() error {
 	c.validateAuth(&p)
 	c.Security.validate(&p)
 	c.Audit.validate(&p)
+	if err := c.limiterConfig().Validate(); err != nil {
+		p = append(p, err)
+	}
 	c.Log.validate(&p)
 	c.Debug.validate(&p, c.HTTP.Addr)
 	c.validateSecrets(&p)

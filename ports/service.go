@@ -6,6 +6,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/quota"
 )
 
 // KeyService is what the core offers to driving adapters (HTTP, CLI) for
@@ -52,6 +53,12 @@ type Verification struct {
 	// Event is the id and time of the usage event that records the
 	// verification: the time it was decided.
 	Event audit.Stamp
+	// Budget is the state of the request budget that bears on the
+	// answer: the key's own budget when it has a rate limit (spent for
+	// OutcomeOK, refused for OutcomeRateLimited, peeked at for
+	// OutcomeScopeDenied), the client's failed-authentication budget for
+	// OutcomeThrottled. Its Limit is 0 when there is none.
+	Budget quota.Decision
 }
 
 // CreateInput is a request to create a key.
@@ -61,7 +68,10 @@ type CreateInput struct {
 	Scopes         []string
 	Environment    string // "" means test
 	ExpiresAt      *time.Time
-	Request        audit.Request
+	// RateLimit is the key's request budget; nil gives the
+	// organization's default, if any.
+	RateLimit *apikey.RateLimit
+	Request   audit.Request
 }
 
 // ListInput selects keys to list.

@@ -4,50 +4,54 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/ports"
 )
 
 // keyJSON is a key as the API shows it: never its secret or hash.
 type keyJSON struct {
-	ID             string     `json:"id"`
-	Name           string     `json:"name"`
-	OrganizationID string     `json:"organization_id"`
-	Environment    string     `json:"environment"`
-	Scopes         []string   `json:"scopes"`
-	KeyHint        string     `json:"key_hint"`
-	Status         string     `json:"status"`
-	CreatedAt      time.Time  `json:"created_at"`
-	LastUsedAt     *time.Time `json:"last_used_at"`
-	ExpiresAt      *time.Time `json:"expires_at"`
-	RotatedAt      *time.Time `json:"rotated_at"`
-	RevokedAt      *time.Time `json:"revoked_at"`
+	ID             string         `json:"id"`
+	Name           string         `json:"name"`
+	OrganizationID string         `json:"organization_id"`
+	Environment    string         `json:"environment"`
+	Scopes         []string       `json:"scopes"`
+	KeyHint        string         `json:"key_hint"`
+	Status         string         `json:"status"`
+	CreatedAt      time.Time      `json:"created_at"`
+	LastUsedAt     *time.Time     `json:"last_used_at"`
+	ExpiresAt      *time.Time     `json:"expires_at"`
+	RotatedAt      *time.Time     `json:"rotated_at"`
+	RevokedAt      *time.Time     `json:"revoked_at"`
+	RateLimit      *rateLimitJSON `json:"rate_limit"`
 }
 
 // issuedJSON is a key with its secret, shown once at creation.
 type issuedJSON struct {
-	ID             string     `json:"id"`
-	Key            string     `json:"key"`
-	Name           string     `json:"name"`
-	OrganizationID string     `json:"organization_id"`
-	Environment    string     `json:"environment"`
-	Scopes         []string   `json:"scopes"`
-	KeyHint        string     `json:"key_hint"`
-	CreatedAt      time.Time  `json:"created_at"`
-	LastUsedAt     *time.Time `json:"last_used_at"`
-	ExpiresAt      *time.Time `json:"expires_at"`
+	ID             string         `json:"id"`
+	Key            string         `json:"key"`
+	Name           string         `json:"name"`
+	OrganizationID string         `json:"organization_id"`
+	Environment    string         `json:"environment"`
+	Scopes         []string       `json:"scopes"`
+	KeyHint        string         `json:"key_hint"`
+	CreatedAt      time.Time      `json:"created_at"`
+	LastUsedAt     *time.Time     `json:"last_used_at"`
+	ExpiresAt      *time.Time     `json:"expires_at"`
+	RateLimit      *rateLimitJSON `json:"rate_limit"`
 }
 
 // rotatedJSON is the answer to a rotation: the same id with a new secret.
 type rotatedJSON struct {
-	ID             string     `json:"id"`
-	Key            string     `json:"key"`
-	Name           string     `json:"name"`
-	RotatedAt      time.Time  `json:"rotated_at"`
-	OrganizationID string     `json:"organization_id"`
-	Environment    string     `json:"environment"`
-	Scopes         []string   `json:"scopes"`
-	KeyHint        string     `json:"key_hint"`
-	CreatedAt      time.Time  `json:"created_at"`
-	ExpiresAt      *time.Time `json:"expires_at"`
+	ID             string         `json:"id"`
+	Key            string         `json:"key"`
+	Name           string         `json:"name"`
+	RotatedAt      time.Time      `json:"rotated_at"`
+	OrganizationID string         `json:"organization_id"`
+	Environment    string         `json:"environment"`
+	Scopes         []string       `json:"scopes"`
+	KeyHint        string         `json:"key_hint"`
+	CreatedAt      time.Time      `json:"created_at"`
+	ExpiresAt      *time.Time     `json:"expires_at"`
+	RateLimit      *rateLimitJSON `json:"rate_limit"`
 }
 
 type listJSON struct {
@@ -64,16 +68,53 @@ type createRequest struct {
 	Scopes         []string `json:"scopes"`
 	Environment    *string  `json:"environment"`
 	ExpiresAt      *string  `json:"expires_at"`
+	RateLimit      *struct {
+		Limit  *int    `json:"limit"`
+		Window *string `json:"window"`
+	} `json:"rate_limit"`
 }
 
 type verifyJSON struct {
-	Valid          bool       `json:"valid"`
-	KeyID          string     `json:"key_id"`
-	OrganizationID string     `json:"organization_id"`
-	Environment    string     `json:"environment"`
-	Scopes         []string   `json:"scopes"`
-	Name           string     `json:"name"`
-	ExpiresAt      *time.Time `json:"expires_at"`
+	Valid          bool        `json:"valid"`
+	KeyID          string      `json:"key_id"`
+	OrganizationID string      `json:"organization_id"`
+	Environment    string      `json:"environment"`
+	Scopes         []string    `json:"scopes"`
+	Name           string      `json:"name"`
+	ExpiresAt      *time.Time  `json:"expires_at"`
+	RateLimit      *budgetJSON `json:"rate_limit,omitempty"`
+}
+
+// budgetJSON is the state of a limited key's request budget in a verify
+// answer: the headers' values, as numbers.
+type budgetJSON struct {
+	Limit     int   `json:"limit"`
+	Remaining int   `json:"remaining"`
+	Reset     int64 `json:"reset"` // seconds until the budget is whole
+}
+
+// budgetOf is v's key budget for the verify answer; nil when the key has
+// no limit or the limiter failed open (the budget is unknown).
+func budgetOf(v ports.Verification) *budgetJSON {
+	d := v.Budget
+	if d.Limit == 0 || d.FailedOpen {
+		return nil
+	}
+	return &budgetJSON{Limit: d.Limit, Remaining: d.Remaining, Reset: d.ResetSeconds()}
+}
+
+// rateLimitJSON is a key's own rate limit: {"limit": 100, "window": "1m"}.
+type rateLimitJSON struct {
+	Limit  int    `json:"limit"`
+	Window string `json:"window"`
+}
+
+// rateLimitOf is k's rate limit as the API shows it; nil for none.
+func rateLimitOf(r apikey.RateLimit) *rateLimitJSON {
+	if r.IsZero() {
+		return nil
+	}
+	return &rateLimitJSON{Limit: r.Limit, Window: r.WindowName()}
 }
 
 func scopeStrings(ss apikey.Scopes) []string {
@@ -89,5 +130,6 @@ func toKeyJSON(k apikey.Key, now time.Time) keyJSON {
 		ID: k.ID, Name: k.Name, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint, Status: string(k.Status(now)), CreatedAt: k.CreatedAt,
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RotatedAt: k.RotatedAt, RevokedAt: k.RevokedAt,
+		RateLimit: rateLimitOf(k.RateLimit),
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -64,7 +66,12 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	var ve *apikey.ValidationError
 	var de *apikey.DeniedError
 	var se *apikey.ScopeError
+	var re *apikey.RateLimitError
 	switch {
+	case errors.As(err, &re):
+		c.Header("Retry-After", strconv.FormatInt(max(1, int64((re.RetryAfter+time.Second-1)/time.Second)), 10))
+		abort(c, http.StatusTooManyRequests, codeRateLimited, "too many requests that hash a secret; retry after the time in Retry-After", "")
+		return
 	case errors.As(err, &ve):
 		abort(c, http.StatusBadRequest, ve.Code, ve.Message, ve.Field)
 		return

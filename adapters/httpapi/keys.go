@@ -42,6 +42,22 @@ func (s *Server) createKey(c *gin.Context) {
 		}
 		in.ExpiresAt = &t
 	}
+	if rl := req.RateLimit; rl != nil {
+		switch {
+		case rl.Limit == nil:
+			s.writeError(c, &apikey.ValidationError{Field: "rate_limit.limit", Code: "invalid_rate_limit", Message: "rate_limit.limit is required"})
+			return
+		case rl.Window == nil:
+			s.writeError(c, &apikey.ValidationError{Field: "rate_limit.window", Code: "invalid_rate_limit", Message: `rate_limit.window is required: "1s", "1m" or "1h"`})
+			return
+		}
+		r, err := apikey.NewRateLimit(*rl.Limit, *rl.Window)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		in.RateLimit = &r
+	}
 	issued, err := s.keys.Create(c.Request.Context(), principal(c), in)
 	if err != nil {
 		s.writeError(c, err)
@@ -53,7 +69,7 @@ func (s *Server) createKey(c *gin.Context) {
 	c.JSON(http.StatusCreated, issuedJSON{
 		ID: k.ID, Key: issued.Secret, Name: k.Name, OrganizationID: k.OrganizationID,
 		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
-		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt,
+		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
 	})
 }
 
@@ -119,7 +135,7 @@ func (s *Server) rotateKey(c *gin.Context) {
 	c.JSON(http.StatusOK, rotatedJSON{
 		ID: k.ID, Key: issued.Secret, Name: k.Name, RotatedAt: rotated, OrganizationID: k.OrganizationID,
 		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
-		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
+		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
 	})
 }
 

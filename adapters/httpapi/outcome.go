@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -25,7 +26,17 @@ var verifyStatuses = map[apikey.Outcome]int{
 	apikey.OutcomeUnknown:     http.StatusUnauthorized,
 	apikey.OutcomeRevoked:     http.StatusUnauthorized,
 	apikey.OutcomeExpired:     http.StatusUnauthorized,
+	apikey.OutcomeRateLimited: http.StatusTooManyRequests,
+	apikey.OutcomeThrottled:   http.StatusTooManyRequests,
 }
+
+// Codes and messages of the 429 answers.
+const (
+	codeRateLimited = "rate_limited"
+	msgRateLimited  = "the API key's request budget is spent; retry after the time in Retry-After"
+	codeThrottled   = "too_many_failed_attempts"
+	msgThrottled    = "too many failed authentications from this address; retry after the time in Retry-After"
+)
 
 // verifyStatus is the status answered for outcome o.
 func verifyStatus(o apikey.Outcome) int {
@@ -55,15 +66,43 @@ func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 
 // refuse answers a verification whose outcome is not OutcomeOK: one 401
 // body for every key that does not authenticate, 403 insufficient_scope
-// for a missing scope.
+// for a missing scope, 429 with Retry-After for a spent budget.
 func refuse(c *gin.Context, v ports.Verification) {
-	switch st := verifyStatus(v.Outcome); st {
-	case http.StatusUnauthorized:
+	budgetHeaders(c, v)
+	switch st := verifyStatus(v.Outcome); {
+	case st == http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `ApiKey realm="apikeys", header="X-API-Key"`)
 		abort(c, st, codeInvalidKey, msgInvalidKey, "")
-	case http.StatusForbidden:
+	case st == http.StatusForbidden:
 		abort(c, st, codeInsufficientScope, "missing scope "+string(v.Scope), "")
+	case v.Outcome == apikey.OutcomeRateLimited:
+		abort(c, st, codeRateLimited, msgRateLimited, "")
+	case v.Outcome == apikey.OutcomeThrottled:
+		abort(c, st, codeThrottled, msgThrottled, "")
 	default:
 		abort(c, st, "internal_error", "internal error", "")
+	}
+}
+
+// budgetHeaders writes the request budget of a verification: the IETF
+// RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers for a
+// key's own budget (on success, on a missing scope and on 429 — never on a
+// 401, which would tell a revoked key from an unknown one), and
+// Retry-After on every 429. A limiter that failed open knows no budget:
+// nothing is written then.
+func budgetHeaders(c *gin.Context, v ports.Verification) {
+	d := v.Budget
+	if d.Limit == 0 || d.FailedOpen {
+		return
+	}
+	h := c.Writer.Header()
+	switch v.Outcome {
+	case apikey.OutcomeOK, apikey.OutcomeScopeDenied, apikey.OutcomeRateLimited:
+		h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		h.Set("RateLimit-Reset", strconv.FormatInt(d.ResetSeconds(), 10))
+	}
+	if verifyStatus(v.Outcome) == http.StatusTooManyRequests {
+		h.Set("Retry-After", strconv.FormatInt(d.RetryAfterSeconds(), 10))
 	}
 }

@@ -35,6 +35,7 @@ func (s *Server) verify(c *gin.Context) {
 	if !s.admit(c, v, verifyStatus(v.Outcome)) {
 		return
 	}
+	budgetHeaders(c, v)
 	k := v.Key
 	h := c.Writer.Header()
 	h.Set("X-Key-Id", k.KeyID)
@@ -44,7 +45,7 @@ func (s *Server) verify(c *gin.Context) {
 	h.Set("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, verifyJSON{
 		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
-		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt,
+		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
 	})
 }
 

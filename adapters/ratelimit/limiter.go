@@ -62,6 +62,12 @@ type options struct {
 	clock otter.Clock
 }
 
+// WithClock makes the in-memory budgets read the time from now instead of
+// the system clock, for the callers' tests (Redis keeps its own time).
+func WithClock(now func() time.Time) Option {
+	return func(c *options) { c.now = now }
+}
+
 // WithObserver has o told about every decision.
 func WithObserver(o Observer) Option {
 	return func(c *options) { c.obs = o }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Domain errors. Adapters translate their own failures into these, and the
@@ -68,6 +69,16 @@ func (e *ScopeError) Error() string {
 
 // Is makes errors.Is(err, ErrForbidden) true for a ScopeError.
 func (e *ScopeError) Is(target error) bool { return target == ErrForbidden }
+
+// RateLimitError means the caller has spent its request budget for now;
+// RetryAfter says when the next request would be allowed.
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("request budget spent; retry after %s", e.RetryAfter.Round(time.Millisecond))
+}
 
 // DeniedError is a refusal with a stable code and the field whose value the
 // caller may not use, e.g. an organization the caller may not act for.

@@ -16,13 +16,15 @@ const (
 	OutcomeRevoked     Outcome = "revoked"      // the key is revoked
 	OutcomeExpired     Outcome = "expired"      // the key is past its expiry time
 	OutcomeScopeDenied Outcome = "scope_denied" // the key lacks the required scope
+	OutcomeRateLimited Outcome = "rate_limited" // the key is valid but its request budget is spent
+	OutcomeThrottled   Outcome = "throttled"    // the client address has failed to authenticate too often
 	OutcomeError       Outcome = "error"        // undecided: a dependency failed (database down, ...)
 )
 
 // Outcomes lists every outcome, in the order above.
 var Outcomes = []Outcome{
 	OutcomeOK, OutcomeMissing, OutcomeMalformed, OutcomeChecksum, OutcomeUnknown,
-	OutcomeRevoked, OutcomeExpired, OutcomeScopeDenied, OutcomeError,
+	OutcomeRevoked, OutcomeExpired, OutcomeScopeDenied, OutcomeRateLimited, OutcomeThrottled, OutcomeError,
 }
 
 // Unauthenticated reports whether the outcome means the presented key does
@@ -32,6 +34,17 @@ var Outcomes = []Outcome{
 func (o Outcome) Unauthenticated() bool {
 	switch o {
 	case OutcomeMissing, OutcomeMalformed, OutcomeChecksum, OutcomeUnknown, OutcomeRevoked, OutcomeExpired:
+		return true
+	}
+	return false
+}
+
+// Identified reports whether the outcome is about a key the secret was
+// proven to be (or, for revoked and expired, was): its events name the
+// key. The others name none.
+func (o Outcome) Identified() bool {
+	switch o {
+	case OutcomeOK, OutcomeScopeDenied, OutcomeRateLimited, OutcomeRevoked, OutcomeExpired:
 		return true
 	}
 	return false

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/adapters/memstore"
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
@@ -71,6 +73,22 @@ func (m *memStore) events(t *testing.T, org string) []audit.Event {
 	}
 	slices.Reverse(page.Events)
 	return page.Events
+}
+
+// newLimiter returns the in-memory limiter on clock, with failed
+// authentications limited to failures per minute and management calls
+// effectively unlimited unless the test says otherwise.
+func newLimiter(t *testing.T, clock ports.Clock, failures int) *ratelimit.Limiter {
+	t.Helper()
+	cfg := ratelimit.DefaultConfig()
+	cfg.FailedAuth = ratelimit.FailedAuthConfig{Limit: failures, Window: time.Minute}
+	cfg.Management = ratelimit.ManagementConfig{Rate: 1000, Period: time.Second, Burst: 1000}
+	l, err := ratelimit.New(cfg, slog.New(slog.DiscardHandler), ratelimit.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
 }
 
 // fakeHasher is a fast stand-in for Argon2id that counts computations.

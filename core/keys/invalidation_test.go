@@ -1,7 +1,6 @@
 package keys
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -102,8 +101,7 @@ func TestStaleCacheFailsClosed(t *testing.T) {
 	for _, maxStale := range []time.Duration{time.Second, 0} {
 		t.Run(fmt.Sprint("max_staleness=", maxStale), func(t *testing.T) {
 			f := newFixture(t)
-			svc, err := New(Deps{Store: f.store, Usage: f.usage, Hasher: f.hasher, Digester: hmacDigester{}, Cache: f.cache,
-				Clock: f.clock, Entropy: rand.Reader}, Options{MaxStaleness: maxStale})
+			svc, err := New(f.deps(f.cache), Options{MaxStaleness: maxStale})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/core/paging"
+	"github.com/agentauri/apikeys/core/quota"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -35,6 +36,11 @@ type Deps struct {
 	Cache    ports.VerifyCache
 	Clock    ports.Clock
 	Entropy  io.Reader // cryptographic randomness for secrets and ids
+	// The request budgets: per key, failed authentications per client,
+	// and hashing management calls per principal.
+	KeyLimits        ports.KeyLimiter
+	FailedAuth       ports.FailedAuthLimiter
+	ManagementLimits ports.ManagementLimiter
 }
 
 // Options tune a Service; the zero value is valid.
@@ -47,6 +53,9 @@ type Options struct {
 	// revoked elsewhere (fail closed). Zero serves from the cache
 	// whatever the staleness (serve stale).
 	MaxStaleness time.Duration
+	// KeyDefaults gives a key created without a rate limit its
+	// organization's default one, if any.
+	KeyDefaults quota.KeyDefaults
 }
 
 // Service implements ports.KeyService.
@@ -82,6 +91,9 @@ func New(d Deps, opts ...Options) (*Service, error) {
 	}
 	if d.Entropy == nil {
 		missing = append(missing, "Entropy")
+	}
+	if d.KeyLimits == nil || d.FailedAuth == nil || d.ManagementLimits == nil {
+		missing = append(missing, "KeyLimits, FailedAuth, ManagementLimits")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("keys.New: missing %s", strings.Join(missing, ", "))
@@ -149,8 +161,16 @@ func (s *Service) newID(prefix string, n int) (string, error) {
 // stamp returns the id and time of an event happening now.
 func (s *Service) stamp() (audit.Stamp, error) { return audit.NewStamp(s.d.Entropy, s.d.Clock.Now()) }
 
-// issue makes a new secret for env with its hash, digest and hint.
-func (s *Service) issue(ctx context.Context, env apikey.Environment) (secret, hash, lookup, hint string, err error) {
+// issue makes a new secret for env with its hash, digest and hint, once p
+// may spend the Argon2id it costs (a management budget per principal).
+func (s *Service) issue(ctx context.Context, p apikey.Principal, env apikey.Environment) (secret, hash, lookup, hint string, err error) {
+	d, err := s.d.ManagementLimits.TakeManagement(ctx, p.Actor())
+	if err != nil {
+		return "", "", "", "", fmt.Errorf("take management budget: %w", err)
+	}
+	if !d.Allowed {
+		return "", "", "", "", &apikey.RateLimitError{RetryAfter: d.RetryAfter}
+	}
 	secret, err = apikey.Generate(s.d.Entropy, env)
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("generate key: %w", err)
@@ -213,22 +233,35 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		}
 		expires = &e
 	}
+	limit, ok := s.opt.KeyDefaults.For(org)
+	if in.RateLimit != nil {
+		if err := in.RateLimit.Validate(); err != nil {
+			return ports.Issued{}, err
+		}
+		limit, ok = *in.RateLimit, true
+	}
+	if !ok {
+		limit = apikey.RateLimit{}
+	}
 	id, err := s.newID(apikey.IDPrefix, idLen)
 	if err != nil {
 		return ports.Issued{}, err
 	}
-	secret, hash, lookup, hint, err := s.issue(ctx, env)
+	secret, hash, lookup, hint, err := s.issue(ctx, p, env)
 	if err != nil {
 		return ports.Issued{}, err
 	}
 	k := apikey.Key{
 		ID: id, OrganizationID: org, Name: name, Environment: env, Scopes: scopes,
 		Hint: hint, Hash: hash, Lookup: lookup, CreatedAt: now, UpdatedAt: now,
-		ExpiresAt: expires, Version: 1, CreatedBy: p.Actor(),
+		ExpiresAt: expires, Version: 1, CreatedBy: p.Actor(), RateLimit: limit,
 	}
 	details := map[string]any{"name": name, "scopes": scopes.Strings(), "environment": string(env)}
 	if expires != nil {
 		details["expires_at"] = expires.Format(time.RFC3339Nano)
+	}
+	if !limit.IsZero() {
+		details["rate_limit"] = limit.String()
 	}
 	ev := audit.Change(st, audit.ActionKeyCreated, p.Actor(), org, id, in.Request, details)
 	if err := s.d.Store.CreateKey(ctx, k, ev); err != nil {
@@ -306,7 +339,7 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req
 		// extending the expiry is another operation.
 		return ports.Issued{}, apikey.ErrExpired
 	}
-	secret, hash, lookup, hint, err := s.issue(ctx, k.Environment)
+	secret, hash, lookup, hint, err := s.issue(ctx, p, k.Environment)
 	if err != nil {
 		return ports.Issued{}, err
 	}

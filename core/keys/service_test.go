@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
@@ -17,6 +18,7 @@ import (
 
 type fixture struct {
 	svc    *Service
+	limits *ratelimit.Limiter
 	store  *memStore
 	hasher *fakeHasher
 	cache  *mapCache
@@ -28,7 +30,8 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{store: newMemStore(), hasher: &fakeHasher{}, cache: newMapCache(), usage: &recorder{},
 		clock: &fakeClock{t: time.Date(2030, 1, 15, 10, 0, 0, 123456789, time.UTC)}}
-	svc, err := New(Deps{Store: f.store, Usage: f.usage, Hasher: f.hasher, Digester: hmacDigester{}, Cache: f.cache, Clock: f.clock, Entropy: rand.Reader})
+	f.limits = newLimiter(t, f.clock, 100)
+	svc, err := New(f.deps(f.cache))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +53,17 @@ func (f *fixture) create(t *testing.T, p apikey.Principal, scopes ...string) por
 	return iss
 }
 
+// deps are the service's dependencies over the fixture's fakes, with cache.
+func (f *fixture) deps(cache ports.VerifyCache) Deps {
+	return Deps{Store: f.store, Usage: f.usage, Hasher: f.hasher, Digester: hmacDigester{}, Cache: cache, Clock: f.clock,
+		Entropy: rand.Reader, KeyLimits: f.limits, FailedAuth: f.limits, ManagementLimits: f.limits}
+}
+
 // elsewhere returns a second instance sharing the fixture's store, clock,
 // hasher and usage recorder but not its cache, as another process would.
 func (f *fixture) elsewhere(t *testing.T) *Service {
 	t.Helper()
-	svc, err := New(Deps{Store: f.store, Usage: f.usage, Hasher: f.hasher, Digester: hmacDigester{}, Cache: newMapCache(), Clock: f.clock, Entropy: rand.Reader})
+	svc, err := New(f.deps(newMapCache()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/quota"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -36,7 +37,77 @@ func (s *Service) Verify(ctx context.Context, in ports.VerifyInput) (ports.Verif
 	if v.Outcome == apikey.OutcomeOK && v.Scope != "" && !v.Key.Scopes.Has(v.Scope) {
 		v.Outcome = apikey.OutcomeScopeDenied
 	}
+	if err := s.spend(ctx, &v); err != nil {
+		return ports.Verification{}, err
+	}
+	if v.Outcome.Unauthenticated() {
+		if err := s.countFailure(ctx, &v); err != nil {
+			return ports.Verification{}, err
+		}
+	}
 	return v, nil
+}
+
+// spend takes a unit of the key's own budget for a verification that
+// would succeed (OutcomeRateLimited when none is left) and reads the
+// budget, without spending, for one refused for its scope; a request
+// refused for any other reason spends nothing and shows nothing.
+func (s *Service) spend(ctx context.Context, v *ports.Verification) error {
+	limit := v.Key.RateLimit
+	if limit.IsZero() {
+		return nil
+	}
+	switch v.Outcome {
+	case apikey.OutcomeOK:
+		d, err := s.d.KeyLimits.TakeKey(ctx, v.Key.KeyID, limit)
+		if err != nil {
+			return fmt.Errorf("take key budget: %w", err)
+		}
+		v.Budget = d
+		if !d.Allowed {
+			v.Outcome = apikey.OutcomeRateLimited
+		}
+	case apikey.OutcomeScopeDenied:
+		// Showing the budget is a courtesy: a limiter that cannot say
+		// does not turn the refusal into an outage.
+		if d, err := s.d.KeyLimits.PeekKey(ctx, v.Key.KeyID, limit); err == nil {
+			v.Budget = d
+		}
+	}
+	return nil
+}
+
+// client is the address a verification's failures are counted against.
+func client(v *ports.Verification) quota.Client { return quota.ParseClient(v.Request.ClientIP) }
+
+// throttled reports whether v's client has used up its failed
+// authentications, setting OutcomeThrottled; it counts nothing. It is asked
+// before the store and Argon2id are, for a secret not already proven.
+func (s *Service) throttled(ctx context.Context, v *ports.Verification) (bool, error) {
+	d, err := s.d.FailedAuth.CheckFailures(ctx, client(v))
+	if err != nil {
+		return false, fmt.Errorf("check failed authentications: %w", err)
+	}
+	if d.Allowed {
+		return false, nil
+	}
+	v.Outcome, v.Budget = apikey.OutcomeThrottled, d
+	return true, nil
+}
+
+// countFailure counts a failed authentication against v's client. A
+// failure that identifies no key from a client that had already used up
+// its failures becomes OutcomeThrottled; a revoked or expired key keeps its
+// outcome, so that its event still names the key.
+func (s *Service) countFailure(ctx context.Context, v *ports.Verification) error {
+	d, err := s.d.FailedAuth.RecordFailure(ctx, client(v))
+	if err != nil {
+		return fmt.Errorf("count failed authentication: %w", err)
+	}
+	if !d.Allowed && !v.Outcome.Identified() {
+		v.Outcome, v.Budget = apikey.OutcomeThrottled, d
+	}
+	return nil
 }
 
 // authenticate proves secret, setting v's outcome and, when the secret
@@ -58,6 +129,9 @@ func (s *Service) authenticate(ctx context.Context, secret string, v *ports.Veri
 			v.Outcome = apikey.OutcomeExpired
 		}
 		return nil
+	}
+	if over, err := s.throttled(ctx, v); over || err != nil {
+		return err
 	}
 	r, err := s.flight.do(digest, func() (proof, error) { return s.prove(ctx, secret, digest) })
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/httpapi"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
 	"github.com/agentauri/apikeys/adapters/pepper"
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
@@ -96,8 +97,18 @@ func newFixture(b *testing.B, cache ports.VerifyCache) *fixture {
 			b.Error(err)
 		}
 	})
+	// The failed-authentication throttle is off: the unknown-key and
+	// bad-checksum benchmarks measure what each such request costs, not
+	// the (cheaper) 429 an address that keeps failing gets.
+	limits := ratelimit.DefaultConfig()
+	limits.FailedAuth.Limit = 0
+	limiter, err := ratelimit.New(limits, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = limiter.Close() })
 	svc, err := keys.New(keys.Deps{Store: store, Usage: queue, Hasher: hasher, Digester: dig, Cache: cache,
-		Clock: clock{}, Entropy: rand.Reader})
+		Clock: clock{}, Entropy: rand.Reader, KeyLimits: limiter, FailedAuth: limiter, ManagementLimits: limiter})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -119,6 +119,11 @@ func serverEnv(e env, dataDir string, extra ...string) []string {
 		"APIKEYS_SECURITY_ARGON2_MEMORY_KIB=8192",
 		"APIKEYS_SECURITY_ARGON2_ITERATIONS=1",
 		"APIKEYS_AUDIT_FLUSH_INTERVAL=50ms",
+		// Every test runs from 127.0.0.1 and many fail on purpose or
+		// create keys quickly: the throttles are off unless a test of
+		// them turns them on (a later value of a variable wins).
+		"APIKEYS_SECURITY_FAILED_AUTH_LIMIT=0",
+		"APIKEYS_SECURITY_MANAGEMENT_LIMIT_RATE=0",
 		"APIKEYS_LOG_LEVEL=debug",
 	}
 	// A developer's shell exports the suites' own variables; the service
