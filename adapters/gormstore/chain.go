@@ -536,5 +536,5 @@ func (s *Store) writeReadCommitted(ctx context.Context, fn func(tx *gorm.DB) err
 	if s.writeSem != nil {
 		return s.write(ctx, fn)
 	}
-	return s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	return s.transaction(ctx, fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 }
