@@ -34,7 +34,7 @@ const (
 	closeLink              // close the connection without a word
 	resetLink              // close it with a TCP reset
 	stall                  // read on, answer nothing
-	sendError              // send the scripted error; then close the link, except after a Postgres ERROR
+	sendError              // send the scripted error and close the link (a Postgres ERROR leaves it open)
 	outOfSync              // (MySQL) answer with a wrong sequence number
 )
 
@@ -113,9 +113,9 @@ func reset(c net.Conn) {
 func stallUntilClosed(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
 
 // fakePostgres starts a PostgreSQL server that trusts every user; each
-// connection runs its statements past sc. pgErr is sent for
-// sendError; startup, when not nil, is sent instead of accepting the
-// connection (then the link is closed).
+// connection runs its statements past sc. pgErr is sent for sendError;
+// startup, when not nil, is sent instead of accepting the connection
+// (then the link is closed).
 func fakePostgres(t *testing.T, sc script, pgErr, startup *pgproto3.ErrorResponse) *fakeServer {
 	return startFake(t, func(c net.Conn) {
 		be := pgproto3.NewBackend(c, c)
@@ -192,7 +192,7 @@ func fakePostgres(t *testing.T, sc script, pgErr, startup *pgproto3.ErrorRespons
 	})
 }
 
-// openFakePostgres opens a one-connection pgx pool on f.
+// openFakePostgres opens a one-connection pgx pool on addr.
 func openFakePostgres(t *testing.T, addr string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("pgx", "postgres://fake@"+addr+"/fake?sslmode=disable&connect_timeout=5")
@@ -271,8 +271,8 @@ func myHandshake() []byte {
 
 // fakeMySQL starts a MySQL server that lets every user in; each
 // connection runs its statements past sc. errPacket is sent for
-// sendError; greeting, when not nil, is sent instead of the
-// handshake (then the link is closed).
+// sendError; greeting, when not nil, is sent instead of the handshake
+// (then the link is closed).
 func fakeMySQL(t *testing.T, sc script, errPacket, greeting []byte) *fakeServer {
 	return startFake(t, func(c net.Conn) {
 		if greeting != nil {
