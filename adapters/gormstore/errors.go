@@ -260,7 +260,7 @@ func mysqlUnavailable(err error) bool {
 // SQLite primary result codes (the low byte of an extended code).
 const (
 	sqliteBusy      = 5  // another connection holds the lock past busy_timeout
-	sqliteLocked    = 6  // a table lock within the process
+	sqliteLocked    = 6  // a table lock held by another statement of the process
 	sqliteNoMem     = 7  // out of memory
 	sqliteReadOnly  = 8  // the file, its directory or journal is read-only, or was moved
 	sqliteInterrupt = 9  // interrupted: the driver does so when the context ends
@@ -299,6 +299,7 @@ func sqliteUnavailable(err error) bool {
 // They are matched only in errors that hold no driver error type.
 var lostConnectionMessages = []string{
 	"bad connection", "database is closed", "conn closed", "invalid connection",
+	"commands out of sync", "busy buffer", "malformed packet",
 	"connection refused", "connection reset", "broken pipe", "unexpected eof",
 	"i/o timeout", "no such host", "database is locked",
 }
