@@ -371,9 +371,10 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 // has none to give it), so a COMMIT whose answer is lost would wait as
 // long as TCP does, a quarter of an hour in a partition that drops
 // packets, holding the chain's lock and with it every write of the store.
-// Past ctx, transaction stops waiting and returns ctx's error: the outcome
-// is unknown, and the write is reported unavailable, never as a success.
-// The driver finishes the COMMIT on its own and then frees the connection.
+// Past ctx, transaction stops waiting and returns ctx's error (which
+// translate makes ErrUnavailable once the query timeout has passed): the
+// outcome is unknown, and the write is never reported as a success. The
+// driver finishes the COMMIT on its own and then frees the connection.
 func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
 	tx := s.db.WithContext(ctx).Begin(opts...)
 	if tx.Error != nil {
