@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"errors"
+	"fmt"
 	"iter"
 	"os"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
@@ -25,11 +27,12 @@ import (
 // the stored values). Appends are serialized by the chain's lock, which a
 // writing transaction takes before any database lock and holds until it has
 // committed or rolled back; the in-memory head advances only after a
-// commit. After a failed write the head is read back from the database, so
-// a commit whose answer was lost is not written twice. The audit_chains
-// registry keeps each chain's head (updated in the same transactions) and,
-// after a purge, its anchor: the last deleted event, from which the rest
-// still verifies.
+// commit. After a failed write the head is read back from the database,
+// under the lock of the chain's registry row, so that a commit whose
+// answer was lost, even one that lands late, is not written over. The
+// audit_chains registry keeps each chain's head (updated in the same
+// transactions) and, after a purge, its anchor: the last deleted event,
+// from which the rest still verifies.
 
 var _ ports.AuditChains = (*Store)(nil)
 
@@ -170,14 +173,8 @@ func (s *Store) writeChained(ctx context.Context, fn func(tx *gorm.DB, ct *chain
 func (s *Store) writeChainedOnce(ctx context.Context, c *chain, fn func(tx *gorm.DB, ct *chainTx) error) error {
 	var next chainHead
 	err := s.write(ctx, func(tx *gorm.DB) error {
-		head := c.head
-		if !head.known {
-			var err error
-			if head, err = loadHead(tx, c.id); err != nil {
-				return err
-			}
-		}
-		if err := s.lockHead(tx, c, &head); err != nil {
+		head, err := s.lockHead(tx, c)
+		if err != nil {
 			return err
 		}
 		ct := &chainTx{tx: tx, id: c.id, head: head, perInsert: s.rowsPerInsert(), prepare: s.driver == DriverSQLite}
@@ -202,30 +199,59 @@ func (s *Store) writeChainedOnce(ctx context.Context, c *chain, fn func(tx *gorm
 }
 
 // lockHead locks the chain's registry row for the rest of the transaction,
-// registering the chain if it has no row yet. SQLite needs no row lock:
-// its write transactions hold the whole database.
-func (s *Store) lockHead(tx *gorm.DB, c *chain, head *chainHead) error {
-	if s.driver == DriverSQLite {
-		return nil
+// registering the chain if it has no row yet, and returns the chain's head.
+// The head is read from the database only once the row is locked: a
+// transaction of this chain whose COMMIT got no answer in time (its writer
+// reported it unavailable and went on) may still be open on the server and
+// commit late. It holds the row until it ends, so a head read under the
+// lock includes its events; read before, it would miss them, and the next
+// event would take a seq already used (a spurious conflict). SQLite needs
+// no row lock: its write transactions hold the whole database, and none
+// outlives its connection in this process.
+func (s *Store) lockHead(tx *gorm.DB, c *chain) (chainHead, error) {
+	if s.driver != DriverSQLite {
+		if err := lockChainRow(tx, c); err != nil {
+			return chainHead{}, err
+		}
 	}
-	var ids []string
-	if err := tx.Raw(`SELECT chain_id FROM audit_chains WHERE chain_id = ? FOR UPDATE`, c.id).Scan(&ids).Error; err != nil {
-		return err
+	head := c.head
+	if !head.known {
+		var err error
+		if head, err = loadHead(tx, c.id); err != nil {
+			return chainHead{}, err
+		}
 	}
-	if len(ids) == 1 {
+	if s.driver != DriverSQLite {
 		head.registered = true
-		return nil
 	}
-	now := utc(time.Now())
-	err := tx.Create(&chainRow{
-		ChainID: c.id, Writer: c.writer, CreatedAt: now, UpdatedAt: now,
-		HeadSeq: head.seq, HeadID: head.eventID, HeadHash: head.hash,
-	}).Error
-	if err != nil {
-		return err
+	return head, nil
+}
+
+// lockChainRow locks the registry row of chain c, inserting it first if
+// the chain has none. The insert waits for a transaction that inserted the
+// row and is still open; if that one commits, nothing is inserted and the
+// row it made is locked instead.
+func lockChainRow(tx *gorm.DB, c *chain) error {
+	for range 2 {
+		var ids []string
+		if err := tx.Raw(`SELECT chain_id FROM audit_chains WHERE chain_id = ? FOR UPDATE`, c.id).Scan(&ids).Error; err != nil {
+			return err
+		}
+		if len(ids) == 1 {
+			return nil
+		}
+		now := utc(time.Now())
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&chainRow{
+			ChainID: c.id, Writer: c.writer, CreatedAt: now, UpdatedAt: now,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			return nil // the new row is this transaction's until it ends
+		}
 	}
-	head.registered = true
-	return nil
+	return fmt.Errorf("register audit chain %s: its registry row can be neither inserted nor found", c.id)
 }
 
 // loadHead reads the head of chain id from the database: its registry
@@ -536,5 +562,5 @@ func (s *Store) writeReadCommitted(ctx context.Context, fn func(tx *gorm.DB) err
 	if s.writeSem != nil {
 		return s.write(ctx, fn)
 	}
-	return s.db.WithContext(ctx).Transaction(fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	return s.transaction(ctx, fn, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 }

@@ -362,7 +362,45 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 			return ctx.Err()
 		}
 	}
-	return s.db.WithContext(ctx).Transaction(fn)
+	return s.transaction(ctx, fn)
+}
+
+// transaction runs fn in a transaction and commits it if fn succeeds, as
+// gorm.DB.Transaction does, except that the wait for the COMMIT's answer
+// ends with ctx. The MySQL driver's COMMIT takes no context (database/sql
+// has none to give it), so a COMMIT whose answer is lost would wait as
+// long as TCP does, a quarter of an hour in a partition that drops
+// packets, holding the chain's lock and with it every write of the store.
+// Past ctx, transaction stops waiting and returns ctx's error (which
+// translate makes ErrUnavailable once the query timeout has passed): the
+// outcome is unknown, and the write is never reported as a success. The
+// driver finishes the COMMIT on its own and then frees the connection.
+func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
+	tx := s.db.WithContext(ctx).Begin(opts...)
+	if tx.Error != nil {
+		return tx.Error
+	}
+	ended := false
+	defer func() {
+		if !ended { // fn failed or panicked
+			tx.Rollback()
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	ended = true
+	if s.driver != DriverMySQL {
+		return tx.Commit().Error
+	}
+	done := make(chan error, 1)
+	go func() { done <- tx.Commit().Error }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("commit: %w", ctx.Err())
+	}
 }
 
 // Ping checks that the database answers.
