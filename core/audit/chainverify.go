@@ -201,7 +201,10 @@ func (v *ChainVerifier) Finish() ChainResult {
 		if c.Registered && g.from > c.HeadSeq {
 			continue // past the head: what lies there is reported as inserted
 		}
-		if c.Registered && g.to > c.HeadSeq {
+		if c.Registered && g.to >= c.HeadSeq {
+			// The event after the gap lies past the head, where nothing
+			// the writer appended is: the registry names the last missing
+			// event, not that event's link.
 			g.to, g.nextID = c.HeadSeq, c.HeadID
 		}
 		v.reportGap(g)

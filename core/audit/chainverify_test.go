@@ -159,3 +159,99 @@ func TestVerifierCapsProblems(t *testing.T) {
 		t.Errorf("%d problems listed, %d omitted; want %d and 50", len(res.Problems), res.Omitted, MaxProblems)
 	}
 }
+
+// TestVerifierNamesExactPlace checks the kind, seq range, event and cause
+// of the findings that follow links across a chain's edges: the purge
+// anchor, the first event and the registered head.
+func TestVerifierNamesExactPlace(t *testing.T) {
+	rehashFrom := func(recs []Record, i int) {
+		for ; i < len(recs); i++ {
+			if i > 0 {
+				recs[i].Link.PrevID, recs[i].Link.PrevHash = recs[i-1].Event.ID, recs[i-1].Link.Hash
+			}
+			recs[i].Link.Hash = recs[i].ComputeHash()
+		}
+	}
+	forged := func(recs []Record, seq int64, prevID, prevHash string) Record {
+		r := Record{Event: Event{ID: "evt_forged", Action: ActionKeyUsed}, Link: Link{ChainID: "chn_T", Seq: seq, PrevID: prevID, PrevHash: prevHash}}
+		r.Link.Hash = r.ComputeHash()
+		return r
+	}
+	cases := []struct {
+		name   string
+		tamper func(c *Chain, recs []Record) []Record
+		want   []Problem
+	}{
+		{"first event links to a predecessor", func(c *Chain, r []Record) []Record {
+			// Everything rehashed and the registry's head updated: only
+			// the first link still shows it.
+			r[0].Link.PrevID, r[0].Link.PrevHash = "evt_ghost", strings.Repeat("f", 64)
+			rehashFrom(r, 0)
+			c.HeadHash = r[19].Link.Hash
+			return r
+		}, []Problem{{Kind: ProblemModified, Seq: 1, LastSeq: 1, EventID: "evt_0001", Message: "the first event of the chain links to a predecessor"}}},
+		{"rewritten purge anchor", func(c *Chain, r []Record) []Record {
+			c.AnchorSeq, c.AnchorID, c.AnchorHash = 8, r[7].Event.ID, strings.Repeat("0", 64)
+			return r[8:]
+		}, []Problem{{Kind: ProblemModified, Seq: 8, LastSeq: 8, EventID: "evt_0008", Message: "the purge anchor does not match the link recorded by the next event evt_0009 (seq 9)"}}},
+		{"rewritten event after a purge anchor", func(c *Chain, r []Record) []Record {
+			c.AnchorSeq, c.AnchorID, c.AnchorHash = 8, r[7].Event.ID, r[7].Link.Hash
+			r[11].Event.Actor = "user:mallory"
+			r[11].Link.Hash = r[11].ComputeHash()
+			return r[8:]
+		}, []Problem{{Kind: ProblemModified, Seq: 12, LastSeq: 12, EventID: "evt_0012", Message: "the event was rewritten with a recomputed hash: the next event evt_0013 (seq 13) recorded a different hash for it"}}},
+		{"gap at the registered head", func(c *Chain, r []Record) []Record {
+			return append(r[:19], forged(r, 21, r[19].Event.ID, r[19].Link.Hash))
+		}, []Problem{
+			{Kind: ProblemDeleted, Seq: 20, LastSeq: 20, EventID: "evt_0020", Message: "the event at seq 20 is missing"},
+			{Kind: ProblemInserted, Seq: 21, LastSeq: 21, EventID: "evt_forged", Message: "1 events after the registered head (seq 20) were not appended by the chain's writer"},
+		}},
+		{"gap ending at the registered head", func(c *Chain, r []Record) []Record {
+			// The event after the gap lies past the head: the registry,
+			// not that event, names the last missing one.
+			return append(r[:18], forged(r, 21, "evt_bogus", strings.Repeat("e", 64)))
+		}, []Problem{
+			{Kind: ProblemDeleted, Seq: 19, LastSeq: 20, EventID: "evt_0020", Message: "2 events (seq 19 to 20) are missing; the last of them was evt_0020"},
+			{Kind: ProblemInserted, Seq: 21, LastSeq: 21, EventID: "evt_forged", Message: "1 events after the registered head (seq 20) were not appended by the chain's writer"},
+		}},
+		{"gap through the registered head", func(c *Chain, r []Record) []Record {
+			return append(r[:18], forged(r, 23, "evt_bogus", strings.Repeat("e", 64)))
+		}, []Problem{
+			{Kind: ProblemDeleted, Seq: 19, LastSeq: 20, EventID: "evt_0020", Message: "2 events (seq 19 to 20) are missing; the last of them was evt_0020"},
+			{Kind: ProblemInserted, Seq: 21, LastSeq: 23, EventID: "evt_forged", Message: "1 events after the registered head (seq 20) were not appended by the chain's writer"},
+		}},
+		{"events missing up to the registered head", func(c *Chain, r []Record) []Record { return r[:17] },
+			[]Problem{{Kind: ProblemDeleted, Seq: 18, LastSeq: 20, EventID: "evt_0020", Message: "3 events (seq 18 to 20) are missing; the last of them was evt_0020"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, recs := buildChain(20)
+			recs = tc.tamper(&c, recs)
+			res := run(c, recs)
+			wantProblems(t, res, tc.want)
+		})
+	}
+}
+
+// wantProblems checks res's problems, in any order, field by field.
+func wantProblems(t *testing.T, res ChainResult, want []Problem) {
+	t.Helper()
+	key := func(p Problem) string {
+		return fmt.Sprintf("%s %s %d-%d %s: %s", p.Kind, p.ChainID, p.Seq, p.LastSeq, p.EventID, p.Message)
+	}
+	var got, exp []string
+	for _, p := range res.Problems {
+		got = append(got, key(p))
+	}
+	for _, p := range want {
+		if p.ChainID == "" {
+			p.ChainID = res.Chain.ID
+		}
+		exp = append(exp, key(p))
+	}
+	slices.Sort(got)
+	slices.Sort(exp)
+	if !slices.Equal(got, exp) {
+		t.Errorf("problems\n  got  %q\n  want %q", got, exp)
+	}
+}
