@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"iter"
 	"strings"
 	"testing"
@@ -57,7 +58,8 @@ func (m *memChains) Chains(context.Context) ([]audit.Chain, error) { return m.ch
 func (m *memChains) Records(_ context.Context, id string, after int64) iter.Seq2[audit.Record, error] {
 	return func(yield func(audit.Record, error) bool) {
 		for _, r := range m.records[id] {
-			if r.Link.Seq > after && !yield(r, nil) {
+			// The events of no chain (the empty id) have no seq to skip by.
+			if (id == "" || r.Link.Seq > after) && !yield(r, nil) {
 				return
 			}
 		}
@@ -236,6 +238,60 @@ func TestVerifyChainsReportsEachChain(t *testing.T) {
 	rep, err = f.log.VerifyChains(ctx, nil)
 	if err != nil || rep.OK() || rep.Problems != 1 || rep.Chains[0].Problems[0].EventID != recs[1].Event.ID {
 		t.Fatalf("tampered: %+v, %v", rep, err)
+	}
+}
+
+// TestVerifyChainsCountsEveryChain checks that a report adds up the
+// problems of every chain, listed and omitted: a log tampered with in
+// several chains must never read as verified because its last chain is
+// intact.
+func TestVerifyChainsCountsEveryChain(t *testing.T) {
+	f := newAuditFixture(t)
+	chain := func(id string, n int) []audit.Record {
+		var recs []audit.Record
+		prevID, prevHash := "", ""
+		for i := 1; i <= n; i++ {
+			r := audit.Record{Event: audit.Event{ID: fmt.Sprintf("evt_%s_%d", id, i), Action: audit.ActionKeyUsed},
+				Link: audit.Link{ChainID: id, Seq: int64(i), PrevID: prevID, PrevHash: prevHash}}
+			r.Link.Hash = r.ComputeHash()
+			recs = append(recs, r)
+			prevID, prevHash = r.Event.ID, r.Link.Hash
+		}
+		f.chains.records[id] = recs
+		last := recs[n-1]
+		f.chains.chains = append(f.chains.chains, audit.Chain{ID: id, Registered: true, HeadSeq: last.Link.Seq, HeadID: last.Event.ID, HeadHash: last.Link.Hash})
+		return recs
+	}
+	// Events that belong to no chain, each reported, more than a chain's
+	// report lists; then a chain with two modified events; last, an
+	// intact chain.
+	loose := audit.MaxProblems + 3
+	for i := range loose {
+		f.chains.records[""] = append(f.chains.records[""], audit.Record{Event: audit.Event{ID: fmt.Sprintf("evt_loose_%d", i)}})
+	}
+	f.chains.chains = append(f.chains.chains, audit.Chain{})
+	a := chain("chn_A", 5)
+	a[1].Event.ClientIP, a[3].Event.Actor = "10.0.0.1", "user:mallory"
+	chain("chn_B", 4)
+
+	rep, err := f.log.VerifyChains(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Chains) != 3 || rep.Events != int64(loose)+5+4 {
+		t.Fatalf("%d chains, %d events; want 3 chains, %d events", len(rep.Chains), rep.Events, loose+9)
+	}
+	perChain := []int64{int64(loose), 2, 0}
+	for i, r := range rep.Chains {
+		if n := int64(len(r.Problems)) + r.Omitted; n != perChain[i] {
+			t.Errorf("chain %q: %d problems (%d omitted), want %d", r.Chain.ID, n, r.Omitted, perChain[i])
+		}
+	}
+	if rep.Chains[0].Omitted != 3 {
+		t.Errorf("omitted %d problems of the loose events, want 3", rep.Chains[0].Omitted)
+	}
+	if want := int64(loose) + 2; rep.Problems != want || rep.OK() {
+		t.Errorf("report: %d problems, OK=%v; want %d, not OK", rep.Problems, rep.OK(), want)
 	}
 }
 
