@@ -32,7 +32,7 @@ func TestAuditRetentionSettings(t *testing.T) {
 
 func TestPurgeCutoff(t *testing.T) {
 	st := dbtest.Open(t, "sqlite")
-	al, err := keys.NewAuditLog(keys.AuditDeps{Events: st, Chains: st, Keys: st, Clock: systemClock{}, Entropy: rand.Reader})
+	al, err := keys.NewAuditLog(keys.AuditDeps{Events: st, Chains: st, Keys: st, Clock: systemClock{}, Entropy: rand.Reader, ChainKeys: dbtest.ChainKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -121,6 +121,12 @@ type AuditConfig struct {
 	// PurgeInterval is how often serve deletes the events older than
 	// Retention (0: never; run `apikeys audit purge` instead).
 	PurgeInterval time.Duration `koanf:"purge_interval"`
+	// ChainKey keys the audit hash chains (docs/audit.md): a secret kept
+	// out of the database, generated in development.
+	ChainKey string `koanf:"chain_key"`
+	// PreviousChainKeys are the chain keys ChainKey replaced: they still
+	// verify (and anchor purges of) the chains written with them.
+	PreviousChainKeys []string `koanf:"previous_chain_keys"`
 }
 
 // LogConfig configures the structured log.
@@ -174,7 +180,7 @@ func Defaults() Config {
 			Argon2:    Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxConcurrent: 0},
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
 		},
-		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 2000, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second, PurgeInterval: time.Hour},
+		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 2000, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second, PurgeInterval: time.Hour, PreviousChainKeys: []string{}},
 		Log:   LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
 
 		Telemetry: defaultTelemetry(),
@@ -222,7 +228,7 @@ func Load(path string, environ []string) (Config, error) {
 				unknownEnv = append(unknownEnv, name)
 				return "", nil
 			}
-			if key == "http.trusted_proxies" {
+			if key == "http.trusted_proxies" || key == "audit.previous_chain_keys" {
 				return key, splitList(value)
 			}
 			return key, value
@@ -343,6 +349,16 @@ func (c Config) Validate() error {
 		}
 		if c.Security.Pepper == "" {
 			bad("security.pepper", "is required %s", why)
+		}
+		if c.Audit.ChainKey == "" {
+			bad("audit.chain_key", "is required %s", why)
+		}
+	}
+	if c.Audit.ChainKey != "" || len(c.Audit.PreviousChainKeys) > 0 {
+		if _, err := c.Audit.chainKeys(); err != nil {
+			errs = append(errs, err)
+		} else if c.Audit.ChainKey == c.Security.Pepper || c.Audit.ChainKey == c.JWT.Secret {
+			bad("audit.chain_key", "must differ from security.pepper and jwt.secret")
 		}
 	}
 	a := c.Security.Argon2

@@ -40,6 +40,7 @@ func storeConfig(cfg Config, logger *slog.Logger) gormstore.Config {
 		MaxOpenConns: cfg.Storage.MaxOpenConns, MaxIdleConns: cfg.Storage.MaxIdleConns,
 		ConnMaxLifetime: cfg.Storage.ConnMaxLifetime, ConnMaxIdleTime: cfg.Storage.ConnMaxIdleTime,
 		QueryTimeout: cfg.Storage.QueryTimeout, Logger: logger,
+		ChainKey: []byte(cfg.Audit.ChainKey), PreviousChainKeys: secretBytes(cfg.Audit.PreviousChainKeys),
 	}
 }
 
@@ -61,7 +62,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 		return err
 	}
 	if generated {
-		logger.Warn("generated development secrets (JWT secret and pepper); keep them out of production",
+		logger.Warn("generated development secrets (JWT secret, pepper, audit chain key); keep them out of production",
 			slog.String("file", secretsPath))
 	} else if secretsPath != "" {
 		logger.Info("using development secrets", slog.String("file", secretsPath))
@@ -126,7 +127,7 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 	if err != nil {
 		return err
 	}
-	auditLog, err := newAuditLog(store, tel.auditStore(store), tel.keyStore(store))
+	auditLog, err := newAuditLog(cfg.Audit, store, tel.auditStore(store), tel.keyStore(store))
 	if err != nil {
 		return err
 	}

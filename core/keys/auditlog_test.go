@@ -66,6 +66,24 @@ func (m *memChains) Records(_ context.Context, id string, after int64) iter.Seq2
 	}
 }
 
+// auditKeys are the chain keys of the audit fixture's chains.
+var auditKeys, _ = audit.NewChainKeys([]byte("core-keys-test-chain-key-0123456789abcdef"))
+
+// sealedChain returns a registered chain of records linked and sealed
+// with auditKeys.
+func sealedChain(id string, recs []audit.Record) audit.Chain {
+	prevID, prevHash := "", ""
+	for i := range recs {
+		r := &recs[i]
+		r.Link = audit.Link{ChainID: id, Seq: int64(i + 1), PrevID: prevID, PrevHash: prevHash}
+		r.Link.Hash = r.HashV2(auditKeys.Current())
+		prevID, prevHash = r.Event.ID, r.Link.Hash
+	}
+	c := audit.Chain{ID: id, Registered: true, KeyedFrom: 1, HeadSeq: int64(len(recs)), HeadID: prevID, HeadHash: prevHash}
+	c.Seal(auditKeys.Current())
+	return c
+}
+
 type auditFixture struct {
 	log    *AuditLog
 	events *memEvents
@@ -78,7 +96,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	t.Helper()
 	f := &auditFixture{events: &memEvents{}, chains: &memChains{records: map[string][]audit.Record{}}, keys: newMemStore(),
 		clock: &fakeClock{t: time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)}}
-	al, err := NewAuditLog(AuditDeps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader})
+	al, err := NewAuditLog(AuditDeps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader, ChainKeys: auditKeys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +106,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 
 func TestNewAuditLogRefusesMissingDependencies(t *testing.T) {
 	_, err := NewAuditLog(AuditDeps{Clock: &fakeClock{}})
-	if err == nil || !strings.Contains(err.Error(), "Chains, Entropy, Events, Keys") {
+	if err == nil || !strings.Contains(err.Error(), "ChainKeys, Chains, Entropy, Events, Keys") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -219,20 +237,25 @@ func TestPurgeRecordsWhatItCut(t *testing.T) {
 func TestVerifyChainsReportsEachChain(t *testing.T) {
 	f := newAuditFixture(t)
 	var recs []audit.Record
-	prevID, prevHash := "", ""
 	for i := 1; i <= 3; i++ {
-		r := audit.Record{Event: audit.Event{ID: "evt_" + strings.Repeat("x", i), Action: audit.ActionKeyUsed},
-			Link: audit.Link{ChainID: "chn_A", Seq: int64(i), PrevID: prevID, PrevHash: prevHash}}
-		r.Link.Hash = r.ComputeHash()
-		recs = append(recs, r)
-		prevID, prevHash = r.Event.ID, r.Link.Hash
+		recs = append(recs, audit.Record{Event: audit.Event{ID: "evt_" + strings.Repeat("x", i), Action: audit.ActionKeyUsed}})
 	}
-	f.chains.chains = []audit.Chain{{ID: "chn_A", Registered: true, HeadSeq: 3, HeadID: prevID, HeadHash: prevHash}}
+	f.chains.chains = []audit.Chain{sealedChain("chn_A", recs)}
 	f.chains.records["chn_A"] = recs
 	var seen []string
 	rep, err := f.log.VerifyChains(ctx, func(r audit.ChainResult) { seen = append(seen, r.Chain.ID) })
 	if err != nil || !rep.OK() || rep.Events != 3 || len(seen) != 1 {
 		t.Fatalf("intact: %+v, %v, %v", rep, err, seen)
+	}
+	// Verified with another key, the chain is reported once, unchecked.
+	other, _ := audit.NewChainKeys([]byte("another-test-chain-key-0123456789abcdef"))
+	al, err := NewAuditLog(AuditDeps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader, ChainKeys: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = al.VerifyChains(ctx, nil)
+	if err != nil || rep.OK() || rep.Problems != 1 || rep.Chains[0].Problems[0].Kind != audit.ProblemUnknownKey {
+		t.Fatalf("another key: %+v, %v", rep, err)
 	}
 	recs[1].Event.ClientIP = "10.0.0.1"
 	rep, err = f.log.VerifyChains(ctx, nil)
@@ -249,17 +272,11 @@ func TestVerifyChainsCountsEveryChain(t *testing.T) {
 	f := newAuditFixture(t)
 	chain := func(id string, n int) []audit.Record {
 		var recs []audit.Record
-		prevID, prevHash := "", ""
 		for i := 1; i <= n; i++ {
-			r := audit.Record{Event: audit.Event{ID: fmt.Sprintf("evt_%s_%d", id, i), Action: audit.ActionKeyUsed},
-				Link: audit.Link{ChainID: id, Seq: int64(i), PrevID: prevID, PrevHash: prevHash}}
-			r.Link.Hash = r.ComputeHash()
-			recs = append(recs, r)
-			prevID, prevHash = r.Event.ID, r.Link.Hash
+			recs = append(recs, audit.Record{Event: audit.Event{ID: fmt.Sprintf("evt_%s_%d", id, i), Action: audit.ActionKeyUsed}})
 		}
+		f.chains.chains = append(f.chains.chains, sealedChain(id, recs))
 		f.chains.records[id] = recs
-		last := recs[n-1]
-		f.chains.chains = append(f.chains.chains, audit.Chain{ID: id, Registered: true, HeadSeq: last.Link.Seq, HeadID: last.Event.ID, HeadHash: last.Link.Hash})
 		return recs
 	}
 	// Events that belong to no chain, each reported, more than a chain's

@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 const (
 	testJWTSecret = "e2e-jwt-secret-0123456789abcdef0123456789"
 	testPepper    = "e2e-pepper-0123456789abcdef0123456789abcdef"
+	testChainKey  = "e2e-audit-chain-key-0123456789abcdef0123456"
 )
 
 // env describes one database a server can run on.
@@ -117,7 +118,7 @@ func serverEnv(e env, dataDir string, extra ...string) []string {
 	}
 	if e.driver != "sqlite" {
 		out = append(out, "APIKEYS_STORAGE_DSN="+e.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
-			"APIKEYS_JWT_SECRET="+testJWTSecret, "APIKEYS_SECURITY_PEPPER="+testPepper)
+			"APIKEYS_JWT_SECRET="+testJWTSecret, "APIKEYS_SECURITY_PEPPER="+testPepper, "APIKEYS_AUDIT_CHAIN_KEY="+testChainKey)
 	}
 	return append(out, extra...)
 }
