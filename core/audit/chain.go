@@ -162,7 +162,7 @@ type Chain struct {
 func (c Chain) Keyed(seq int64) bool { return c.KeyedFrom > 0 && seq >= c.KeyedFrom }
 
 // LinkHash returns the link hash r must hold at its seq in c: v2 under k
-// from c.KeyedFrom on, v1 before.
+// from c.KeyedFrom on, v1 before. k must not be zero for a keyed seq.
 func (c Chain) LinkHash(r Record, k ChainKey) string {
 	if c.Keyed(r.Link.Seq) {
 		return r.HashV2(k)

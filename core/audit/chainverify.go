@@ -150,6 +150,15 @@ func NewChainVerifier(c Chain, keys ChainKeys) *ChainVerifier {
 	return v
 }
 
+// linkOK reports whether r's stored link is the one its seq calls for: a
+// keyed link is never accepted without a key to check it.
+func (v *ChainVerifier) linkOK(r Record) bool {
+	if v.chain.Keyed(r.Link.Seq) && v.key.IsZero() {
+		return false
+	}
+	return v.chain.LinkHash(r, v.key) == r.Link.Hash
+}
+
 // unchecked reports a registered chain sealed with a key not given.
 func (v *ChainVerifier) unchecked() bool {
 	return v.chain.ID != "" && v.chain.Registered && !v.check
@@ -193,7 +202,7 @@ func (v *ChainVerifier) Add(r Record) {
 	if !v.check {
 		return // an unregistered chain, or one sealed with a key not given: reported whole
 	}
-	intact := v.chain.LinkHash(r, v.key) == r.Link.Hash
+	intact := v.linkOK(r)
 	switch {
 	case seq < v.expect:
 		v.report(Problem{Kind: ProblemInserted, Seq: seq, EventID: r.Event.ID,
@@ -381,7 +390,7 @@ func (v *ChainVerifier) originalSeq(r Record, candidates []int64) (int64, bool) 
 		tried[s] = true
 		moved := r
 		moved.Link.Seq = s
-		return v.chain.LinkHash(moved, v.key) == r.Link.Hash
+		return v.linkOK(moved) // its stored link, checked at seq s
 	}
 	switch r.Link.PrevHash {
 	case "":

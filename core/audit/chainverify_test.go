@@ -461,3 +461,17 @@ func TestVerifierKeys(t *testing.T) {
 	wantProblems(t, run(c, recs), []Problem{{Kind: ProblemInserted, Seq: 1, LastSeq: 20,
 		Message: "20 events name chain chn_T, which the chain registry does not know: they were inserted, or the registry entry was deleted"}})
 }
+
+// TestVerifierNeverAcceptsAKeyedLinkWithoutAKey verifies, with no key at
+// all, a chain whose unsealed registry entry claims keyed links: they are
+// reported, not accepted, and nothing is computed under a zero key.
+func TestVerifierNeverAcceptsAKeyedLinkWithoutAKey(t *testing.T) {
+	c, recs := buildChain(3)
+	c.KeyID, c.HeadSeal = "", ""
+	recs[1].Link.Hash = "" // an empty link must not match an empty computation
+	res := runWith(ChainKeys{}, c, recs)
+	wantProblems(t, res, append([]Problem{{Kind: ProblemModified, Seq: 3, LastSeq: 3, EventID: "evt_0003", Message: msgUnsealed}},
+		Problem{Kind: ProblemModified, Seq: 1, LastSeq: 1, EventID: "evt_0001", Message: "the stored hash does not match the event's contents"},
+		Problem{Kind: ProblemModified, Seq: 2, LastSeq: 2, EventID: "evt_0002", Message: "the stored hash does not match the event's contents"},
+		Problem{Kind: ProblemModified, Seq: 3, LastSeq: 3, EventID: "evt_0003", Message: "the stored hash does not match the event's contents"}))
+}

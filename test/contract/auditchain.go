@@ -46,8 +46,12 @@ type ChainEnv struct {
 // event a writer stores, management or usage, is a link of its chain;
 // failed writes leave no gap; verification finds every modified, deleted,
 // reordered or inserted event of a large log; purges leave the rest of
-// each chain verifiable. open returns a fresh database with the given
-// number of writers.
+// each chain verifiable; chains forged by someone without the chain key
+// (links recomputed with SHA-256, downgrades, faked purges) are found,
+// chains from before keyed chains are sealed by the upgrade and still
+// verify, a wrong key is reported as such, and a rotated key keeps older
+// chains verifiable. open returns a fresh database with the given number
+// of writers.
 func AuditChains(open func(t *testing.T, writers int) ChainEnv) func(t *testing.T) {
 	return func(t *testing.T) {
 		tests := []struct {
