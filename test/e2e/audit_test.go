@@ -714,6 +714,10 @@ func TestAuditCommandsNeedTheChainKey(t *testing.T) {
 		if !strings.Contains(out, "no problems found") || !strings.Contains(out, ", key ck_") {
 			t.Errorf("audit verify with the server's key:\n%s", out)
 		}
+		out = s.cli("audit", "verify", "--json")
+		if !strings.Contains(out, `"key_id": "ck_`) || !strings.Contains(out, `"keyed_from_seq": 1,`) {
+			t.Errorf("audit verify --json does not name the chain's key:\n%s", out)
+		}
 		const rotated = "e2e-the-next-audit-chain-key-0123456789abcdef"
 		other := append(slices.Clone(s.env), "APIKEYS_AUDIT_CHAIN_KEY="+rotated)
 		out, err := runCLI(t, other, "audit", "verify")
