@@ -9,15 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/core/audit"
-	"github.com/agentauri/apikeys/core/keys"
-	"github.com/agentauri/apikeys/ports"
+	"github.com/agentauri/apikeys/core/auditlog"
 )
 
 // Actors of the purge event, by where the purge ran.
@@ -27,22 +25,13 @@ const (
 )
 
 // newAuditLog builds the audit-log use cases on store, verifying chains
-// with the chain keys of cfg; events, when not nil, replaces store for
-// reading and recording events (an instrumented wrapper of it).
-func newAuditLog(cfg AuditConfig, store *gormstore.Store, events ports.AuditStore, keyStore ports.KeyStore) (*keys.AuditLog, error) {
-	if events == nil {
-		events = store
-	}
-	if keyStore == nil {
-		keyStore = store
-	}
+// with the chain keys of cfg.
+func newAuditLog(cfg AuditConfig, store *gormstore.Store) (*auditlog.Service, error) {
 	chainKeys, err := cfg.chainKeys()
 	if err != nil {
 		return nil, err
 	}
-	return keys.NewAuditLog(keys.AuditDeps{
-		Events: events, Chains: store, Keys: keyStore, Clock: systemClock{}, Entropy: rand.Reader, ChainKeys: chainKeys,
-	})
+	return auditlog.New(auditlog.Deps{Events: store, Chains: store, Keys: store, Clock: systemClock{}, Entropy: rand.Reader, ChainKeys: chainKeys})
 }
 
 // chainKeys returns the audit chain keys of a: audit.chain_key, the
@@ -74,40 +63,26 @@ func secretBytes(secrets []string) [][]byte {
 }
 
 // startPurgeJob runs, every cfg.Audit.PurgeInterval, a purge of the
-// events older than cfg.Audit.Retention, until the returned stop function
-// is called (which waits for a purge under way). With no retention or no
+// events older than cfg.Audit.Retention, until the returned closer is
+// called (which waits for a purge under way). With no retention or no
 // interval it does nothing.
-func startPurgeJob(cfg Config, log *keys.AuditLog, logger *slog.Logger) (stop func()) {
+func startPurgeJob(cfg Config, log *auditlog.Service, logger *slog.Logger) (stop func(context.Context) error) {
 	if cfg.Audit.Retention <= 0 || cfg.Audit.PurgeInterval <= 0 {
-		return func() {}
+		return func(context.Context) error { return nil }
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(cfg.Audit.PurgeInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			rep, err := log.Purge(ctx, log.Cutoff(cfg.Audit.Retention), actorPurgeJob)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				logger.Warn("audit purge", slog.String("error", err.Error()), slog.Int64("deleted", rep.Deleted))
-			case rep.Deleted > 0:
-				logger.Info("audit purge", slog.Int64("deleted", rep.Deleted), slog.Int("chains", len(rep.Cuts)),
-					slog.Time("before", rep.Before), slog.String("event_id", rep.EventID))
-			}
+	stop = every(cfg.Audit.PurgeInterval, func(ctx context.Context) {
+		rep, err := log.Purge(ctx, log.Cutoff(cfg.Audit.Retention), actorPurgeJob)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("audit purge", slog.String("error", err.Error()), slog.Int64("deleted", rep.Deleted))
+		case rep.Deleted > 0:
+			logger.Info("audit purge", slog.Int64("deleted", rep.Deleted), slog.Int("chains", len(rep.Cuts)),
+				slog.Time("before", rep.Before), slog.String("event_id", rep.EventID))
 		}
 	})
 	logger.Info("audit purge job started", slog.Duration("retention", cfg.Audit.Retention),
 		slog.Duration("interval", cfg.Audit.PurgeInterval))
-	return func() {
-		cancel()
-		wg.Wait()
-	}
+	return stop
 }
 
 // errAuditProblems says verification found the log tampered with.
@@ -126,7 +101,7 @@ func auditCommand(load func() (Config, error)) *cobra.Command {
 		Short: "Check every hash chain of the audit log; exit non-zero on any modified, deleted, reordered or inserted event",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAuditLog(cmd, load, func(al *keys.AuditLog, _ Config) error {
+			return withAuditLog(cmd, load, func(al *auditlog.Service, _ Config) error {
 				return runVerify(cmd.Context(), al, cmd.OutOrStdout(), asJSON)
 			})
 		},
@@ -151,7 +126,7 @@ found (deleting tampered events would destroy the evidence); --force
 purges anyway.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withAuditLog(cmd, load, func(al *keys.AuditLog, cfg Config) error {
+			return withAuditLog(cmd, load, func(al *auditlog.Service, cfg Config) error {
 				cutoff, err := purgeCutoff(al, cfg, before, olderThan)
 				if err != nil {
 					return err
@@ -194,7 +169,7 @@ purges anyway.`,
 
 // purgeCutoff picks the cutoff of a purge from the flags or the
 // configured retention.
-func purgeCutoff(al *keys.AuditLog, cfg Config, before string, olderThan time.Duration) (time.Time, error) {
+func purgeCutoff(al *auditlog.Service, cfg Config, before string, olderThan time.Duration) (time.Time, error) {
 	switch {
 	case before != "" && olderThan != 0:
 		return time.Time{}, errors.New("give --before or --older-than, not both")
@@ -215,14 +190,14 @@ func purgeCutoff(al *keys.AuditLog, cfg Config, before string, olderThan time.Du
 }
 
 // withAuditLog opens the configured database and runs fn on its audit log.
-func withAuditLog(cmd *cobra.Command, load func() (Config, error), fn func(*keys.AuditLog, Config) error) error {
+func withAuditLog(cmd *cobra.Command, load func() (Config, error), fn func(*auditlog.Service, Config) error) error {
 	return withStore(cmd, load, func(st *gormstore.Store, cfg Config) error {
 		if n, err := st.Pending(cmd.Context()); err != nil {
 			return fmt.Errorf("check migrations: %w", err)
 		} else if n > 0 {
 			return fmt.Errorf("%d database migrations are pending: run `apikeys migrate up` first", n)
 		}
-		al, err := newAuditLog(cfg.Audit, st, nil, nil)
+		al, err := newAuditLog(cfg.Audit, st)
 		if err != nil {
 			return err
 		}
@@ -231,7 +206,7 @@ func withAuditLog(cmd *cobra.Command, load func() (Config, error), fn func(*keys
 }
 
 // runVerify verifies every chain and prints the report.
-func runVerify(ctx context.Context, al *keys.AuditLog, out io.Writer, asJSON bool) error {
+func runVerify(ctx context.Context, al *auditlog.Service, out io.Writer, asJSON bool) error {
 	var each func(audit.ChainResult)
 	if !asJSON {
 		each = func(r audit.ChainResult) { printChain(out, r) }
@@ -296,7 +271,7 @@ func printChain(out io.Writer, r audit.ChainResult) {
 	fmt.Fprintln(out, b.String())
 }
 
-func printProblems(out io.Writer, rep keys.VerifyReport) {
+func printProblems(out io.Writer, rep auditlog.VerifyReport) {
 	for _, r := range rep.Chains {
 		for _, p := range r.Problems {
 			fmt.Fprintf(out, "%-9s chain %s seq %d", strings.ToUpper(string(p.Kind)), p.ChainID, p.Seq)
@@ -348,7 +323,7 @@ type problemJSON struct {
 	Message string `json:"message"`
 }
 
-func verifyJSON(rep keys.VerifyReport) verifyReportJSON {
+func verifyJSON(rep auditlog.VerifyReport) verifyReportJSON {
 	out := verifyReportJSON{OK: rep.OK(), Events: rep.Events, Problems: rep.Problems, Chains: []verifyChainJSON{}}
 	for _, r := range rep.Chains {
 		c := verifyChainJSON{

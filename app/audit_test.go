@@ -1,12 +1,10 @@
 package app
 
 import (
-	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/agentauri/apikeys/core/keys"
 	"github.com/agentauri/apikeys/test/dbtest"
 )
 
@@ -32,7 +30,7 @@ func TestAuditRetentionSettings(t *testing.T) {
 
 func TestPurgeCutoff(t *testing.T) {
 	st := dbtest.Open(t, "sqlite")
-	al, err := keys.NewAuditLog(keys.AuditDeps{Events: st, Chains: st, Keys: st, Clock: systemClock{}, Entropy: rand.Reader, ChainKeys: dbtest.ChainKeys()})
+	al, err := newAuditLog(AuditConfig{ChainKey: dbtest.ChainKey}, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentauri/apikeys/adapters/gormstore"
-	"github.com/agentauri/apikeys/adapters/jwtauth"
 )
 
 // Version is the build's version, set with -ldflags "-X .../app.Version=v1.2.3".
@@ -109,20 +107,7 @@ func NewCLI() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, _, err := ResolveSecrets(&cfg); err != nil {
-				return err
-			}
-			if strings.TrimSpace(sub) == "" {
-				return fmt.Errorf("--sub is required")
-			}
-			if ttl <= 0 {
-				return fmt.Errorf("--ttl must be positive, got %s", ttl)
-			}
-			v, err := jwtauth.New(jwtauth.Config{Secret: []byte(cfg.JWT.Secret), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience})
-			if err != nil {
-				return fmt.Errorf("jwt: %w", err)
-			}
-			tok, err := v.Mint(sub, orgs, ttl, time.Now())
+			tok, err := mintDevToken(cfg, sub, orgs, ttl)
 			if err != nil {
 				return err
 			}
@@ -131,8 +116,8 @@ func NewCLI() *cobra.Command {
 		},
 	}
 	token.Flags().StringVar(&sub, "sub", "", "subject (user id) of the token")
-	token.Flags().StringSliceVar(&orgs, "org", nil, "organization the subject may manage keys of (repeat or comma-separate)")
-	token.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime of the token")
+	token.Flags().StringSliceVar(&orgs, "org", nil, "organization the subject may manage keys of (required; repeat or comma-separate)")
+	token.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime of the token (at most jwt.max_ttl)")
 	root.AddCommand(token)
 
 	root.AddCommand(newHealthcheckCommand(load))

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -16,6 +14,10 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/agentauri/apikeys/adapters/argon2id"
+	"github.com/agentauri/apikeys/adapters/auditqueue"
+	"github.com/agentauri/apikeys/adapters/jwtauth"
 )
 
 // DefaultConfigPath is read when --config is not given (and skipped if absent).
@@ -38,6 +40,7 @@ type Config struct {
 	HTTP     HTTPConfig     `koanf:"http"`
 	Storage  StorageConfig  `koanf:"storage"`
 	JWT      JWTConfig      `koanf:"jwt"`
+	Auth     AuthConfig     `koanf:"auth"`
 	Security SecurityConfig `koanf:"security"`
 	Audit    AuditConfig    `koanf:"audit"`
 	Log      LogConfig      `koanf:"log"`
@@ -76,12 +79,16 @@ type StorageConfig struct {
 	QueryTimeout time.Duration `koanf:"query_timeout"`
 }
 
-// JWTConfig configures bearer-token checks for the management API.
+// JWTConfig configures the HS256 development issuer of management tokens,
+// and the leeway and maximum lifetime every issuer applies.
 type JWTConfig struct {
 	Secret   string        `koanf:"secret"`
 	Issuer   string        `koanf:"issuer"`
 	Audience string        `koanf:"audience"`
 	Leeway   time.Duration `koanf:"leeway"`
+	// MaxTTL bounds exp - iat of every token (and then iat is required);
+	// 0 sets no bound.
+	MaxTTL time.Duration `koanf:"max_ttl"`
 }
 
 // SecurityConfig holds the pepper, Argon2id parameters and the
@@ -162,6 +169,7 @@ type DebugConfig struct {
 // Defaults returns the configuration used where neither file nor
 // environment says otherwise.
 func Defaults() Config {
+	argon, queue := argon2id.DefaultParams(), auditqueue.DefaultConfig()
 	return Config{
 		Env:     "development",
 		DataDir: "./data",
@@ -175,13 +183,15 @@ func Defaults() Config {
 			MaxOpenConns: 20, MaxIdleConns: 10, ConnMaxLifetime: 30 * time.Minute, ConnMaxIdleTime: 5 * time.Minute,
 			QueryTimeout: 5 * time.Second,
 		},
-		JWT: JWTConfig{Leeway: 30 * time.Second},
+		JWT:  JWTConfig{Leeway: 30 * time.Second, MaxTTL: 24 * time.Hour},
+		Auth: jwtauth.DefaultProviders(),
 		Security: SecurityConfig{
-			Argon2:    Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1, MaxConcurrent: 0},
+			Argon2:    Argon2Config{MemoryKiB: argon.Memory, Iterations: argon.Time, Parallelism: argon.Threads, MaxConcurrent: 0},
 			CacheSize: 100_000, CacheTTL: time.Hour, InvalidationPoll: 250 * time.Millisecond,
 		},
-		Audit: AuditConfig{QueueCapacity: 10_000, BatchSize: 2000, FlushInterval: 200 * time.Millisecond, OnFull: "block", BlockTimeout: 2 * time.Second, PurgeInterval: time.Hour, PreviousChainKeys: []string{}},
-		Log:   LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
+		Audit: AuditConfig{QueueCapacity: queue.Capacity, BatchSize: queue.BatchSize, FlushInterval: queue.FlushInterval,
+			OnFull: queue.OnFull, BlockTimeout: queue.BlockTimeout, PurgeInterval: time.Hour, PreviousChainKeys: []string{}},
+		Log: LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
 
 		Telemetry: defaultTelemetry(),
 	}
@@ -216,6 +226,7 @@ func Load(path string, environ []string) (Config, error) {
 		return Config{}, fmt.Errorf("config file %s: %w", path, err)
 	}
 	var unknownEnv []string
+	var envErrs []error
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
@@ -231,11 +242,25 @@ func Load(path string, environ []string) (Config, error) {
 			if key == "http.trusted_proxies" || key == "audit.previous_chain_keys" {
 				return key, splitList(value)
 			}
+			if key == issuersKey {
+				list, err := parseIssuersEnv(value)
+				if err != nil {
+					envErrs = append(envErrs, err)
+					return "", nil
+				}
+				return key, list
+			}
 			return key, value
 		},
 	}), nil)
 	if err != nil {
 		return Config{}, fmt.Errorf("environment: %w", err)
+	}
+	if len(envErrs) > 0 {
+		return Config{}, errors.Join(envErrs...)
+	}
+	if err := checkIssuerKeys(k.Get(issuersKey)); err != nil {
+		return Config{}, err
 	}
 	if len(unknownEnv) > 0 {
 		sort.Strings(unknownEnv)
@@ -273,146 +298,4 @@ func (c Config) AutoMigrateOn() bool {
 		return false
 	}
 	return c.Storage.Driver == "sqlite"
-}
-
-// Validate checks every setting and names the first bad one.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	if c.Env != "development" && c.Env != "production" {
-		bad("env", "must be development or production, got %q", c.Env)
-	}
-	if c.DataDir == "" {
-		bad("data_dir", "must not be empty")
-	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-		bad("http.addr", "must be host:port, got %q", c.HTTP.Addr)
-	}
-	for _, p := range c.HTTP.TrustedProxies {
-		if _, err := netip.ParsePrefix(p); err != nil {
-			if _, err := netip.ParseAddr(p); err != nil {
-				bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR", p)
-			}
-		}
-	}
-	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 10<<20 {
-		bad("http.max_body_bytes", "must be between 1024 and 10485760, got %d", c.HTTP.MaxBodyBytes)
-	}
-	for key, d := range map[string]time.Duration{
-		"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
-		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout,
-		"audit.flush_interval": c.Audit.FlushInterval, "audit.block_timeout": c.Audit.BlockTimeout,
-		"security.invalidation_poll": c.Security.InvalidationPoll, "storage.query_timeout": c.Storage.QueryTimeout,
-	} {
-		if d <= 0 {
-			bad(key, "must be a positive duration such as 5s, got %s", d)
-		}
-	}
-	if c.Security.InvalidationPoll > time.Second {
-		bad("security.invalidation_poll", "must be at most 1s so revocations reach every instance within a second, got %s", c.Security.InvalidationPoll)
-	}
-	switch c.Storage.Driver {
-	case "sqlite":
-	case "postgres", "mysql":
-		if c.Storage.DSN == "" {
-			bad("storage.dsn", "is required with storage.driver=%s", c.Storage.Driver)
-		}
-	default:
-		bad("storage.driver", "must be sqlite, postgres or mysql, got %q", c.Storage.Driver)
-	}
-	switch strings.ToLower(c.Storage.AutoMigrate) {
-	case "auto", "true", "false", "1", "0", "yes", "no", "on", "off":
-	default:
-		bad("storage.auto_migrate", "must be auto, true or false, got %q", c.Storage.AutoMigrate)
-	}
-	if c.Storage.MaxOpenConns < 1 {
-		bad("storage.max_open_conns", "must be at least 1, got %d", c.Storage.MaxOpenConns)
-	}
-	if c.Storage.MaxIdleConns < 0 || c.Storage.MaxIdleConns > c.Storage.MaxOpenConns {
-		bad("storage.max_idle_conns", "must be between 0 and storage.max_open_conns, got %d", c.Storage.MaxIdleConns)
-	}
-	if c.JWT.Secret != "" && len(c.JWT.Secret) < 32 {
-		bad("jwt.secret", "must be at least 32 bytes")
-	}
-	if c.Security.Pepper != "" && len(c.Security.Pepper) < 32 {
-		bad("security.pepper", "must be at least 32 bytes")
-	}
-	if c.Production() || c.Storage.Driver != "sqlite" {
-		why := "in production (env=production)"
-		if !c.Production() {
-			why = "with storage.driver=" + c.Storage.Driver + " (instances sharing a database must share it)"
-		}
-		if c.JWT.Secret == "" {
-			bad("jwt.secret", "is required %s", why)
-		}
-		if c.Security.Pepper == "" {
-			bad("security.pepper", "is required %s", why)
-		}
-		if c.Audit.ChainKey == "" {
-			bad("audit.chain_key", "is required %s", why)
-		}
-	}
-	if c.Audit.ChainKey != "" || len(c.Audit.PreviousChainKeys) > 0 {
-		if _, err := c.Audit.chainKeys(); err != nil {
-			errs = append(errs, err)
-		} else if c.Audit.ChainKey == c.Security.Pepper || c.Audit.ChainKey == c.JWT.Secret {
-			bad("audit.chain_key", "must differ from security.pepper and jwt.secret")
-		}
-	}
-	a := c.Security.Argon2
-	if a.MemoryKiB < 8192 || a.MemoryKiB > 4<<20 {
-		bad("security.argon2.memory_kib", "must be between 8192 and 4194304, got %d", a.MemoryKiB)
-	}
-	if a.Iterations < 1 || a.Iterations > 20 {
-		bad("security.argon2.iterations", "must be between 1 and 20, got %d", a.Iterations)
-	}
-	if a.Parallelism < 1 {
-		bad("security.argon2.parallelism", "must be at least 1, got %d", a.Parallelism)
-	}
-	if a.MaxConcurrent < 0 {
-		bad("security.argon2.max_concurrent", "must be 0 (number of CPUs) or more, got %d", a.MaxConcurrent)
-	}
-	if c.Security.CacheSize < 1 {
-		bad("security.cache_size", "must be at least 1, got %d", c.Security.CacheSize)
-	}
-	if c.Security.CacheTTL < 0 {
-		bad("security.cache_ttl", "must not be negative")
-	}
-	if c.Audit.QueueCapacity < 1 {
-		bad("audit.queue_capacity", "must be at least 1, got %d", c.Audit.QueueCapacity)
-	}
-	if c.Audit.BatchSize < 1 || c.Audit.BatchSize > c.Audit.QueueCapacity {
-		bad("audit.batch_size", "must be between 1 and audit.queue_capacity, got %d", c.Audit.BatchSize)
-	}
-	if c.Audit.OnFull != "block" && c.Audit.OnFull != "drop" {
-		bad("audit.on_full", "must be block or drop, got %q", c.Audit.OnFull)
-	}
-	if c.Audit.Retention < 0 {
-		bad("audit.retention", "must be 0 (keep forever) or a positive duration such as 2160h, got %s", c.Audit.Retention)
-	}
-	if c.Audit.PurgeInterval < 0 {
-		bad("audit.purge_interval", "must be 0 (no purge job) or a positive duration such as 1h, got %s", c.Audit.PurgeInterval)
-	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	if c.Log.Format != "json" && c.Log.Format != "text" {
-		bad("log.format", "must be json or text, got %q", c.Log.Format)
-	}
-	if c.Log.VerifyLevel != "debug" && c.Log.VerifyLevel != "info" {
-		bad("log.verify_level", "must be debug or info, got %q", c.Log.VerifyLevel)
-	}
-	if c.Debug.Addr != "" {
-		if _, _, err := net.SplitHostPort(c.Debug.Addr); err != nil {
-			bad("debug.addr", "must be empty (off) or host:port, got %q", c.Debug.Addr)
-		} else if c.Debug.Addr == c.HTTP.Addr {
-			bad("debug.addr", "must differ from http.addr (%s)", c.HTTP.Addr)
-		}
-	}
-	errs = append(errs, c.Telemetry.validate()...)
-	return errors.Join(errs...)
 }

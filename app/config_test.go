@@ -97,7 +97,8 @@ func TestProductionRequiresSecrets(t *testing.T) {
 		!strings.Contains(err.Error(), "audit.chain_key: is required in production") {
 		t.Fatalf("got %v", err)
 	}
-	secrets := []string{"APIKEYS_ENV=production", "APIKEYS_JWT_SECRET=" + strings.Repeat("s", 40), "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40)}
+	secrets := []string{"APIKEYS_ENV=production", "APIKEYS_JWT_SECRET=" + strings.Repeat("s", 40), "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40),
+		"APIKEYS_JWT_ISSUER=apikeys", "APIKEYS_JWT_AUDIENCE=apikeys"}
 	_, err = Load(writeFile(t, "{}\n"), secrets)
 	if err == nil || strings.Contains(err.Error(), "jwt.secret") || !strings.Contains(err.Error(), "audit.chain_key: is required in production") {
 		t.Fatalf("without audit.chain_key: %v", err)

@@ -98,8 +98,8 @@ func publishDebugStats(src *debugSources) {
 
 // startDebug serves pprof and expvar on addr until the returned stop
 // function is called.
-func startDebug(addr string, src *debugSources, logger *slog.Logger) (stop func(context.Context), err error) {
-	ln, err := net.Listen("tcp", addr)
+func startDebug(ctx context.Context, addr string, src *debugSources, logger *slog.Logger) (stop func(context.Context), err error) {
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("debug.addr: %w", err)
 	}

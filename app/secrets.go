@@ -14,7 +14,7 @@ import (
 )
 
 // DevSecretsFile is where development secrets are kept, under data_dir.
-const DevSecretsFile = "dev-secrets.json"
+const DevSecretsFile = "dev-secrets.json" //nolint:gosec // a file name, not a credential
 
 type devSecrets struct {
 	JWTSecret string `json:"jwt_secret"`
@@ -41,30 +41,27 @@ func ResolveSecrets(cfg *Config) (generated bool, path string, err error) {
 		return false, "", nil
 	}
 	if cfg.Production() || cfg.Storage.Driver != "sqlite" {
-		return false, "", errors.New("jwt.secret, security.pepper and audit.chain_key are required")
+		if cfg.Security.Pepper != "" && cfg.Audit.ChainKey != "" && len(cfg.Auth.Issuers) > 0 {
+			return false, "", nil // the HS256 issuer is off: identity providers only
+		}
+		return false, "", errors.New("security.pepper, audit.chain_key and jwt.secret (unless auth.issuers is set) are required")
 	}
 	path = filepath.Join(cfg.DataDir, DevSecretsFile)
 	var s devSecrets
 	raw, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if err := json.Unmarshal(raw, &s); err != nil || len(s.JWTSecret) < 32 || len(s.Pepper) < 32 || (s.ChainKey != "" && len(s.ChainKey) < 32) {
+		if err := json.Unmarshal(raw, &s); err != nil || !s.valid() {
 			return false, path, fmt.Errorf("development secrets %s are damaged; delete the file to make new ones (keys issued with the old pepper will stop working)", path)
 		}
 	case errors.Is(err, fs.ErrNotExist):
-		if s.JWTSecret, err = randomSecret(); err != nil {
-			return false, path, err
-		}
-		if s.Pepper, err = randomSecret(); err != nil {
-			return false, path, err
-		}
-		if s.ChainKey, err = randomSecret(); err != nil {
+		if s, err = newDevSecrets(); err != nil {
 			return false, path, err
 		}
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return false, path, fmt.Errorf("create data dir: %w", err)
 		}
-		out, _ := json.MarshalIndent(s, "", "  ")
+		out, _ := json.MarshalIndent(s, "", "  ") //nolint:gosec // the development secrets file (mode 0600) is where these belong
 		// Write a private temporary file, then link it into place: the
 		// secrets appear whole or not at all, and a concurrent first start
 		// of another process keeps one set.
@@ -89,21 +86,46 @@ func ResolveSecrets(cfg *Config) (generated bool, path string, err error) {
 	default:
 		return false, path, fmt.Errorf("read development secrets: %w", err)
 	}
-	if cfg.JWT.Secret == "" {
-		cfg.JWT.Secret = s.JWTSecret
+	s.fill(cfg)
+	return generated, path, nil
+}
+
+// newDevSecrets returns a fresh set of random development secrets.
+func newDevSecrets() (devSecrets, error) {
+	var s devSecrets
+	for _, p := range []*string{&s.JWTSecret, &s.Pepper, &s.ChainKey} {
+		var err error
+		if *p, err = randomSecret(); err != nil {
+			return devSecrets{}, err
+		}
 	}
-	if cfg.Security.Pepper == "" {
-		cfg.Security.Pepper = s.Pepper
-	}
+	return s, nil
+}
+
+// valid reports whether s holds secrets long enough to use (a file
+// written before it held an audit chain key has none).
+func (s devSecrets) valid() bool {
+	return len(s.JWTSecret) >= 32 && len(s.Pepper) >= 32 && (s.ChainKey == "" || len(s.ChainKey) >= 32)
+}
+
+// fill sets the secrets cfg lacks from s, deriving the audit chain key
+// from the pepper when s has none.
+func (s devSecrets) fill(cfg *Config) {
 	if s.ChainKey == "" {
 		mac := hmac.New(sha256.New, []byte(s.Pepper))
 		mac.Write([]byte(devChainKeyLabel))
 		s.ChainKey = base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 	}
-	if cfg.Audit.ChainKey == "" {
-		cfg.Audit.ChainKey = s.ChainKey
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&cfg.JWT.Secret, s.JWTSecret}, {&cfg.Security.Pepper, s.Pepper}, {&cfg.Audit.ChainKey, s.ChainKey},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
 	}
-	return generated, path, nil
 }
 
 func randomSecret() (string, error) {

@@ -17,9 +17,9 @@ import (
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/httpapi"
-	"github.com/agentauri/apikeys/adapters/jwtauth"
 	"github.com/agentauri/apikeys/adapters/pepper"
 	"github.com/agentauri/apikeys/adapters/verifycache"
+	"github.com/agentauri/apikeys/core/auditlog"
 	"github.com/agentauri/apikeys/core/keys"
 )
 
@@ -53,169 +53,202 @@ func OpenStore(ctx context.Context, cfg Config, logger *slog.Logger) (*gormstore
 	return st, nil
 }
 
+// service is the object graph of `apikeys serve`, built by build and run
+// by run.
+type service struct {
+	cfg     Config
+	log     *slog.Logger
+	closers closers
+	devHint bool // development secrets are in use: say how to mint a token
+
+	store    *gormstore.Store
+	keys     *keys.Service
+	auditLog *auditlog.Service
+	api      *httpapi.Server
+	polls    atomic.Uint64 // invalidation polls run, for the debug counters
+}
+
 // Serve runs the HTTP service until ctx is cancelled, then stops accepting
 // requests, lets those in flight finish, flushes the audit queue and closes
 // the database. If ready is not nil it receives the listening address.
 func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- string) error {
-	generated, secretsPath, err := ResolveSecrets(&cfg)
+	s, err := build(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
+	return s.run(ctx, ready)
+}
+
+// build resolves the secrets and builds every component, registering each
+// one's closer as it starts. On failure it closes what it started.
+func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, err error) {
+	s := &service{cfg: cfg, log: logger}
+	s.closers.log = logger
+	defer func() {
+		if err != nil {
+			_ = s.closers.close(context.Background())
+		}
+	}()
+	generated, secretsPath, err := ResolveSecrets(&s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg = s.cfg
 	if generated {
 		logger.Warn("generated development secrets (JWT secret, pepper, audit chain key); keep them out of production",
 			slog.String("file", secretsPath))
 	} else if secretsPath != "" {
 		logger.Info("using development secrets", slog.String("file", secretsPath))
 	}
+	s.devHint = secretsPath != ""
+
 	tel, err := startTelemetry(ctx, cfg, logger)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer tel.shutdown(5 * time.Second) // on early returns; a no-op after the flush below
-	logger = tel.logger(logger)
+	s.closers.add("telemetry", func(context.Context) error { return tel.shutdown(5 * time.Second) })
+	s.log = tel.logger(logger)
+	s.closers.log = s.log
 
-	store, err := OpenStore(ctx, cfg, logger)
-	if err != nil {
-		return err
+	if s.store, err = openMigrated(ctx, cfg, s.log); err != nil {
+		return nil, err
 	}
-	defer store.Close()
-	if err := tel.instrumentStore(store); err != nil {
-		return err
-	}
-	if cfg.AutoMigrateOn() {
-		if err := store.Migrate(ctx); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-	} else if n, err := store.Pending(ctx); err != nil {
-		return fmt.Errorf("check migrations: %w", err)
-	} else if n > 0 {
-		return fmt.Errorf("%d database migrations are pending: run `apikeys migrate up` (or set storage.auto_migrate: true)", n)
+	s.closers.add("database", func(context.Context) error { return s.store.Close() })
+	if err := tel.instrumentStore(s.store); err != nil {
+		return nil, err
 	}
 
-	a := cfg.Security.Argon2
-	hasher, err := argon2id.New(argon2id.Params{
-		Memory: a.MemoryKiB, Time: a.Iterations, Threads: a.Parallelism,
-		SaltLen: argon2id.DefaultParams().SaltLen, KeyLen: argon2id.DefaultParams().KeyLen,
-	}, a.MaxConcurrent)
+	hasher, err := argon2id.New(cfg.Security.Argon2.params(), cfg.Security.Argon2.MaxConcurrent)
 	if err != nil {
-		return fmt.Errorf("security.argon2: %w", err)
+		return nil, fmt.Errorf("security.argon2: %w", err)
 	}
 	digester, err := pepper.New([]byte(cfg.Security.Pepper))
 	if err != nil {
-		return fmt.Errorf("security.pepper: %w", err)
+		return nil, fmt.Errorf("security.pepper: %w", err)
 	}
 	cache, err := verifycache.New(cfg.Security.CacheSize, cfg.Security.CacheTTL)
 	if err != nil {
-		return fmt.Errorf("security.cache_size: %w", err)
+		return nil, fmt.Errorf("security.cache_size: %w", err)
 	}
-	defer cache.Close()
-	queue, err := auditqueue.New(tel.auditStore(store), auditqueue.Config{
-		Capacity: cfg.Audit.QueueCapacity, BatchSize: cfg.Audit.BatchSize, FlushInterval: cfg.Audit.FlushInterval,
-		OnFull: cfg.Audit.OnFull, BlockTimeout: cfg.Audit.BlockTimeout,
-	}, logger)
+	s.closers.add("verification cache", func(context.Context) error { cache.Close(); return nil })
+	queue, err := auditqueue.New(tel.auditStore(s.store), cfg.Audit.queue(), s.log)
 	if err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 	queue.Start()
+	s.closers.add("audit queue", queue.Close)
 	if err := tel.observe(cache, queue); err != nil {
-		return err
+		return nil, err
 	}
-	svc, err := keys.New(keys.Deps{
-		Store: tel.keyStore(store), Usage: tel.usage(queue), Hasher: tel.hasher(hasher), Digester: digester, Cache: tel.cache(cache),
+
+	keyService, err := keys.New(keys.Deps{
+		Store: tel.keyStore(s.store), Usage: queue, Hasher: tel.hasher(hasher), Digester: digester, Cache: cache,
 		Clock: systemClock{}, Entropy: rand.Reader,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	auditLog, err := newAuditLog(cfg.Audit, store, tel.auditStore(store), tel.keyStore(store))
+	s.keys = keyService
+	if s.auditLog, err = newAuditLog(cfg.Audit, s.store); err != nil {
+		return nil, err
+	}
+	tokens, err := newTokenVerifier(cfg, s.log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tokens, err := jwtauth.New(jwtauth.Config{
-		Secret: []byte(cfg.JWT.Secret), Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Leeway: cfg.JWT.Leeway,
-	})
-	if err != nil {
-		return fmt.Errorf("jwt: %w", err)
-	}
-	api, err := httpapi.New(httpapi.Options{
-		Keys: tel.keyService(svc), Audit: auditLog, Tokens: tokens, Logger: logger, TrustedProxies: cfg.HTTP.TrustedProxies,
+	tokens.Start()
+	s.closers.add("token verifier", func(context.Context) error { tokens.Close(); return nil })
+	s.api, err = httpapi.New(httpapi.Options{
+		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
-		VerifyLogLevel: verifyLogLevel(cfg.Log),
-		Ready: func(ctx context.Context) error {
-			if err := store.Ping(ctx); err != nil {
-				return err
-			}
-			n, err := store.Pending(ctx)
-			if err != nil {
-				return err
-			}
-			if n > 0 {
-				return httpapi.ErrMigrationsPending
-			}
-			return nil
-		},
+		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: authReadyDetails(tokens), Ready: s.ready,
 	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Debug.Addr != "" {
+		stop, err := startDebug(ctx, cfg.Debug.Addr, &debugSources{
+			hasher: hasher, store: s.store, cache: cache, queue: queue, polls: &s.polls,
+		}, s.log)
+		if err != nil {
+			return nil, err
+		}
+		s.closers.add("debug listener", func(ctx context.Context) error { stop(ctx); return nil })
+	}
+	return s, nil
+}
+
+// openMigrated opens the database and applies the migrations, or refuses
+// to go on with migrations pending when storage.auto_migrate is off.
+func openMigrated(ctx context.Context, cfg Config, logger *slog.Logger) (*gormstore.Store, error) {
+	store, err := OpenStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AutoMigrateOn() {
+		err = store.Migrate(ctx)
+		if err != nil {
+			err = fmt.Errorf("migrate: %w", err)
+		}
+	} else if n, perr := store.Pending(ctx); perr != nil {
+		err = fmt.Errorf("check migrations: %w", perr)
+	} else if n > 0 {
+		err = fmt.Errorf("%d database migrations are pending: run `apikeys migrate up` (or set storage.auto_migrate: true)", n)
+	}
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// ready reports whether the service can serve: the database answers and
+// its schema is current.
+func (s *service) ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return err
+	}
+	n, err := s.store.Pending(ctx)
 	if err != nil {
 		return err
 	}
-
-	var polls atomic.Uint64 // invalidation polls run, for the debug counters
-	if cfg.Debug.Addr != "" {
-		stopDebug, err := startDebug(cfg.Debug.Addr, &debugSources{
-			hasher: hasher, store: store, cache: cache, queue: queue, polls: &polls,
-		}, logger)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			stopDebug(ctx)
-		}()
+	if n > 0 {
+		return httpapi.ErrMigrationsPending
 	}
+	return nil
+}
 
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+// run starts the background jobs and the HTTP server, serves until ctx is
+// cancelled or the server fails, then closes everything in reverse order
+// of start: the HTTP server drains its requests first, the audit queue
+// flushes before the database closes.
+func (s *service) run(ctx context.Context, ready chan<- string) error {
+	cfg := s.cfg
+	s.closers.add("invalidation poll", s.startInvalidationPoll())
+	s.closers.add("audit purge job", startPurgeJob(cfg, s.auditLog, s.log))
+
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.HTTP.Addr)
 	if err != nil {
+		_ = s.closers.close(context.Background())
 		return fmt.Errorf("http.addr: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           s.api.Handler(),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-
-	pollCtx, stopPoll := context.WithCancel(context.Background())
-	pollDone := make(chan struct{})
-	go func() {
-		defer close(pollDone)
-		t := time.NewTicker(cfg.Security.InvalidationPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-pollCtx.Done():
-				return
-			case <-t.C:
-				err := svc.SyncInvalidations(pollCtx)
-				polls.Add(1)
-				if err != nil && pollCtx.Err() == nil {
-					logger.Warn("poll key invalidations", slog.String("error", err.Error()))
-				}
-			}
-		}
-	}()
-
-	stopPurge := startPurgeJob(cfg, auditLog, logger)
-
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	s.closers.add("http server", srv.Shutdown)
+
 	addr := ln.Addr().String()
-	logger.Info("apikeys listening", slog.String("addr", addr), slog.String("storage", cfg.Storage.Driver),
+	s.log.Info("apikeys listening", slog.String("addr", addr), slog.String("storage", cfg.Storage.Driver),
 		slog.String("env", cfg.Env), slog.String("version", Version))
-	if secretsPath != "" {
-		logger.Info("mint a development token with: go run . token --sub user_1 --org org_123")
+	if s.devHint {
+		s.log.Info("mint a development token with: go run . token --sub user_1 --org org_123")
 	}
 	if ready != nil {
 		ready <- addr
@@ -229,26 +262,27 @@ func Serve(ctx context.Context, cfg Config, logger *slog.Logger, ready chan<- st
 			runErr = fmt.Errorf("http server: %w", err)
 		}
 	}
-	logger.Info("shutting down: draining requests and flushing the audit queue")
+	s.log.Info("shutting down: draining requests and flushing the audit queue")
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		logger.Error("http shutdown", slog.String("error", err.Error()))
+	if err := s.closers.close(shutCtx); err != nil && runErr == nil {
+		runErr = err
 	}
-	stopPoll()
-	<-pollDone
-	stopPurge()
-	if err := queue.Close(shutCtx); err != nil {
-		logger.Error("audit queue flush", slog.String("error", err.Error()))
-		if runErr == nil {
-			runErr = fmt.Errorf("flush audit queue: %w", err)
-		}
-	}
-	if err := tel.shutdown(cfg.HTTP.ShutdownTimeout); err != nil {
-		logger.Error("telemetry flush", slog.String("error", err.Error()))
-	}
-	logger.Info("stopped")
+	s.log.Info("stopped")
 	return runErr
+}
+
+// startInvalidationPoll applies, every security.invalidation_poll, the
+// rotations and revocations other instances made, until the returned
+// closer stops it.
+func (s *service) startInvalidationPoll() func(context.Context) error {
+	return every(s.cfg.Security.InvalidationPoll, func(ctx context.Context) {
+		err := s.keys.SyncInvalidations(ctx)
+		s.polls.Add(1)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("poll key invalidations", slog.String("error", err.Error()))
+		}
+	})
 }
 
 // NewLogger builds the structured logger the configuration asks for.

@@ -16,7 +16,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/adapters/gormstore"
-	otelx "github.com/agentauri/apikeys/adapters/otel"
+	"github.com/agentauri/apikeys/adapters/telemetry"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/ports"
 )
@@ -54,8 +54,8 @@ type TelemetryConfig struct {
 // defaultTelemetry is the telemetry part of Defaults: off.
 func defaultTelemetry() TelemetryConfig {
 	return TelemetryConfig{
-		Exporter: otelx.ExporterNone, Protocol: otelx.ProtocolHTTPProtobuf, ServiceName: otelx.DefaultServiceName,
-		Sampler: otelx.SamplerParentBasedAlwaysOn, SamplerArg: 1,
+		Exporter: telemetry.ExporterNone, Protocol: telemetry.ProtocolHTTPProtobuf, ServiceName: telemetry.DefaultServiceName,
+		Sampler: telemetry.SamplerParentBasedAlwaysOn, SamplerArg: 1,
 	}
 }
 
@@ -76,7 +76,7 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 			return fmt.Errorf("OTEL_SDK_DISABLED: must be true or false, got %q", v)
 		}
 		if off {
-			t.Enabled, t.Exporter, t.Prometheus = false, otelx.ExporterNone, false
+			t.Enabled, t.Exporter, t.Prometheus = false, telemetry.ExporterNone, false
 			return nil
 		}
 	}
@@ -117,16 +117,16 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 	case "":
 		if endpoint {
 			t.Enabled = true
-			if t.Exporter == otelx.ExporterNone || t.Exporter == "" {
-				t.Exporter = otelx.ExporterOTLP
+			if t.Exporter == telemetry.ExporterNone || t.Exporter == "" {
+				t.Exporter = telemetry.ExporterOTLP
 			}
 		}
 	case "otlp":
-		t.Enabled, t.Exporter = true, otelx.ExporterOTLP
+		t.Enabled, t.Exporter = true, telemetry.ExporterOTLP
 	case "console":
-		t.Enabled, t.Exporter = true, otelx.ExporterStdout
+		t.Enabled, t.Exporter = true, telemetry.ExporterStdout
 	case "none":
-		t.Exporter = otelx.ExporterNone
+		t.Exporter = telemetry.ExporterNone
 	default:
 		return fmt.Errorf("OTEL_TRACES_EXPORTER: must be otlp, console or none, got %q", v)
 	}
@@ -159,7 +159,7 @@ func parseResourceAttributes(s string) (map[string]string, error) {
 func (t TelemetryConfig) validate() []error {
 	var errs []error
 	if !t.Enabled {
-		if t.Exporter != otelx.ExporterNone && t.Exporter != "" {
+		if t.Exporter != telemetry.ExporterNone && t.Exporter != "" {
 			errs = append(errs, fmt.Errorf("telemetry.enabled: is false but telemetry.exporter is %q: set telemetry.enabled: true", t.Exporter))
 		}
 		if t.Prometheus {
@@ -180,10 +180,10 @@ func (t TelemetryConfig) validate() []error {
 	return errs
 }
 
-// adapterConfig converts the settings for the otel adapter.
-func (t TelemetryConfig) adapterConfig() otelx.Config {
+// adapterConfig converts the settings for the telemetry adapter.
+func (t TelemetryConfig) adapterConfig() telemetry.Config {
 	attrs, _ := parseResourceAttributes(t.ResourceAttributes) // validated
-	return otelx.Config{
+	return telemetry.Config{
 		Enabled: t.Enabled, Exporter: t.Exporter, Endpoint: t.Endpoint,
 		TracesEndpoint: t.TracesEndpoint, MetricsEndpoint: t.MetricsEndpoint, Protocol: t.Protocol,
 		ServiceName: t.ServiceName, ServiceVersion: Version, ResourceAttributes: attrs,
@@ -194,12 +194,12 @@ func (t TelemetryConfig) adapterConfig() otelx.Config {
 
 // telemetryOptions lets in-package tests and benchmarks add span
 // processors or metric readers to the service's telemetry.
-var telemetryOptions []otelx.Option
+var telemetryOptions []telemetry.Option
 
-// telemetry wires the otel adapter into Serve. When telemetry is off each
-// method hands back what it was given, so nothing is wrapped.
-type telemetry struct {
-	tel *otelx.Telemetry
+// instruments wires the telemetry adapter into Serve. When telemetry is
+// off each method hands back what it was given, so nothing is wrapped.
+type instruments struct {
+	tel *telemetry.Telemetry
 	log *slog.Logger
 	on  bool
 
@@ -208,12 +208,12 @@ type telemetry struct {
 }
 
 // startTelemetry sets up the providers and exporters cfg asks for.
-func startTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (*telemetry, error) {
-	tel, err := otelx.New(ctx, cfg.Telemetry.adapterConfig(), telemetryOptions...)
+func startTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (*instruments, error) {
+	tel, err := telemetry.New(ctx, cfg.Telemetry.adapterConfig(), telemetryOptions...)
 	if err != nil {
 		return nil, err
 	}
-	t := &telemetry{tel: tel, log: logger, on: tel.Enabled()}
+	t := &instruments{tel: tel, log: logger, on: tel.Enabled()}
 	if !t.on {
 		return t, nil
 	}
@@ -227,7 +227,7 @@ func startTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (*tele
 		slog.String("exporter", c.Exporter), slog.String("service_name", c.ServiceName),
 		slog.String("sampler", c.Sampler), slog.Bool("prometheus", c.Prometheus),
 	}
-	if c.Exporter == otelx.ExporterOTLP {
+	if c.Exporter == telemetry.ExporterOTLP {
 		attrs = append(attrs, slog.String("protocol", c.Protocol), slog.String("endpoint", endpointForLog(c)))
 	}
 	logger.Info("telemetry enabled", attrs...)
@@ -236,7 +236,7 @@ func startTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (*tele
 
 // endpointForLog names where OTLP goes, without any userinfo or query an
 // endpoint URL may carry.
-func endpointForLog(c otelx.Config) string {
+func endpointForLog(c telemetry.Config) string {
 	u := c.TracesEndpoint
 	if u == "" {
 		u = c.Endpoint
@@ -253,15 +253,15 @@ func endpointForLog(c otelx.Config) string {
 
 // logger returns l with trace_id and span_id on every record that has a
 // span in its context.
-func (t *telemetry) logger(l *slog.Logger) *slog.Logger {
+func (t *instruments) logger(l *slog.Logger) *slog.Logger {
 	if !t.on {
 		return l
 	}
-	return slog.New(otelx.NewLogHandler(l.Handler()))
+	return slog.New(telemetry.NewLogHandler(l.Handler()))
 }
 
 // instrumentStore traces the store's statements and measures its pool.
-func (t *telemetry) instrumentStore(st *gormstore.Store) error {
+func (t *instruments) instrumentStore(st *gormstore.Store) error {
 	if !t.on {
 		return nil
 	}
@@ -272,7 +272,7 @@ func (t *telemetry) instrumentStore(st *gormstore.Store) error {
 }
 
 // observe registers the gauges of the cache and the audit queue.
-func (t *telemetry) observe(cache *verifycache.Cache, queue *auditqueue.Queue) error {
+func (t *instruments) observe(cache *verifycache.Cache, queue *auditqueue.Queue) error {
 	if !t.on {
 		return nil
 	}
@@ -283,7 +283,7 @@ func (t *telemetry) observe(cache *verifycache.Cache, queue *auditqueue.Queue) e
 }
 
 // hasher returns h with the Argon2id metrics observer and spans.
-func (t *telemetry) hasher(h *argon2id.Hasher) ports.Hasher {
+func (t *instruments) hasher(h *argon2id.Hasher) ports.Hasher {
 	if !t.on {
 		return h
 	}
@@ -293,29 +293,25 @@ func (t *telemetry) hasher(h *argon2id.Hasher) ports.Hasher {
 	return t.tel.Hasher(h)
 }
 
-func (t *telemetry) keyStore(s ports.KeyStore) ports.KeyStore { return t.tel.KeyStore(s) }
+func (t *instruments) keyStore(s ports.KeyStore) ports.KeyStore { return t.tel.KeyStore(s) }
 
-func (t *telemetry) auditStore(s ports.AuditStore) ports.AuditStore { return t.tel.AuditStore(s) }
+func (t *instruments) auditStore(s ports.AuditStore) ports.AuditStore { return t.tel.AuditStore(s) }
 
-func (t *telemetry) usage(u ports.UsageRecorder) ports.UsageRecorder { return t.tel.UsageRecorder(u) }
-
-func (t *telemetry) cache(c ports.VerifyCache) ports.VerifyCache { return t.tel.VerifyCache(c) }
-
-func (t *telemetry) keyService(k ports.KeyService) ports.KeyService { return t.tel.KeyService(k) }
+func (t *instruments) keyService(k ports.KeyService) ports.KeyService { return t.tel.KeyService(k) }
 
 // middleware is the gin middleware of the HTTP edge (nil when off).
-func (t *telemetry) middleware() []gin.HandlerFunc { return t.tel.Middleware() }
+func (t *instruments) middleware() []gin.HandlerFunc { return t.tel.Middleware() }
 
 // traceID gives httpapi the trace id of a request for its audit events.
-func (t *telemetry) traceID() func(context.Context) string {
+func (t *instruments) traceID() func(context.Context) string {
 	if !t.on {
 		return nil
 	}
-	return otelx.TraceID
+	return telemetry.TraceID
 }
 
 // routes mounts GET /metrics when Prometheus scraping is on.
-func (t *telemetry) routes() func(*gin.Engine) {
+func (t *instruments) routes() func(*gin.Engine) {
 	h := t.tel.MetricsHandler()
 	if h == nil {
 		return nil
@@ -325,7 +321,7 @@ func (t *telemetry) routes() func(*gin.Engine) {
 
 // shutdown flushes every pending span and metric, once; Serve calls it
 // after the audit queue is closed, and again (doing nothing) on return.
-func (t *telemetry) shutdown(timeout time.Duration) error {
+func (t *instruments) shutdown(timeout time.Duration) error {
 	if !t.on {
 		return nil
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/httpapi"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
-	otelx "github.com/agentauri/apikeys/adapters/otel"
 	"github.com/agentauri/apikeys/adapters/pepper"
+	"github.com/agentauri/apikeys/adapters/telemetry"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
@@ -51,7 +51,7 @@ type benchStack struct {
 	close   func()
 }
 
-func newBenchStack(b *testing.B, tc TelemetryConfig, opts ...otelx.Option) *benchStack {
+func newBenchStack(b *testing.B, tc TelemetryConfig, opts ...telemetry.Option) *benchStack {
 	b.Helper()
 	cfg := Defaults()
 	cfg.Telemetry = tc
@@ -88,8 +88,8 @@ func newBenchStack(b *testing.B, tc TelemetryConfig, opts ...otelx.Option) *benc
 		b.Fatal(err)
 	}
 	svc, err := keys.New(keys.Deps{
-		Store: tel.keyStore(store), Usage: tel.usage(queue), Hasher: tel.hasher(hasher), Digester: digester,
-		Cache: tel.cache(cache), Clock: systemClock{}, Entropy: rand.Reader,
+		Store: tel.keyStore(store), Usage: queue, Hasher: tel.hasher(hasher), Digester: digester,
+		Cache: cache, Clock: systemClock{}, Entropy: rand.Reader,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -127,14 +127,14 @@ func BenchmarkVerifyTelemetry(b *testing.B) {
 	cases := []struct {
 		name string
 		tc   TelemetryConfig
-		opts []otelx.Option
+		opts []telemetry.Option
 	}{
 		{"off", defaultTelemetry(), nil},
 		{"tracing", func() TelemetryConfig { t := defaultTelemetry(); t.Enabled = true; return t }(),
-			[]otelx.Option{otelx.WithSpanProcessor(sdktrace.NewBatchSpanProcessor(discardExporter{}))}},
+			[]telemetry.Option{telemetry.WithSpanProcessor(sdktrace.NewBatchSpanProcessor(discardExporter{}))}},
 		{"metrics", func() TelemetryConfig { t := defaultTelemetry(); t.Enabled, t.Prometheus = true, true; return t }(), nil},
 		{"tracing+metrics", func() TelemetryConfig { t := defaultTelemetry(); t.Enabled, t.Prometheus = true, true; return t }(),
-			[]otelx.Option{otelx.WithSpanProcessor(sdktrace.NewBatchSpanProcessor(discardExporter{}))}},
+			[]telemetry.Option{telemetry.WithSpanProcessor(sdktrace.NewBatchSpanProcessor(discardExporter{}))}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

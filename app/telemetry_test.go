@@ -24,7 +24,7 @@ import (
 
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
-	otelx "github.com/agentauri/apikeys/adapters/otel"
+	"github.com/agentauri/apikeys/adapters/telemetry"
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
@@ -152,7 +152,7 @@ func startTraced(t *testing.T) *tracedService {
 		t.Fatal(err)
 	}
 	s := &tracedService{t: t, cfg: cfg, rec: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader(), logs: &lockedBuffer{}}
-	telemetryOptions = []otelx.Option{otelx.WithSpanProcessor(s.rec), otelx.WithMetricReader(s.reader)}
+	telemetryOptions = []telemetry.Option{telemetry.WithSpanProcessor(s.rec), telemetry.WithMetricReader(s.reader)}
 	t.Cleanup(func() { telemetryOptions = nil })
 	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
@@ -352,9 +352,9 @@ func TestTelemetryScenario(t *testing.T) {
 	if server.Parent().SpanID().String() != callerSpan || !server.Parent().IsRemote() {
 		t.Errorf("server span's parent %v, want the caller's remote span %s", server.Parent().SpanID(), callerSpan)
 	}
-	verify := one(t, m, otelx.SpanVerify)
+	verify := one(t, m, telemetry.SpanVerify)
 	childOf(t, verify, server)
-	childOf(t, one(t, m, otelx.SpanArgon2Verify), verify)
+	childOf(t, one(t, m, telemetry.SpanArgon2Verify), verify)
 	childOf(t, one(t, m, "SELECT api_keys"), verify)
 	a := attrs(verify)
 	if a["apikey.outcome"].AsString() != "ok" || a["apikey.cache_hit"].AsBool() || a["apikey.id"].AsString() != managerID ||
@@ -367,32 +367,32 @@ func TestTelemetryScenario(t *testing.T) {
 	}
 
 	_, m = spansOf(t, spans, okHit)
-	a = attrs(one(t, m, otelx.SpanVerify))
-	if !a["apikey.cache_hit"].AsBool() || a["apikey.outcome"].AsString() != "ok" || len(m[otelx.SpanArgon2Verify]) != 0 || len(m["SELECT api_keys"]) != 0 {
+	a = attrs(one(t, m, telemetry.SpanVerify))
+	if !a["apikey.cache_hit"].AsBool() || a["apikey.outcome"].AsString() != "ok" || len(m[telemetry.SpanArgon2Verify]) != 0 || len(m["SELECT api_keys"]) != 0 {
 		t.Errorf("verify (hit): attributes %v, spans %v", a, m)
 	}
 
 	// Management by JWT and by key, with their audit event ids.
 	_, m = spansOf(t, spans, created)
-	create := one(t, m, otelx.SpanCreate)
+	create := one(t, m, telemetry.SpanCreate)
 	childOf(t, create, one(t, m, "POST /api/v1/api-keys"))
-	childOf(t, one(t, m, otelx.SpanArgon2Hash), create)
+	childOf(t, one(t, m, telemetry.SpanArgon2Hash), create)
 	childOf(t, one(t, m, "INSERT api_keys"), create)
 	if a := attrs(create); a["apikey.id"].AsString() != managerID || a["apikey.actor"].AsString() != "user:user_1" || a["audit.event_id"].AsString() == "" {
 		t.Errorf("create attributes: %v", a)
 	}
 	_, m = spansOf(t, spans, byKey)
-	childOf(t, one(t, m, otelx.SpanCreate), one(t, m, "POST /api/v1/api-keys"))
-	childOf(t, one(t, m, otelx.SpanVerify), one(t, m, "POST /api/v1/api-keys"))
-	if a := attrs(one(t, m, otelx.SpanCreate)); a["apikey.actor"].AsString() != "key:"+managerID || a["apikey.id"].AsString() != workerID || a["apikey.environment"].AsString() != "live" {
+	childOf(t, one(t, m, telemetry.SpanCreate), one(t, m, "POST /api/v1/api-keys"))
+	childOf(t, one(t, m, telemetry.SpanVerify), one(t, m, "POST /api/v1/api-keys"))
+	if a := attrs(one(t, m, telemetry.SpanCreate)); a["apikey.actor"].AsString() != "key:"+managerID || a["apikey.id"].AsString() != workerID || a["apikey.environment"].AsString() != "live" {
 		t.Errorf("create by key attributes: %v", a)
 	}
 	_, m = spansOf(t, spans, rotated)
-	if a := attrs(one(t, m, otelx.SpanRotate)); a["apikey.id"].AsString() != workerID || a["audit.event_id"].AsString() == "" {
+	if a := attrs(one(t, m, telemetry.SpanRotate)); a["apikey.id"].AsString() != workerID || a["audit.event_id"].AsString() == "" {
 		t.Errorf("rotate attributes: %v", a)
 	}
 	_, m = spansOf(t, spans, revoked)
-	if a := attrs(one(t, m, otelx.SpanRevoke)); a["apikey.id"].AsString() != workerID || a["audit.event_id"].AsString() == "" || a["apikey.actor"].AsString() != "key:"+managerID {
+	if a := attrs(one(t, m, telemetry.SpanRevoke)); a["apikey.id"].AsString() != workerID || a["audit.event_id"].AsString() == "" || a["apikey.actor"].AsString() != "key:"+managerID {
 		t.Errorf("revoke attributes: %v", a)
 	}
 
@@ -411,7 +411,7 @@ func TestTelemetryScenario(t *testing.T) {
 		{"revoked", afterRevoke, "revoked", workerID},
 	} {
 		_, m := spansOf(t, spans, c.a)
-		a := attrs(one(t, m, otelx.SpanVerify))
+		a := attrs(one(t, m, telemetry.SpanVerify))
 		if a["apikey.outcome"].AsString() != c.outcome || a["apikey.id"].AsString() != c.keyID {
 			t.Errorf("%s: attributes %v, want outcome %s and key %q", c.name, a, c.outcome, c.keyID)
 		}
@@ -422,7 +422,7 @@ func TestTelemetryScenario(t *testing.T) {
 	}
 	flushes, inserts := 0, 0
 	for _, sp := range spans {
-		if sp.Name() == otelx.SpanAuditFlush {
+		if sp.Name() == telemetry.SpanAuditFlush {
 			flushes++
 			if sp.Parent().IsValid() {
 				t.Errorf("audit.flush has a parent")
@@ -512,17 +512,17 @@ func TestTelemetryScenario(t *testing.T) {
 	for _, sp := range spans {
 		fmt.Fprintln(&dump, sp.Name(), sp.Status().Description, sp.Resource().Attributes())
 		for _, kv := range sp.Attributes() {
-			fmt.Fprintln(&dump, kv.Key, kv.Value.Emit())
+			fmt.Fprintln(&dump, kv.Key, kv.Value.String())
 		}
 		for _, ev := range sp.Events() {
 			fmt.Fprintln(&dump, ev.Name)
 			for _, kv := range ev.Attributes {
-				fmt.Fprintln(&dump, kv.Key, kv.Value.Emit())
+				fmt.Fprintln(&dump, kv.Key, kv.Value.String())
 			}
 		}
 		for _, l := range sp.Links() {
 			for _, kv := range l.Attributes {
-				fmt.Fprintln(&dump, kv.Key, kv.Value.Emit())
+				fmt.Fprintln(&dump, kv.Key, kv.Value.String())
 			}
 		}
 	}
@@ -555,7 +555,7 @@ func TestTelemetryScenario(t *testing.T) {
 					if _, ok := dp.Attributes.Value("apikey.id"); ok {
 						t.Errorf("metric %s is labelled with apikey.id", m.Name)
 					}
-					if m.Name == otelx.MetricVerifications {
+					if m.Name == telemetry.MetricVerifications {
 						o, _ := dp.Attributes.Value("apikey.outcome")
 						counts[o.AsString()] += dp.Value
 					}

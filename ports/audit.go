@@ -54,6 +54,9 @@ type AuditChains interface {
 	// sealed or whose anchor no longer matches its seal is left as it is
 	// and named in the error; the others are still purged.
 	PurgeBefore(ctx context.Context, before time.Time) ([]ChainCut, error)
+	// RecordPurge appends ev, the audit.purged event describing a purge,
+	// to the log.
+	RecordPurge(ctx context.Context, ev audit.Event) error
 }
 
 // ChainSnapshot is a consistent view of the hash chains.

@@ -39,7 +39,7 @@ type KeyStore interface {
 type KeyQuery struct {
 	OrganizationIDs []string // keys of any of these organizations (required, non-empty)
 	IncludeRevoked  bool
-	Limit           int
+	Limit           int     // page size; 0 or less means 100, more than 1000 means 1000
 	After           *Cursor // start after this position; nil for the first page
 }
 
@@ -74,9 +74,12 @@ type KeyChange struct {
 
 // AuditStore persists audit events.
 type AuditStore interface {
-	// AppendUsage inserts usage events in one transaction and moves each
-	// key's last_used_at forward to its newest event in the batch. It is
+	// AppendUsage inserts usage events (key.used, key.auth_failed) in one
+	// transaction and moves each key's last_used_at forward to its newest
+	// successful use (key.used, outcome ok) in the batch, never back. It is
 	// idempotent per event id: an event already stored is not stored again.
+	// It stores nothing of a batch holding a usage event whose actor is not
+	// audit.UsageActor(its key id).
 	AppendUsage(ctx context.Context, events []audit.Event) error
 	// ListEvents returns one page of events, newest first.
 	ListEvents(ctx context.Context, q AuditQuery) (AuditPage, error)
@@ -89,8 +92,8 @@ type AuditQuery struct {
 	Action          audit.Action
 	Actions         []audit.Action // any of these, when not empty (and Action is "")
 	Actor           string
-	Since, Until    *time.Time
-	Limit           int
+	Since, Until    *time.Time // Since inclusive, Until exclusive
+	Limit           int        // page size; 0 or less means 100, more than 1000 means 1000
 	After           *Cursor
 }
 
@@ -111,8 +114,8 @@ type UsageRecorder interface {
 type Hasher interface {
 	// Hash returns an encoded hash (PHC string) of secret.
 	Hash(ctx context.Context, secret string) (string, error)
-	// Verify reports whether secret matches encoded.
-	Verify(ctx context.Context, secret, encoded string) (bool, error)
+	// Compare reports whether secret matches encoded.
+	Compare(ctx context.Context, secret, encoded string) (bool, error)
 }
 
 // Digester computes the keyed lookup digest of a secret (HMAC with a pepper
@@ -122,11 +125,9 @@ type Digester interface {
 }
 
 // VerifyCache remembers keys whose secret has been proven, keyed by lookup
-// digest, so that Argon2id is paid once per key per process. Get takes the
-// request's context only so that decorators (tracing) can tell which
-// request a hit or miss belongs to.
+// digest, so that Argon2id is paid once per key per process.
 type VerifyCache interface {
-	Get(ctx context.Context, digest string) (apikey.Verified, bool)
+	Get(digest string) (apikey.Verified, bool)
 	Put(digest string, v apikey.Verified)
 	// InvalidateKeys drops every entry of the given key ids.
 	InvalidateKeys(ids ...string)

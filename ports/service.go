@@ -5,21 +5,53 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
 )
 
-// KeyService is what the core offers to driving adapters (HTTP, CLI).
+// KeyService is what the core offers to driving adapters (HTTP, CLI) for
+// managing and verifying keys.
 type KeyService interface {
 	Create(ctx context.Context, p apikey.Principal, in CreateInput) (Issued, error)
 	List(ctx context.Context, p apikey.Principal, in ListInput) (KeyPage, error)
 	Get(ctx context.Context, p apikey.Principal, id string) (apikey.Key, error)
-	Rotate(ctx context.Context, p apikey.Principal, id string, req RequestInfo) (Issued, error)
-	Revoke(ctx context.Context, p apikey.Principal, id string, req RequestInfo) (apikey.Key, error)
-	// Verify checks a presented secret and, when scope is set, that the key
-	// holds it. Every outcome is recorded as a usage event.
-	Verify(ctx context.Context, secret string, scope string, req RequestInfo) (apikey.Verified, error)
-	// Authenticate proves a secret for the management API, without
-	// recording a usage event (the caller records the request itself).
-	Authenticate(ctx context.Context, secret string) (apikey.Verified, error)
+	Rotate(ctx context.Context, p apikey.Principal, id string, req audit.Request) (Issued, error)
+	Revoke(ctx context.Context, p apikey.Principal, id string, req audit.Request) (apikey.Key, error)
+	// Verify decides whether a presented secret is a valid key holding the
+	// required scope, and returns the decision without recording it. An
+	// error means nothing was decided (a bad scope name, a dependency
+	// down) and nothing is to be recorded.
+	Verify(ctx context.Context, in VerifyInput) (Verification, error)
+	// Record records a decided verification as one usage event, with the
+	// status the caller answers for it (0 when not known yet). A caller
+	// may act on a verification only once Record has returned nil: no
+	// verification succeeds unrecorded.
+	Record(ctx context.Context, v Verification, status int) error
+}
+
+// VerifyInput is one presented secret to verify.
+type VerifyInput struct {
+	Secret  string
+	Scope   string // required scope name, or ""
+	Request audit.Request
+}
+
+// Verification is a decided verification: its outcome, computed once by
+// the core, and what it established.
+type Verification struct {
+	Outcome apikey.Outcome
+	// Key holds the facts of the key the secret identifies: set for
+	// OutcomeOK, and also for the failures of an identified key (revoked,
+	// expired, scope_denied) so that they can be audited; zero otherwise.
+	Key apikey.Verified
+	// Scope is the scope that was required, if any.
+	Scope apikey.Scope
+	// CacheHit says the verification cache answered, without a store read.
+	CacheHit bool
+	// Request is the request the verification answers, for its event.
+	Request audit.Request
+	// Event is the id and time of the usage event that records the
+	// verification: the time it was decided.
+	Event audit.Stamp
 }
 
 // CreateInput is a request to create a key.
@@ -29,7 +61,7 @@ type CreateInput struct {
 	Scopes         []string
 	Environment    string // "" means test
 	ExpiresAt      *time.Time
-	Request        RequestInfo
+	Request        audit.Request
 }
 
 // ListInput selects keys to list.
@@ -45,18 +77,4 @@ type ListInput struct {
 type Issued struct {
 	Key    apikey.Key
 	Secret string
-}
-
-// RequestInfo describes the request that caused an operation, for audit.
-type RequestInfo struct {
-	Method    string
-	Path      string
-	ClientIP  string
-	UserAgent string
-	RequestID string
-	TraceID   string
-	// AnswerStatus, when set, returns the HTTP status the caller answers
-	// for a verification outcome (see keys.Outcome), or 0 if not known yet,
-	// so that usage events record the status.
-	AnswerStatus func(outcome string) int
 }

@@ -29,15 +29,14 @@ import (
 
 var _ ports.Hasher = (*Hasher)(nil)
 
-// Limits on parameters. The minimums are a floor against misconfiguration,
-// not a recommendation (DefaultParams follows the OWASP recommendation);
-// the maximums bound the cost of verifying a stored hash, so that a
-// poisoned row cannot make Verify allocate gigabytes or spin for minutes.
+// Bounds of the parameters of new hashes, checked by Params.Validate. The
+// minimums are a floor against misconfiguration, not a recommendation
+// (DefaultParams follows the OWASP recommendation).
 const (
-	MinMemory  = 1024    // KiB (1 MiB); Argon2 itself also needs 8 KiB per thread
+	MinMemory  = 8192    // KiB (8 MiB)
 	MaxMemory  = 4 << 20 // KiB (4 GiB)
 	MinTime    = 1
-	MaxTime    = 100
+	MaxTime    = 20
 	MinThreads = 1
 	MinSaltLen = 8
 	MaxSaltLen = 1024
@@ -45,7 +44,14 @@ const (
 	MaxKeyLen  = 1024
 )
 
-// ErrMalformed is wrapped by the error Verify returns for an encoded hash it
+// maxStoredTime bounds the passes of a stored hash that Compare accepts.
+// A stored hash may come from another Argon2id implementation (a migration)
+// with parameters below the bounds of new hashes, so Compare accepts any
+// memory from 8 KiB per thread; the maximums bound the cost of a poisoned
+// row, which cannot make Compare allocate gigabytes or spin for minutes.
+const maxStoredTime = 100
+
+// ErrMalformed is wrapped by the error Compare returns for an encoded hash it
 // cannot parse or whose parameters are out of bounds.
 var ErrMalformed = errors.New("malformed argon2id hash")
 
@@ -64,24 +70,36 @@ func DefaultParams() Params {
 	return Params{Memory: 19456, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
 }
 
-// Validate checks p against the package limits and names the first bad
-// field: Memory must be in [MinMemory, MaxMemory] KiB and at least 8 KiB per
-// thread, Time in [MinTime, MaxTime], Threads at least 1, SaltLen in
-// [MinSaltLen, MaxSaltLen] and KeyLen in [MinKeyLen, MaxKeyLen].
+// ParamError names a parameter out of its bounds.
+type ParamError struct {
+	Param  string // Memory, Time, Threads, SaltLen or KeyLen
+	Reason string // e.g. "must be between 8192 and 4194304 KiB, got 10"
+}
+
+func (e *ParamError) Error() string { return "argon2id: " + e.Param + " " + e.Reason }
+
+// Validate checks the parameters of new hashes against the bounds above
+// and returns a *ParamError naming the first bad one: Memory in
+// [MinMemory, MaxMemory] KiB, Time in [MinTime, MaxTime], Threads at
+// least MinThreads (and at most Memory/8), SaltLen in [MinSaltLen,
+// MaxSaltLen] and KeyLen in [MinKeyLen, MaxKeyLen].
 func (p Params) Validate() error {
+	bad := func(param, format string, args ...any) error {
+		return &ParamError{Param: param, Reason: fmt.Sprintf(format, args...)}
+	}
 	switch {
 	case p.Memory < MinMemory || p.Memory > MaxMemory:
-		return fmt.Errorf("argon2id: Memory must be between %d and %d KiB, got %d", MinMemory, MaxMemory, p.Memory)
+		return bad("Memory", "must be between %d and %d KiB, got %d", MinMemory, MaxMemory, p.Memory)
 	case p.Threads < MinThreads:
-		return fmt.Errorf("argon2id: Threads must be at least %d, got %d", MinThreads, p.Threads)
+		return bad("Threads", "must be at least %d, got %d", MinThreads, p.Threads)
 	case p.Memory < 8*uint32(p.Threads):
-		return fmt.Errorf("argon2id: Memory must be at least 8 KiB per thread (%d KiB), got %d", 8*uint32(p.Threads), p.Memory)
+		return bad("Threads", "must be at most Memory/8 (%d), got %d", p.Memory/8, p.Threads)
 	case p.Time < MinTime || p.Time > MaxTime:
-		return fmt.Errorf("argon2id: Time must be between %d and %d, got %d", MinTime, MaxTime, p.Time)
+		return bad("Time", "must be between %d and %d, got %d", MinTime, MaxTime, p.Time)
 	case p.SaltLen < MinSaltLen || p.SaltLen > MaxSaltLen:
-		return fmt.Errorf("argon2id: SaltLen must be between %d and %d bytes, got %d", MinSaltLen, MaxSaltLen, p.SaltLen)
+		return bad("SaltLen", "must be between %d and %d bytes, got %d", MinSaltLen, MaxSaltLen, p.SaltLen)
 	case p.KeyLen < MinKeyLen || p.KeyLen > MaxKeyLen:
-		return fmt.Errorf("argon2id: KeyLen must be between %d and %d bytes, got %d", MinKeyLen, MaxKeyLen, p.KeyLen)
+		return bad("KeyLen", "must be between %d and %d bytes, got %d", MinKeyLen, MaxKeyLen, p.KeyLen)
 	}
 	return nil
 }
@@ -167,12 +185,12 @@ func (h *Hasher) Hash(ctx context.Context, secret string) (string, error) {
 	return encode(p, salt, key), nil
 }
 
-// Verify reports whether secret matches encoded. It uses the parameters
+// Compare reports whether secret matches encoded. It uses the parameters
 // recorded in encoded, so hashes made before a parameter change still
 // verify. It returns an error wrapping ErrMalformed, never false, for an
 // encoding it cannot parse or whose parameters exceed the package limits,
 // and ctx.Err() if ctx ends while it waits for a slot in the pool.
-func (h *Hasher) Verify(ctx context.Context, secret, encoded string) (bool, error) {
+func (h *Hasher) Compare(ctx context.Context, secret, encoded string) (bool, error) {
 	p, salt, want, err := decode(encoded)
 	if err != nil {
 		return false, err
@@ -294,7 +312,7 @@ func decode(encoded string) (p Params, salt, key []byte, err error) {
 		return p, nil, nil, fmt.Errorf("%w: p must be at least %d", ErrMalformed, MinThreads)
 	case p.Memory < 8*uint32(p.Threads) || p.Memory > MaxMemory:
 		return p, nil, nil, fmt.Errorf("%w: m out of range", ErrMalformed)
-	case p.Time < MinTime || p.Time > MaxTime:
+	case p.Time < MinTime || p.Time > maxStoredTime:
 		return p, nil, nil, fmt.Errorf("%w: t out of range", ErrMalformed)
 	}
 	if b64.DecodedLen(len(parts[4])) > MaxSaltLen || b64.DecodedLen(len(parts[5])) > MaxKeyLen {

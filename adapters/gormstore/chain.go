@@ -117,7 +117,7 @@ func (r eventRow) record() audit.Record {
 			ID: r.ID, Time: utc(r.OccurredAt), OrganizationID: r.OrganizationID, Actor: r.Actor,
 			Action: audit.Action(r.Action), KeyID: r.KeyID, RequestID: r.RequestID, TraceID: r.TraceID,
 			Method: r.Method, Path: r.Path, ClientIP: r.ClientIP, UserAgent: r.UserAgent,
-			Status: r.Status, Outcome: r.Outcome, Scope: r.Scope,
+			Status: r.Status, Outcome: apikey.Outcome(r.Outcome), Scope: r.Scope,
 		},
 		Link: audit.Link{ChainID: r.ChainID, PrevID: r.PrevID, PrevHash: r.PrevHash, Hash: r.Hash},
 	}

@@ -7,12 +7,10 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
 )
-
-// outcomeOK is the outcome of a successful use of a key.
-const outcomeOK = "ok"
 
 // insertBatch is how many events go in one INSERT statement, and how many
 // ids in one IN list; it keeps the number of bound values well under every
@@ -55,7 +53,7 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 			return fmt.Errorf("append usage: %w", err)
 		}
 		rows[i] = row
-		if ev.Action == audit.ActionKeyUsed && ev.Outcome == outcomeOK && ev.KeyID != "" {
+		if ev.Action == audit.ActionKeyUsed && ev.Outcome == apikey.OutcomeOK && ev.KeyID != "" {
 			if t, ok := lastUsed[ev.KeyID]; !ok || row.OccurredAt.After(t) {
 				lastUsed[ev.KeyID] = row.OccurredAt
 			}
@@ -86,6 +84,19 @@ func (s *Store) AppendUsage(ctx context.Context, events []audit.Event) error {
 		err = s.writeChained(ctx, write)
 	}
 	return translate("append usage", err)
+}
+
+// RecordPurge appends ev, the event describing a purge, to the store's
+// hash chain. It belongs to no key, so no key changes.
+func (s *Store) RecordPurge(ctx context.Context, ev audit.Event) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	row, err := toEventRow(ev)
+	if err != nil {
+		return fmt.Errorf("record purge: %w", err)
+	}
+	err = s.writeChained(ctx, func(_ *gorm.DB, chain *chainTx) error { return chain.append(row) })
+	return translate("record purge", err)
 }
 
 // ListEvents returns one page of the events of q.OrganizationIDs matching

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/paging"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -19,14 +20,11 @@ const (
 	maxPageSize     = 1000
 )
 
+// pageSize is the size of a page of limit rows: a limit of zero or less
+// means the default.
 func pageSize(limit int) int {
-	switch {
-	case limit <= 0:
-		return defaultPageSize
-	case limit > maxPageSize:
-		return maxPageSize
-	}
-	return limit
+	n, _ := paging.Size(max(limit, 0), defaultPageSize, maxPageSize) // never negative: no error
+	return n
 }
 
 // CreateKey inserts k and its audit event ev in one transaction. A taken id
@@ -132,51 +130,19 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 // updated key, or apikey.ErrNotFound, apikey.ErrRevoked or
 // apikey.ErrConflict (another change won, or the new lookup is taken).
 func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event) (apikey.Key, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	evRow, err := toEventRow(ev)
-	if err != nil {
-		return apikey.Key{}, fmt.Errorf("rotate key: %w", err)
-	}
 	at := utc(r.At)
-	var row keyRow
-	err = s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
-		res := tx.Exec(`UPDATE api_keys
-			SET hash = ?, lookup = ?, hint = ?, rotated_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
-			WHERE id = ? AND version = ? AND revoked_at IS NULL`,
-			r.Hash, r.Lookup, r.Hint, at, at, at, r.KeyID, r.ExpectVersion)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return errNoChange
-		}
-		if err := chain.append(evRow); err != nil {
-			return err
-		}
-		return tx.Where("id = ?", r.KeyID).Take(&row).Error
-	})
-	if errors.Is(err, errNoChange) {
-		// Read outside the transaction, so the answer reflects the
-		// latest committed state on every isolation level.
-		cur, err := s.GetKey(ctx, r.KeyID)
-		switch {
-		case err != nil:
-			return apikey.Key{}, translate("rotate key", err)
-		case cur.RevokedAt != nil:
-			return apikey.Key{}, fmt.Errorf("rotate key: %w", apikey.ErrRevoked)
-		default:
-			return apikey.Key{}, fmt.Errorf("rotate key: version %d is stale: %w", r.ExpectVersion, apikey.ErrConflict)
-		}
+	k, cur, err := s.updateChained(ctx, "rotate key", r.KeyID, ev, `UPDATE api_keys
+		SET hash = ?, lookup = ?, hint = ?, rotated_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND version = ? AND revoked_at IS NULL`,
+		r.Hash, r.Lookup, r.Hint, at, at, at, r.KeyID, r.ExpectVersion)
+	switch {
+	case !errors.Is(err, errNoChange):
+		return k, err
+	case cur.RevokedAt != nil:
+		return apikey.Key{}, fmt.Errorf("rotate key: %w", apikey.ErrRevoked)
+	default:
+		return apikey.Key{}, fmt.Errorf("rotate key: version %d is stale: %w", r.ExpectVersion, apikey.ErrConflict)
 	}
-	if err != nil {
-		return apikey.Key{}, translate("rotate key", err)
-	}
-	k, err := row.key()
-	if err != nil {
-		return apikey.Key{}, fmt.Errorf("rotate key: %w", err)
-	}
-	return k, nil
 }
 
 // RevokeKey marks key id revoked and invalidated at at, bumps its version
@@ -184,19 +150,37 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 // a revoked key returns it unchanged with apikey.ErrRevoked and records
 // nothing; a missing key yields apikey.ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error) {
+	at = utc(at)
+	k, cur, err := s.updateChained(ctx, "revoke key", id, ev, `UPDATE api_keys
+		SET revoked_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND revoked_at IS NULL`,
+		at, at, at, id)
+	switch {
+	case !errors.Is(err, errNoChange):
+		return k, err
+	case cur.RevokedAt != nil:
+		return cur, fmt.Errorf("revoke key: %w", apikey.ErrRevoked)
+	default:
+		return apikey.Key{}, fmt.Errorf("revoke key: %w", apikey.ErrConflict)
+	}
+}
+
+// updateChained runs the conditional UPDATE sql of key id and appends ev
+// to the chain in one transaction, and returns the updated key. When the
+// UPDATE matches no row it returns errNoChange with the key as it now is,
+// read outside the transaction so that the answer reflects the latest
+// committed state on every isolation level; a missing key is
+// apikey.ErrNotFound. Other errors are translated for op.
+func (s *Store) updateChained(ctx context.Context, op, id string, ev audit.Event, sql string, args ...any) (updated, current apikey.Key, err error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	evRow, err := toEventRow(ev)
 	if err != nil {
-		return apikey.Key{}, fmt.Errorf("revoke key: %w", err)
+		return apikey.Key{}, apikey.Key{}, fmt.Errorf("%s: %w", op, err)
 	}
-	at = utc(at)
 	var row keyRow
 	err = s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
-		res := tx.Exec(`UPDATE api_keys
-			SET revoked_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
-			WHERE id = ? AND revoked_at IS NULL`,
-			at, at, at, id)
+		res := tx.Exec(sql, args...)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -209,24 +193,20 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit
 		return tx.Where("id = ?", id).Take(&row).Error
 	})
 	if errors.Is(err, errNoChange) {
-		cur, err := s.GetKey(ctx, id)
-		switch {
-		case err != nil:
-			return apikey.Key{}, translate("revoke key", err)
-		case cur.RevokedAt != nil:
-			return cur, fmt.Errorf("revoke key: %w", apikey.ErrRevoked)
-		default:
-			return apikey.Key{}, fmt.Errorf("revoke key: %w", apikey.ErrConflict)
+		cur, gerr := s.GetKey(ctx, id)
+		if gerr != nil {
+			return apikey.Key{}, apikey.Key{}, translate(op, gerr)
 		}
+		return apikey.Key{}, cur, errNoChange
 	}
 	if err != nil {
-		return apikey.Key{}, translate("revoke key", err)
+		return apikey.Key{}, apikey.Key{}, translate(op, err)
 	}
 	k, err := row.key()
 	if err != nil {
-		return apikey.Key{}, fmt.Errorf("revoke key: %w", err)
+		return apikey.Key{}, apikey.Key{}, fmt.Errorf("%s: %w", op, err)
 	}
-	return k, nil
+	return k, apikey.Key{}, nil
 }
 
 // InvalidatedSince lists the keys rotated or revoked at or after since,

@@ -201,7 +201,7 @@ func toEventRow(ev audit.Event) (eventRow, error) {
 		ClientIP:       clean(ev.ClientIP, maxClientIP),
 		UserAgent:      clean(ev.UserAgent, maxUserAgent),
 		Status:         ev.Status,
-		Outcome:        clean(ev.Outcome, maxOutcome),
+		Outcome:        clean(string(ev.Outcome), maxOutcome),
 		Scope:          clean(ev.Scope, maxScope),
 		Details:        details,
 	}, nil
@@ -228,7 +228,7 @@ func (r eventRow) event() (audit.Event, error) {
 		ClientIP:       r.ClientIP,
 		UserAgent:      r.UserAgent,
 		Status:         r.Status,
-		Outcome:        r.Outcome,
+		Outcome:        apikey.Outcome(r.Outcome),
 		Scope:          r.Scope,
 		Details:        details,
 	}, nil

@@ -59,7 +59,7 @@ func toEventJSON(ev audit.Event) eventJSON {
 		ID: ev.ID, Time: ev.Time.UTC(), OrganizationID: ev.OrganizationID, Actor: ev.Actor, Action: string(ev.Action),
 		KeyID: optional(ev.KeyID), RequestID: optional(ev.RequestID), TraceID: optional(ev.TraceID),
 		Method: optional(ev.Method), Path: optional(ev.Path), ClientIP: optional(ev.ClientIP),
-		UserAgent: optional(ev.UserAgent), Outcome: optional(ev.Outcome), Scope: optional(ev.Scope),
+		UserAgent: optional(ev.UserAgent), Outcome: optional(string(ev.Outcome)), Scope: optional(ev.Scope),
 		Details: ev.Details,
 	}
 	if ev.Status != 0 {
@@ -145,34 +145,4 @@ func (s *Server) keyUsage(c *gin.Context) {
 		return
 	}
 	writeEvents(c, events)
-}
-
-// verifyStatus is the status GET /auth/verify answers for a verification
-// outcome, recorded in its usage event.
-func verifyStatus(outcome string) int {
-	switch outcome {
-	case "ok":
-		return http.StatusOK
-	case "scope_denied":
-		return http.StatusForbidden
-	}
-	return http.StatusUnauthorized
-}
-
-// authStatus is the status a management request authenticated by API key
-// is known to get at the time its usage event is recorded: the failures;
-// a success is recorded before the operation has run (0: not known).
-func authStatus(outcome string) int {
-	if outcome == "ok" {
-		return 0
-	}
-	return verifyStatus(outcome)
-}
-
-// keyAuthInfo describes a management request authenticated by API key,
-// whose usage event records the status where it is already known.
-func (s *Server) keyAuthInfo(c *gin.Context) ports.RequestInfo {
-	ri := s.requestInfo(c)
-	ri.AnswerStatus = authStatus
-	return ri
 }

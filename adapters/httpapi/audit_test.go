@@ -16,27 +16,41 @@ import (
 	"github.com/agentauri/apikeys/ports"
 )
 
-// fakeKeys records the RequestInfo of every verification and answers
-// with err, or a valid key.
+// fakeKeys decides every verification with outcome (OK by default), or
+// fails with err, and keeps what it was asked to verify and record.
 type fakeKeys struct {
 	ports.KeyService
-	mu   sync.Mutex
-	reqs []ports.RequestInfo
-	err  error
+	mu       sync.Mutex
+	reqs     []audit.Request
+	recorded []int // statuses of the recorded verifications
+	outcome  apikey.Outcome
+	err      error
 }
 
-func (f *fakeKeys) Verify(_ context.Context, _, _ string, req ports.RequestInfo) (apikey.Verified, error) {
+func (f *fakeKeys) Verify(_ context.Context, in ports.VerifyInput) (ports.Verification, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.reqs = append(f.reqs, req)
+	f.reqs = append(f.reqs, in.Request)
 	if f.err != nil {
-		return apikey.Verified{}, f.err
+		return ports.Verification{}, f.err
 	}
-	return apikey.Verified{KeyID: "key_caller", OrganizationID: "org_1",
-		Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage}, Environment: apikey.EnvTest}, nil
+	out := f.outcome
+	if out == "" {
+		out = apikey.OutcomeOK
+	}
+	sc, _ := apikey.ParseScope(in.Scope)
+	return ports.Verification{Outcome: out, Scope: sc, Request: in.Request, Key: apikey.Verified{KeyID: "key_caller", OrganizationID: "org_1",
+		Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage}, Environment: apikey.EnvTest}}, nil
 }
 
-func (f *fakeKeys) last(t *testing.T) ports.RequestInfo {
+func (f *fakeKeys) Record(_ context.Context, _ ports.Verification, status int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recorded = append(f.recorded, status)
+	return nil
+}
+
+func (f *fakeKeys) last(t *testing.T) audit.Request {
 	t.Helper()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -46,9 +60,19 @@ func (f *fakeKeys) last(t *testing.T) ports.RequestInfo {
 	return f.reqs[len(f.reqs)-1]
 }
 
+func (f *fakeKeys) lastStatus(t *testing.T) int {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.recorded) == 0 {
+		t.Fatal("no verification recorded")
+	}
+	return f.recorded[len(f.recorded)-1]
+}
+
 type fakeTokens struct{}
 
-func (fakeTokens) Verify(token string) (apikey.Principal, error) {
+func (fakeTokens) Verify(_ context.Context, token string) (apikey.Principal, error) {
 	if token != "good" {
 		return apikey.Principal{}, errors.New("bad token")
 	}
@@ -162,18 +186,25 @@ func TestVerifyRecordsRequest(t *testing.T) {
 	if ri.Path != "/v1/events" || ri.Method != "POST" || ri.RequestID != "req-42" || ri.UserAgent != "nginx-auth" {
 		t.Errorf("request info %+v", ri)
 	}
-	if ri.AnswerStatus == nil {
-		t.Fatal("verify gives no status for its outcomes")
+	if got := keys.lastStatus(t); got != 200 {
+		t.Errorf("recorded status %d, want 200", got)
 	}
-	for outcome, want := range map[string]int{"ok": 200, "scope_denied": 403, "unknown": 401, "revoked": 401, "expired": 401, "checksum": 401, "missing": 401} {
-		if got := ri.AnswerStatus(outcome); got != want {
-			t.Errorf("verify status of %s = %d, want %d", outcome, got, want)
+	for outcome, want := range map[apikey.Outcome]int{"ok": 200, "scope_denied": 403, "unknown": 401, "revoked": 401, "expired": 401,
+		"checksum": 401, "missing": 401, "malformed": 401} {
+		keys.outcome = outcome
+		w := serve(h, "GET", "/api/v1/auth/verify?scope=events:read", "127.0.0.1:1", "X-API-Key", validKey)
+		if w.Code != want || keys.lastStatus(t) != want {
+			t.Errorf("verify of outcome %s answered %d and recorded %d, want %d", outcome, w.Code, keys.lastStatus(t), want)
 		}
-	}
-	serve(h, "GET", "/api/v1/api-keys", "127.0.0.1:1", "X-API-Key", validKey)
-	ri = keys.last(t)
-	if ri.AnswerStatus == nil || ri.AnswerStatus("ok") != 0 || ri.AnswerStatus("revoked") != 401 || ri.AnswerStatus("scope_denied") != 403 {
-		t.Error("management by key: a success's status is not known when recorded; failures are 401 and 403")
+		// Management by key: a success is recorded before the operation
+		// runs (status 0: not known yet); a failure with its answer.
+		serve(h, "GET", "/api/v1/api-keys", "127.0.0.1:1", "X-API-Key", validKey)
+		if outcome == apikey.OutcomeOK {
+			want = 0
+		}
+		if keys.lastStatus(t) != want {
+			t.Errorf("management by a key of outcome %s recorded %d, want %d", outcome, keys.lastStatus(t), want)
+		}
 	}
 }
 
@@ -245,7 +276,7 @@ func TestAuditLogsEndpoint(t *testing.T) {
 		}
 	}
 
-	aud.err = &apikey.ValidationError{Field: "organization_id", Code: "forbidden_organization", Message: "no"}
+	aud.err = apikey.ForbiddenOrganization("organization_id", "org_9")
 	if w := serve(h, "GET", "/api/v1/audit-logs?organization_id=org_9", "127.0.0.1:1", "Authorization", "Bearer good"); w.Code != 403 {
 		t.Errorf("foreign organization: status %d", w.Code)
 	}

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/ports"
 )
 
 const principalKey = "apikeys.principal"
@@ -26,8 +29,16 @@ func (s *Server) authenticate(c *gin.Context) {
 			abort(c, http.StatusUnauthorized, codeUnauth, "Authorization must be \"Bearer <JWT>\"", "Authorization")
 			return
 		}
-		p, err := s.tokens.Verify(strings.TrimSpace(token))
+		p, err := s.tokens.Verify(c.Request.Context(), strings.TrimSpace(token))
 		if err != nil {
+			// Why, for the operator; the caller gets one answer whatever
+			// the reason. The error never holds the token.
+			s.log.DebugContext(c.Request.Context(), "bearer token refused",
+				slog.Any("refusal", err), slog.String("request_id", requestID(c)))
+			if errors.Is(err, apikey.ErrUnavailable) {
+				s.writeError(c, err) // the token's provider is unreachable: 503, retry
+				return
+			}
 			c.Header("WWW-Authenticate", `Bearer realm="apikeys", error="invalid_token"`)
 			abort(c, http.StatusUnauthorized, "invalid_token", "the bearer token is invalid or expired", "Authorization")
 			return
@@ -35,16 +46,23 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Set(principalKey, p)
 		c.Next()
 	case secret != "":
-		v, err := s.keys.Verify(c.Request.Context(), secret, string(apikey.ScopeAPIKeysManage), s.keyAuthInfo(c))
+		v, err := s.keys.Verify(c.Request.Context(), ports.VerifyInput{
+			Secret: secret, Scope: string(apikey.ScopeAPIKeysManage), Request: s.requestInfo(c),
+		})
 		if err != nil {
-			if isKeyAuthFailure(err) {
-				unauthorizedKey(c)
-				return
-			}
 			s.writeError(c, err)
 			return
 		}
-		c.Set(principalKey, apikey.Principal{KeyID: v.KeyID, Organizations: []string{v.OrganizationID}, Scopes: v.Scopes})
+		// A refusal is recorded with its status; a success before the
+		// operation has run, with the status not known yet (0).
+		status := 0
+		if v.Outcome != apikey.OutcomeOK {
+			status = verifyStatus(v.Outcome)
+		}
+		if !s.admit(c, v, status) {
+			return
+		}
+		c.Set(principalKey, apikey.Principal{KeyID: v.Key.KeyID, Organizations: []string{v.Key.OrganizationID}, Scopes: v.Key.Scopes})
 		c.Next()
 	default:
 		c.Header("WWW-Authenticate", `Bearer realm="apikeys"`)

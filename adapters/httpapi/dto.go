@@ -76,16 +76,6 @@ type verifyJSON struct {
 	ExpiresAt      *time.Time `json:"expires_at"`
 }
 
-func status(k apikey.Key, now time.Time) string {
-	switch k.Status(now) {
-	case apikey.ErrRevoked:
-		return "revoked"
-	case apikey.ErrExpired:
-		return "expired"
-	}
-	return "active"
-}
-
 func scopeStrings(ss apikey.Scopes) []string {
 	out := ss.Strings()
 	if out == nil {
@@ -97,7 +87,7 @@ func scopeStrings(ss apikey.Scopes) []string {
 func toKeyJSON(k apikey.Key, now time.Time) keyJSON {
 	return keyJSON{
 		ID: k.ID, Name: k.Name, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
-		Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint, Status: status(k, now), CreatedAt: k.CreatedAt,
+		Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint, Status: string(k.Status(now)), CreatedAt: k.CreatedAt,
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RotatedAt: k.RotatedAt, RevokedAt: k.RevokedAt,
 	}
 }

@@ -42,8 +42,10 @@ type errorEntry struct {
 	message string
 }
 
-// errorTable maps domain errors to statuses and public messages. Order
-// matters only where one error wraps another.
+// errorTable maps the domain errors of operations (management, audit log)
+// to statuses and public messages. Order matters only where one error
+// wraps another. Verification outcomes are not errors: verifyAnswers maps
+// them.
 var errorTable = []errorEntry{
 	{apikey.ErrNotFound, http.StatusNotFound, "not_found", "no such API key"},
 	{apikey.ErrRevoked, http.StatusConflict, "key_revoked", "the API key is revoked"},
@@ -53,21 +55,23 @@ var errorTable = []errorEntry{
 	{apikey.ErrForbidden, http.StatusForbidden, "forbidden", "you may not do this"},
 }
 
-// writeError answers err through the error table. Errors the table does not
-// know are logged and answered as a bare 500, never with their text.
+// writeError answers err: a ValidationError as 400 with its code and
+// field, a DeniedError as 403 with its code and field, a ScopeError as 403
+// insufficient_scope, the domain errors through errorTable. Errors none of
+// these know are logged and answered as a bare 500, never with their text.
 func (s *Server) writeError(c *gin.Context, err error) {
 	var ve *apikey.ValidationError
+	var de *apikey.DeniedError
 	var se *apikey.ScopeError
 	switch {
 	case errors.As(err, &ve):
-		status := http.StatusBadRequest
-		if ve.Code == "forbidden_organization" {
-			status = http.StatusForbidden
-		}
-		abort(c, status, ve.Code, ve.Message, ve.Field)
+		abort(c, http.StatusBadRequest, ve.Code, ve.Message, ve.Field)
+		return
+	case errors.As(err, &de):
+		abort(c, http.StatusForbidden, de.Code, de.Message, de.Field)
 		return
 	case errors.As(err, &se):
-		abort(c, http.StatusForbidden, "insufficient_scope", se.Error(), "")
+		abort(c, http.StatusForbidden, codeInsufficientScope, se.Error(), "")
 		return
 	}
 	for _, e := range errorTable {
@@ -86,22 +90,4 @@ func (s *Server) writeError(c *gin.Context, err error) {
 
 func abort(c *gin.Context, status int, code, message, field string) {
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Field: field}})
-}
-
-// unauthorizedKey answers the one 401 body for a bad API key.
-func unauthorizedKey(c *gin.Context) {
-	c.Header("WWW-Authenticate", `ApiKey realm="apikeys", header="X-API-Key"`)
-	abort(c, http.StatusUnauthorized, codeInvalidKey, msgInvalidKey, "")
-}
-
-// isKeyAuthFailure reports whether err means the presented key does not
-// authenticate (as opposed to a missing scope or an outage).
-func isKeyAuthFailure(err error) bool {
-	for _, e := range []error{apikey.ErrMissingKey, apikey.ErrMalformedKey, apikey.ErrChecksum,
-		apikey.ErrUnknownKey, apikey.ErrRevoked, apikey.ErrExpired} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }

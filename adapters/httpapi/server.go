@@ -16,12 +16,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
 )
 
-// TokenVerifier proves a bearer token and says who presented it.
+// TokenVerifier proves a bearer token and says who presented it. A refusal
+// wraps apikey.ErrUnauthenticated (answered 401), or apikey.ErrUnavailable
+// when the token cannot be checked for now (503). Its error text says why
+// and is logged at debug level: it must never contain the token.
 type TokenVerifier interface {
-	Verify(token string) (apikey.Principal, error)
+	Verify(ctx context.Context, token string) (apikey.Principal, error)
 }
 
 // Options configure the HTTP adapter.
@@ -38,6 +42,10 @@ type Options struct {
 	// Ready reports whether the service can serve (database reachable,
 	// migrations current); nil means always ready.
 	Ready func(ctx context.Context) error
+	// ReadyDetails, when set, adds its entries to the body of a 200
+	// /readyz (e.g. the state of identity providers, which does not make
+	// the service unready).
+	ReadyDetails func() map[string]any
 	// RetryAfter is the Retry-After value of 503 answers (default 1s).
 	RetryAfter time.Duration
 	// TraceID returns the trace id of a request's context, if tracing is on.
@@ -64,6 +72,7 @@ type Server struct {
 	log        *slog.Logger
 	maxBody    int64
 	ready      func(ctx context.Context) error
+	details    func() map[string]any
 	retryAfter string
 	traceID    func(ctx context.Context) string
 	audit      ports.AuditService
@@ -76,7 +85,7 @@ func New(o Options) (*Server, error) {
 	if o.Keys == nil || o.Tokens == nil {
 		return nil, errors.New("httpapi: Keys and Tokens are required")
 	}
-	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, traceID: o.TraceID, audit: o.Audit, verifyLog: o.VerifyLogLevel}
+	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, details: o.ReadyDetails, traceID: o.TraceID, audit: o.Audit, verifyLog: o.VerifyLogLevel}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -146,7 +155,14 @@ func (s *Server) readyz(c *gin.Context) {
 			return
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	body := gin.H{}
+	if s.details != nil {
+		for k, v := range s.details() {
+			body[k] = v
+		}
+	}
+	body["status"] = "ready"
+	c.JSON(http.StatusOK, body)
 }
 
 // ErrMigrationsPending is returned by a Ready function when the schema is
@@ -196,7 +212,7 @@ func isHex(c byte) bool {
 // lookup or a Set would otherwise compute, and allocate, on every request.
 const (
 	requestIDHeader = "X-Request-Id"
-	apiKeyHeader    = "X-Api-Key" // X-API-Key
+	apiKeyHeader    = "X-Api-Key" //nolint:gosec // a header name, not a credential
 )
 
 // requestID takes a well-formed X-Request-ID from the caller or makes one,
@@ -266,7 +282,7 @@ func (s *Server) accessLog(c *gin.Context) {
 func (s *Server) recover(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
-			if r == http.ErrAbortHandler {
+			if err, ok := r.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 				panic(r)
 			}
 			s.log.ErrorContext(c.Request.Context(), "panic", slog.String("panic", fmt.Sprint(r)), slog.String("request_id", requestID(c)))
@@ -277,8 +293,8 @@ func (s *Server) recover(c *gin.Context) {
 }
 
 // requestInfo describes the current request for audit records.
-func (s *Server) requestInfo(c *gin.Context) ports.RequestInfo {
-	ri := ports.RequestInfo{
+func (s *Server) requestInfo(c *gin.Context) audit.Request {
+	ri := audit.Request{
 		Method:    c.Request.Method,
 		Path:      c.Request.URL.Path,
 		ClientIP:  c.ClientIP(),

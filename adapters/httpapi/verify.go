@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/agentauri/apikeys/ports"
 )
 
 // verifyPath is the route of verify.
@@ -17,7 +19,6 @@ const verifyPath = "/api/v1/auth/verify"
 // it and copy the X-Key-Id, X-Organization-Id and X-Scopes headers.
 func (s *Server) verify(c *gin.Context) {
 	ri := s.requestInfo(c)
-	ri.AnswerStatus = verifyStatus
 	// A proxy doing forward auth names the request it is checking.
 	// The query string is dropped: callers sometimes put secrets there.
 	if uri := firstHeader(c, "X-Original-Uri", "X-Forwarded-Uri"); uri != "" {
@@ -26,24 +27,24 @@ func (s *Server) verify(c *gin.Context) {
 	if m := firstHeader(c, "X-Original-Method", "X-Forwarded-Method"); m != "" {
 		ri.Method = m
 	}
-	v, err := s.keys.Verify(c.Request.Context(), c.GetHeader(apiKeyHeader), c.Query("scope"), ri)
+	v, err := s.keys.Verify(c.Request.Context(), ports.VerifyInput{Secret: c.GetHeader(apiKeyHeader), Scope: c.Query("scope"), Request: ri})
 	if err != nil {
-		if isKeyAuthFailure(err) {
-			unauthorizedKey(c)
-			return
-		}
 		s.writeError(c, err)
 		return
 	}
+	if !s.admit(c, v, verifyStatus(v.Outcome)) {
+		return
+	}
+	k := v.Key
 	h := c.Writer.Header()
-	h.Set("X-Key-Id", v.KeyID)
-	h.Set("X-Organization-Id", v.OrganizationID)
-	h.Set("X-Key-Environment", string(v.Environment))
-	h.Set("X-Scopes", v.Scopes.Join(","))
+	h.Set("X-Key-Id", k.KeyID)
+	h.Set("X-Organization-Id", k.OrganizationID)
+	h.Set("X-Key-Environment", string(k.Environment))
+	h.Set("X-Scopes", k.Scopes.Join(","))
 	h.Set("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, verifyJSON{
-		Valid: true, KeyID: v.KeyID, OrganizationID: v.OrganizationID, Environment: string(v.Environment),
-		Scopes: scopeStrings(v.Scopes), Name: v.Name, ExpiresAt: v.ExpiresAt,
+		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
+		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt,
 	})
 }
 

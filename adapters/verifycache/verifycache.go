@@ -4,7 +4,6 @@
 package verifycache
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -94,7 +93,7 @@ func New(maxEntries int, ttl time.Duration, opts ...Option) (*Cache, error) {
 
 // Get returns the entry for digest, if present and not expired. ctx is not
 // used; it is part of ports.VerifyCache for decorators.
-func (c *Cache) Get(_ context.Context, digest string) (apikey.Verified, bool) {
+func (c *Cache) Get(digest string) (apikey.Verified, bool) {
 	return c.c.GetIfPresent(digest)
 }
 

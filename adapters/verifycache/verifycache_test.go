@@ -1,7 +1,6 @@
 package verifycache
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,6 @@ import (
 type fakeClock struct{ ns atomic.Int64 }
 
 // ctx is the context of every Get in these tests; the cache ignores it.
-var ctx = context.Background()
 
 func (f *fakeClock) NowNano() int64                      { return f.ns.Load() }
 func (f *fakeClock) Tick(time.Duration) <-chan time.Time { return nil }
@@ -61,25 +59,25 @@ func TestNewValidates(t *testing.T) {
 
 func TestPutGet(t *testing.T) {
 	c := newCache(t, 100, time.Minute)
-	if _, ok := c.Get(ctx, "d1"); ok {
+	if _, ok := c.Get("d1"); ok {
 		t.Fatal("Get on empty cache found an entry")
 	}
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	v := verified("key_1")
 	v.ExpiresAt = &exp
 	c.Put("d1", v)
-	got, ok := c.Get(ctx, "d1")
+	got, ok := c.Get("d1")
 	if !ok || got.KeyID != "key_1" || got.Name != "ci" || !got.Scopes.Has(apikey.ScopeEventsRead) ||
 		got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) {
 		t.Fatalf("Get = %+v, %v", got, ok)
 	}
-	if _, ok := c.Get(ctx, "d2"); ok {
+	if _, ok := c.Get("d2"); ok {
 		t.Fatal("Get(other digest) found an entry")
 	}
 	// The cache keeps its own copy of the caller's slices and pointers.
 	v.Scopes[0] = apikey.ScopeAPIKeysManage
 	exp = exp.Add(time.Hour)
-	got, _ = c.Get(ctx, "d1")
+	got, _ = c.Get("d1")
 	if got.Scopes[0] != apikey.ScopeEventsRead || !got.ExpiresAt.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("caller's change leaked into the cache: %+v", got)
 	}
@@ -87,7 +85,7 @@ func TestPutGet(t *testing.T) {
 	v2 := verified("key_1")
 	v2.Version = 2
 	c.Put("d1", v2)
-	if got, _ := c.Get(ctx, "d1"); got.Version != 2 {
+	if got, _ := c.Get("d1"); got.Version != 2 {
 		t.Fatalf("after replacement Version = %d", got.Version)
 	}
 	if c.Len() != 1 {
@@ -111,17 +109,17 @@ func TestInvalidateKeys(t *testing.T) {
 	}
 	c.InvalidateKeys("key_1", "key_3", "key_unknown")
 	for _, d := range []string{"a1", "a2", "a3", "c1"} {
-		if _, ok := c.Get(ctx, d); ok {
+		if _, ok := c.Get(d); ok {
 			t.Errorf("entry %s survived the invalidation of its key", d)
 		}
 	}
 	for _, d := range []string{"b1", "b2"} {
-		if _, ok := c.Get(ctx, d); !ok {
+		if _, ok := c.Get(d); !ok {
 			t.Errorf("entry %s of another key was dropped", d)
 		}
 	}
 	c.InvalidateKeys() // no ids: no-op
-	if _, ok := c.Get(ctx, "b1"); !ok {
+	if _, ok := c.Get("b1"); !ok {
 		t.Fatal("InvalidateKeys() dropped an entry")
 	}
 }
@@ -131,16 +129,16 @@ func TestInvalidationGrace(t *testing.T) {
 	c := newCache(t, 100, time.Hour, withClock(clock))
 	c.InvalidateKeys("key_1")
 	c.Put("late", verified("key_1")) // a verification that raced the invalidation
-	if _, ok := c.Get(ctx, "late"); ok {
+	if _, ok := c.Get("late"); ok {
 		t.Fatal("Put right after InvalidateKeys was cached")
 	}
 	c.Put("other", verified("key_2"))
-	if _, ok := c.Get(ctx, "other"); !ok {
+	if _, ok := c.Get("other"); !ok {
 		t.Fatal("grace period blocked another key")
 	}
 	clock.Advance(DefaultInvalidationGrace)
 	c.Put("fresh", verified("key_1"))
-	if _, ok := c.Get(ctx, "fresh"); !ok {
+	if _, ok := c.Get("fresh"); !ok {
 		t.Fatal("Put after the grace period was not cached")
 	}
 	c.InvalidateKeys("key_9") // prunes the expired tombstone of key_1
@@ -155,7 +153,7 @@ func TestInvalidationGrace(t *testing.T) {
 	nograce := newCache(t, 100, time.Hour, WithInvalidationGrace(0))
 	nograce.InvalidateKeys("key_1")
 	nograce.Put("d", verified("key_1"))
-	if _, ok := nograce.Get(ctx, "d"); !ok {
+	if _, ok := nograce.Get("d"); !ok {
 		t.Fatal("with grace 0, Put after InvalidateKeys was not cached")
 	}
 }
@@ -166,25 +164,25 @@ func TestTTL(t *testing.T) {
 	c.Put("d1", verified("key_1"))
 	clock.Advance(30 * time.Second)
 	c.Put("d2", verified("key_2"))
-	if _, ok := c.Get(ctx, "d1"); !ok {
+	if _, ok := c.Get("d1"); !ok {
 		t.Fatal("entry expired early")
 	}
 	clock.Advance(30 * time.Second) // d1 is now one TTL old
-	if _, ok := c.Get(ctx, "d1"); ok {
+	if _, ok := c.Get("d1"); ok {
 		t.Fatal("entry outlived its TTL")
 	}
-	if _, ok := c.Get(ctx, "d2"); !ok {
+	if _, ok := c.Get("d2"); !ok {
 		t.Fatal("younger entry expired")
 	}
 	// Reads do not extend the TTL; writes restart it.
 	clock.Advance(20 * time.Second)
 	c.Put("d2", verified("key_2"))
 	clock.Advance(50 * time.Second)
-	if _, ok := c.Get(ctx, "d2"); !ok {
+	if _, ok := c.Get("d2"); !ok {
 		t.Fatal("rewritten entry expired from its first write")
 	}
 	clock.Advance(10 * time.Second)
-	if _, ok := c.Get(ctx, "d2"); ok {
+	if _, ok := c.Get("d2"); ok {
 		t.Fatal("rewritten entry outlived its TTL")
 	}
 	c.CleanUp()
@@ -198,7 +196,7 @@ func TestNoTTL(t *testing.T) {
 	c := newCache(t, 100, 0, withClock(clock))
 	c.Put("d1", verified("key_1"))
 	clock.Advance(1000 * time.Hour)
-	if _, ok := c.Get(ctx, "d1"); !ok {
+	if _, ok := c.Get("d1"); !ok {
 		t.Fatal("entry expired with ttl 0")
 	}
 }
@@ -206,11 +204,11 @@ func TestNoTTL(t *testing.T) {
 func TestRealClockTTL(t *testing.T) {
 	c := newCache(t, 100, 50*time.Millisecond)
 	c.Put("d1", verified("key_1"))
-	if _, ok := c.Get(ctx, "d1"); !ok {
+	if _, ok := c.Get("d1"); !ok {
 		t.Fatal("fresh entry missing")
 	}
 	time.Sleep(120 * time.Millisecond)
-	if _, ok := c.Get(ctx, "d1"); ok {
+	if _, ok := c.Get("d1"); ok {
 		t.Fatal("entry outlived its TTL")
 	}
 }
@@ -227,7 +225,7 @@ func TestSizeBound(t *testing.T) {
 	}
 	found := 0
 	for i := range 10 * max {
-		if _, ok := c.Get(ctx, fmt.Sprintf("d%04d", i)); ok {
+		if _, ok := c.Get(fmt.Sprintf("d%04d", i)); ok {
 			found++
 		}
 	}
@@ -254,7 +252,7 @@ func TestConcurrent(t *testing.T) {
 				case 1, 2, 3:
 					c.Put(d, verified(fmt.Sprintf("key_%d", k)))
 				default:
-					if v, ok := c.Get(ctx, d); ok && v.KeyID != fmt.Sprintf("key_%d", k) {
+					if v, ok := c.Get(d); ok && v.KeyID != fmt.Sprintf("key_%d", k) {
 						t.Errorf("digest %s maps to %s", d, v.KeyID)
 						return
 					}
@@ -273,7 +271,7 @@ func TestConcurrent(t *testing.T) {
 	c.CleanUp()
 	for k := range keys {
 		for i := range digestsPerKey {
-			if _, ok := c.Get(ctx, fmt.Sprintf("k%d-d%d", k, i)); ok {
+			if _, ok := c.Get(fmt.Sprintf("k%d-d%d", k, i)); ok {
 				t.Fatalf("entry of key_%d survived the final invalidation", k)
 			}
 		}
@@ -293,7 +291,7 @@ func TestInvalidateRacesPut(t *testing.T) {
 		wg.Go(func() { <-start; c.InvalidateKeys(key) })
 		close(start)
 		wg.Wait()
-		if _, ok := c.Get(ctx, digest); ok {
+		if _, ok := c.Get(digest); ok {
 			t.Fatalf("round %d: entry survived a concurrent invalidation", i)
 		}
 	}
@@ -305,7 +303,7 @@ func BenchmarkGetHit(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			c.Get(ctx, "digest")
+			c.Get("digest")
 		}
 	})
 }

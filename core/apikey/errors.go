@@ -68,3 +68,25 @@ func (e *ScopeError) Error() string {
 
 // Is makes errors.Is(err, ErrForbidden) true for a ScopeError.
 func (e *ScopeError) Is(target error) bool { return target == ErrForbidden }
+
+// DeniedError is a refusal with a stable code and the field whose value the
+// caller may not use, e.g. an organization the caller may not act for.
+// errors.Is(err, ErrForbidden) holds for it.
+type DeniedError struct {
+	Field   string
+	Code    string
+	Message string
+}
+
+func (e *DeniedError) Error() string { return e.Field + ": " + e.Message }
+
+// Is makes errors.Is(err, ErrForbidden) true for a DeniedError.
+func (e *DeniedError) Is(target error) bool { return target == ErrForbidden }
+
+// ForbiddenOrganization returns the refusal to act for organization org,
+// named by field: the organization exists or not, but it is not one of the
+// caller's.
+func ForbiddenOrganization(field, org string) *DeniedError {
+	return &DeniedError{Field: field, Code: "forbidden_organization",
+		Message: fmt.Sprintf("you may not act for organization %q", org)}
+}

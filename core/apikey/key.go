@@ -27,15 +27,26 @@ type Key struct {
 	CreatedBy      string
 }
 
-// Status says whether the key may be used at t: nil, ErrRevoked or ErrExpired.
-func (k Key) Status(t time.Time) error {
+// Status is the state of a key at a time, as the API shows it.
+type Status string
+
+// The states of a key.
+const (
+	StatusActive  Status = "active"
+	StatusExpired Status = "expired"
+	StatusRevoked Status = "revoked"
+)
+
+// Status says whether the key may be used at t: active, or revoked (which
+// wins), or expired.
+func (k Key) Status(t time.Time) Status {
 	if k.RevokedAt != nil {
-		return ErrRevoked
+		return StatusRevoked
 	}
 	if k.ExpiresAt != nil && !t.Before(*k.ExpiresAt) {
-		return ErrExpired
+		return StatusExpired
 	}
-	return nil
+	return StatusActive
 }
 
 // Verified is what a successful verification establishes about a key; it is
@@ -76,6 +87,20 @@ func (p Principal) Actor() string {
 		return "key:" + p.KeyID
 	}
 	return "user:" + p.Subject
+}
+
+// RequireManage returns nil if the principal may use the management API:
+// a user proven by a token (with a subject), or a key holding
+// api-keys:manage. Which organizations it may act for is MemberOf's
+// question.
+func (p Principal) RequireManage() error {
+	if p.IsKey() && !p.Scopes.Has(ScopeAPIKeysManage) {
+		return &ScopeError{Required: []Scope{ScopeAPIKeysManage}, Granted: p.Scopes}
+	}
+	if !p.IsKey() && p.Subject == "" {
+		return ErrUnauthenticated
+	}
+	return nil
 }
 
 // MemberOf reports whether the principal may act for organization org.

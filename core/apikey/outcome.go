@@ -1,43 +1,42 @@
 package apikey
 
-import "errors"
+// Outcome is the result of one verification of a presented key. The core
+// computes it once, when the verification is decided; audit events,
+// telemetry and the HTTP adapter's status mapping all read this value and
+// never re-derive it from an error.
+type Outcome string
 
-// Outcomes of a verification, as recorded in audit events and telemetry.
+// The outcomes of a verification.
 const (
-	OutcomeOK          = "ok"
-	OutcomeMissing     = "missing"
-	OutcomeMalformed   = "malformed"
-	OutcomeChecksum    = "checksum"
-	OutcomeUnknown     = "unknown"
-	OutcomeRevoked     = "revoked"
-	OutcomeExpired     = "expired"
-	OutcomeScopeDenied = "scope_denied"
-	OutcomeError       = "error" // the verification could not be decided (e.g. database down)
+	OutcomeOK          Outcome = "ok"           // the key is valid (and holds the required scope)
+	OutcomeMissing     Outcome = "missing"      // no key was presented
+	OutcomeMalformed   Outcome = "malformed"    // not in the key format
+	OutcomeChecksum    Outcome = "checksum"     // the checksum does not match
+	OutcomeUnknown     Outcome = "unknown"      // no key has this secret
+	OutcomeRevoked     Outcome = "revoked"      // the key is revoked
+	OutcomeExpired     Outcome = "expired"      // the key is past its expiry time
+	OutcomeScopeDenied Outcome = "scope_denied" // the key lacks the required scope
+	OutcomeError       Outcome = "error"        // undecided: a dependency failed (database down, ...)
 )
 
-// Outcome names the result of a verification that ended with err: OutcomeOK
-// for nil, one of the other Outcome constants for the authentication
-// failures, and OutcomeError for anything else.
-func Outcome(err error) string {
-	if err == nil {
-		return OutcomeOK
-	}
-	var se *ScopeError
-	switch {
-	case errors.As(err, &se):
-		return OutcomeScopeDenied
-	case errors.Is(err, ErrMissingKey):
-		return OutcomeMissing
-	case errors.Is(err, ErrMalformedKey):
-		return OutcomeMalformed
-	case errors.Is(err, ErrChecksum):
-		return OutcomeChecksum
-	case errors.Is(err, ErrUnknownKey):
-		return OutcomeUnknown
-	case errors.Is(err, ErrRevoked):
-		return OutcomeRevoked
-	case errors.Is(err, ErrExpired):
-		return OutcomeExpired
-	}
-	return OutcomeError
+// Outcomes lists every outcome, in the order above.
+var Outcomes = []Outcome{
+	OutcomeOK, OutcomeMissing, OutcomeMalformed, OutcomeChecksum, OutcomeUnknown,
+	OutcomeRevoked, OutcomeExpired, OutcomeScopeDenied, OutcomeError,
 }
+
+// Unauthenticated reports whether the outcome means the presented key does
+// not prove who the caller is: missing, malformed, checksum, unknown,
+// revoked or expired. Every such outcome gets the same answer, so a caller
+// cannot tell them apart.
+func (o Outcome) Unauthenticated() bool {
+	switch o {
+	case OutcomeMissing, OutcomeMalformed, OutcomeChecksum, OutcomeUnknown, OutcomeRevoked, OutcomeExpired:
+		return true
+	}
+	return false
+}
+
+// Decided reports whether the verification reached a verdict (every
+// outcome but OutcomeError).
+func (o Outcome) Decided() bool { return o != OutcomeError && o != "" }

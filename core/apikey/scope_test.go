@@ -57,13 +57,14 @@ func TestKeyStatus(t *testing.T) {
 	past, future := now.Add(-time.Second), now.Add(time.Second)
 	cases := []struct {
 		k    Key
-		want error
+		want Status
 	}{
-		{Key{}, nil},
-		{Key{ExpiresAt: &future}, nil},
-		{Key{ExpiresAt: &now}, ErrExpired},
-		{Key{ExpiresAt: &past}, ErrExpired},
-		{Key{RevokedAt: &past, ExpiresAt: &future}, ErrRevoked},
+		{Key{}, StatusActive},
+		{Key{ExpiresAt: &future}, StatusActive},
+		{Key{ExpiresAt: &now}, StatusExpired},
+		{Key{ExpiresAt: &past}, StatusExpired},
+		{Key{RevokedAt: &past, ExpiresAt: &future}, StatusRevoked},
+		{Key{RevokedAt: &future, ExpiresAt: &past}, StatusRevoked},
 	}
 	for i, c := range cases {
 		if got := c.k.Status(now); got != c.want {

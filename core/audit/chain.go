@@ -86,7 +86,7 @@ func (r Record) AppendCanonical(dst []byte, f Format) []byte {
 		ev.ClientIP,
 		ev.UserAgent,
 		string(strconv.AppendInt(status[:0], int64(ev.Status), 10)),
-		ev.Outcome,
+		string(ev.Outcome),
 		ev.Scope,
 		r.RawDetails,
 	}

@@ -288,40 +288,48 @@ func (v *ChainVerifier) Finish() ChainResult {
 		v.report(b)
 	}
 	if c.Registered {
-		last := max(v.res.LastSeq, c.AnchorSeq)
-		switch {
-		case c.AnchorSeq > c.HeadSeq:
-			v.report(Problem{Kind: ProblemModified, Seq: c.AnchorSeq, EventID: c.AnchorID,
-				Message: fmt.Sprintf("the registry's purge anchor (seq %d) lies after its head (seq %d)", c.AnchorSeq, c.HeadSeq)})
-		case last < c.HeadSeq:
-			g := gap{from: last + 1, to: c.HeadSeq, nextID: c.HeadID}
-			v.reportGap(g)
-		case v.res.LastSeq > c.HeadSeq:
-			// Events moved past the head are reported as reordered.
-			var first string
-			n := v.nBeyond
-			for _, id := range v.beyond {
-				if v.movedIDs[id] {
-					n--
-				} else if first == "" {
-					first = id
-				}
-			}
-			if n > 0 {
-				v.report(Problem{Kind: ProblemInserted, Seq: c.HeadSeq + 1, LastSeq: v.res.LastSeq, EventID: first,
-					Message: fmt.Sprintf("%d events after the registered head (seq %d) were not appended by the chain's writer", n, c.HeadSeq)})
-			}
-		}
-		if v.headSeen && !v.headBad && !v.headBadSeal && v.headHash != c.HeadHash {
-			v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
-				Message: "the last event's hash differs from the one the chain registry recorded: it was rewritten with a recomputed hash"})
-		}
-		if c.HeadSeq == c.AnchorSeq && v.res.Events == 0 && c.HeadHash != c.AnchorHash {
-			v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
-				Message: "the chain is purged up to its head, but the anchor's hash differs from the head's"})
-		}
+		v.checkEnd()
 	}
 	return v.res
+}
+
+// checkEnd checks a registered chain's end against its registry: the
+// anchor before the head, nothing missing before the head, nothing after
+// it, and the head's hash.
+func (v *ChainVerifier) checkEnd() {
+	c := v.chain
+	last := max(v.res.LastSeq, c.AnchorSeq)
+	switch {
+	case c.AnchorSeq > c.HeadSeq:
+		v.report(Problem{Kind: ProblemModified, Seq: c.AnchorSeq, EventID: c.AnchorID,
+			Message: fmt.Sprintf("the registry's purge anchor (seq %d) lies after its head (seq %d)", c.AnchorSeq, c.HeadSeq)})
+	case last < c.HeadSeq:
+		g := gap{from: last + 1, to: c.HeadSeq, nextID: c.HeadID}
+		v.reportGap(g)
+	case v.res.LastSeq > c.HeadSeq:
+		// Events moved past the head are reported as reordered.
+		var first string
+		n := v.nBeyond
+		for _, id := range v.beyond {
+			if v.movedIDs[id] {
+				n--
+			} else if first == "" {
+				first = id
+			}
+		}
+		if n > 0 {
+			v.report(Problem{Kind: ProblemInserted, Seq: c.HeadSeq + 1, LastSeq: v.res.LastSeq, EventID: first,
+				Message: fmt.Sprintf("%d events after the registered head (seq %d) were not appended by the chain's writer", n, c.HeadSeq)})
+		}
+	}
+	if v.headSeen && !v.headBad && !v.headBadSeal && v.headHash != c.HeadHash {
+		v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
+			Message: "the last event's hash differs from the one the chain registry recorded: it was rewritten with a recomputed hash"})
+	}
+	if c.HeadSeq == c.AnchorSeq && v.res.Events == 0 && c.HeadHash != c.AnchorHash {
+		v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
+			Message: "the chain is purged up to its head, but the anchor's hash differs from the head's"})
+	}
 }
 
 // classifySuspects decides, for each event whose hash does not match its

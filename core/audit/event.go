@@ -5,6 +5,8 @@ package audit
 import (
 	"strings"
 	"time"
+
+	"github.com/agentauri/apikeys/core/apikey"
 )
 
 // Action names what happened.
@@ -82,9 +84,9 @@ type Event struct {
 	Path           string
 	ClientIP       string
 	UserAgent      string
-	Status         int    // HTTP status answered, where known
-	Outcome        string // ok, unknown, checksum, malformed, missing, revoked, expired, scope_denied
-	Scope          string // scope required by the request, if any
+	Status         int            // HTTP status answered, where known
+	Outcome        apikey.Outcome // of a verification (usage events); "" for changes
+	Scope          string         // scope required by the request, if any
 	Details        map[string]any
 }
 

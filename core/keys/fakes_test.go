@@ -5,141 +5,59 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
+	"github.com/agentauri/apikeys/adapters/memstore"
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
 )
 
-// memStore is an in-memory KeyStore that counts its reads.
+// memStore is the in-memory store, which passes the store contract suites,
+// counting its lookups and able to fail the calls of a verification.
 type memStore struct {
-	mu      sync.Mutex
-	keys    map[string]apikey.Key
-	events  []audit.Event
+	*memstore.Store
 	lookups atomic.Int64
+	mu      sync.Mutex
 	fail    error
 }
 
-func newMemStore() *memStore { return &memStore{keys: map[string]apikey.Key{}} }
+func newMemStore() *memStore { return &memStore{Store: memstore.New()} }
 
-func (m *memStore) CreateKey(_ context.Context, k apikey.Key, ev audit.Event) error {
+func (m *memStore) failure() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.fail != nil {
-		return m.fail
-	}
-	for _, x := range m.keys {
-		if x.Lookup == k.Lookup {
-			return apikey.ErrConflict
-		}
-	}
-	m.keys[k.ID] = k
-	m.events = append(m.events, ev)
-	return nil
+	return m.fail
 }
 
-func (m *memStore) GetKey(_ context.Context, id string) (apikey.Key, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k, ok := m.keys[id]
-	if !ok {
-		return apikey.Key{}, apikey.ErrNotFound
+func (m *memStore) CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) error {
+	if err := m.failure(); err != nil {
+		return err
 	}
-	return k, nil
+	return m.Store.CreateKey(ctx, k, ev)
 }
 
-func (m *memStore) FindByLookup(_ context.Context, digest string) (apikey.Key, error) {
+func (m *memStore) FindByLookup(ctx context.Context, digest string) (apikey.Key, error) {
 	m.lookups.Add(1)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return apikey.Key{}, m.fail
+	if err := m.failure(); err != nil {
+		return apikey.Key{}, err
 	}
-	for _, k := range m.keys {
-		if k.Lookup == digest {
-			return k, nil
-		}
-	}
-	return apikey.Key{}, apikey.ErrNotFound
+	return m.Store.FindByLookup(ctx, digest)
 }
 
-func (m *memStore) ListKeys(_ context.Context, q ports.KeyQuery) (ports.KeyPage, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []apikey.Key
-	for _, k := range m.keys {
-		for _, o := range q.OrganizationIDs {
-			if k.OrganizationID == o && (q.IncludeRevoked || k.RevokedAt == nil) {
-				out = append(out, k)
-			}
-		}
+// events returns the audit events of org, oldest first.
+func (m *memStore) events(t *testing.T, org string) []audit.Event {
+	t.Helper()
+	page, err := m.ListEvents(context.Background(), ports.AuditQuery{OrganizationIDs: []string{org}, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
-	total := int64(len(out))
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
-	return ports.KeyPage{Keys: out, Total: total}, nil
-}
-
-func (m *memStore) RotateKey(_ context.Context, r ports.Rotation, ev audit.Event) (apikey.Key, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k, ok := m.keys[r.KeyID]
-	switch {
-	case !ok:
-		return apikey.Key{}, apikey.ErrNotFound
-	case k.RevokedAt != nil:
-		return apikey.Key{}, apikey.ErrRevoked
-	case k.Version != r.ExpectVersion:
-		return apikey.Key{}, apikey.ErrConflict
-	}
-	at := r.At
-	k.Hash, k.Lookup, k.Hint, k.RotatedAt, k.UpdatedAt, k.Version = r.Hash, r.Lookup, r.Hint, &at, at, k.Version+1
-	m.keys[k.ID] = k
-	m.events = append(m.events, ev)
-	return k, nil
-}
-
-func (m *memStore) RevokeKey(_ context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k, ok := m.keys[id]
-	if !ok {
-		return apikey.Key{}, apikey.ErrNotFound
-	}
-	if k.RevokedAt != nil {
-		return k, apikey.ErrRevoked
-	}
-	k.RevokedAt, k.UpdatedAt, k.Version = &at, at, k.Version+1
-	m.keys[id] = k
-	m.events = append(m.events, ev)
-	return k, nil
-}
-
-func (m *memStore) InvalidatedSince(_ context.Context, since time.Time) ([]ports.KeyChange, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []ports.KeyChange
-	for _, k := range m.keys {
-		for _, t := range []*time.Time{k.RotatedAt, k.RevokedAt} {
-			if t != nil && !t.Before(since) {
-				out = append(out, ports.KeyChange{KeyID: k.ID, At: *t})
-			}
-		}
-	}
-	return out, nil
-}
-
-// set overwrites a key directly, as another instance sharing the store would.
-func (m *memStore) set(k apikey.Key) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.keys[k.ID] = k
+	slices.Reverse(page.Events)
+	return page.Events
 }
 
 // fakeHasher is a fast stand-in for Argon2id that counts computations.
@@ -153,7 +71,7 @@ func (h *fakeHasher) Hash(_ context.Context, s string) (string, error) {
 	return "fake$" + s, nil
 }
 
-func (h *fakeHasher) Verify(_ context.Context, s, enc string) (bool, error) {
+func (h *fakeHasher) Compare(_ context.Context, s, enc string) (bool, error) {
 	h.verifies.Add(1)
 	time.Sleep(h.delay)
 	return enc == "fake$"+s, nil
@@ -175,7 +93,7 @@ type mapCache struct {
 
 func newMapCache() *mapCache { return &mapCache{m: map[string]apikey.Verified{}} }
 
-func (c *mapCache) Get(_ context.Context, d string) (apikey.Verified, bool) {
+func (c *mapCache) Get(d string) (apikey.Verified, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.m[d]

@@ -15,11 +15,11 @@ type flight struct {
 
 type call struct {
 	wg  sync.WaitGroup
-	v   apikey.Verified
+	p   proof
 	err error
 }
 
-func (f *flight) do(key string, fn func() (apikey.Verified, error)) (apikey.Verified, error) {
+func (f *flight) do(key string, fn func() (proof, error)) (proof, error) {
 	f.mu.Lock()
 	if f.calls == nil {
 		f.calls = make(map[string]*call)
@@ -27,7 +27,7 @@ func (f *flight) do(key string, fn func() (apikey.Verified, error)) (apikey.Veri
 	if c, ok := f.calls[key]; ok {
 		f.mu.Unlock()
 		c.wg.Wait()
-		return c.v, c.err
+		return c.p, c.err
 	}
 	// Until fn returns, a follower that wakes (say, after a panic) sees a
 	// failure, never a zero value taken for success.
@@ -42,6 +42,6 @@ func (f *flight) do(key string, fn func() (apikey.Verified, error)) (apikey.Veri
 		f.mu.Unlock()
 		c.wg.Done()
 	}()
-	c.v, c.err = fn()
-	return c.v, c.err
+	c.p, c.err = fn()
+	return c.p, c.err
 }

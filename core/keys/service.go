@@ -1,5 +1,5 @@
-// Package keys implements the use cases of apikeys: create, list, get,
-// rotate, revoke and verify keys, with every change and use audited.
+// Package keys implements the key use cases of apikeys: create, list,
+// get, rotate, revoke and verify keys, with every change and use audited.
 package keys
 
 import (
@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/paging"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -25,7 +26,6 @@ const (
 	DefaultListLimit = 20
 	MaxListLimit     = 100
 	idLen            = 16
-	eventIDLen       = 20
 )
 
 // invalidationOverlap is how far back each poll for invalidations looks
@@ -93,23 +93,6 @@ func New(d Deps) (*Service, error) {
 // keeps, so what a call returns equals what a later read returns.
 func (s *Service) now() time.Time { return s.d.Clock.Now().UTC().Truncate(time.Microsecond) }
 
-// authorize checks that p may manage keys of org: a user must list org in
-// its organizations; a key must belong to org and hold api-keys:manage.
-// Otherwise the key is reported as not found, exactly like an unknown id.
-func (s *Service) visible(p apikey.Principal, org string) bool {
-	return p.MemberOf(org)
-}
-
-func requireManage(p apikey.Principal) error {
-	if p.IsKey() && !p.Scopes.Has(apikey.ScopeAPIKeysManage) {
-		return &apikey.ScopeError{Required: []apikey.Scope{apikey.ScopeAPIKeysManage}, Granted: p.Scopes}
-	}
-	if !p.IsKey() && p.Subject == "" {
-		return apikey.ErrUnauthenticated
-	}
-	return nil
-}
-
 // ValidateName checks a key name: not blank, at most MaxNameLen characters,
 // valid UTF-8 without control characters. It returns the trimmed name.
 func ValidateName(name string) (string, error) {
@@ -138,46 +121,8 @@ func (s *Service) newID(prefix string, n int) (string, error) {
 	return prefix + r, nil
 }
 
-// base62 are the digits of event-id timestamps, in ASCII order so that
-// the ids sort as byte strings in the order of their times.
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// eventTimeLen is how many base62 digits of an event id hold its time in
-// milliseconds since 1970: 62⁸ ms reach beyond the year 8000.
-const eventTimeLen = 8
-
-// newEventID returns an audit event id for an event at t: "evt_", t in
-// milliseconds as eventTimeLen base62 digits, and random characters (71
-// bits). Later events get ids that sort after earlier ones, so that stores
-// append them at the end of their primary-key index instead of at random
-// places: at thousands of verifications a second, random ids dirtied a
-// different index page for almost every event.
-func newEventID(entropy io.Reader, t time.Time) (string, error) {
-	r, err := apikey.RandomString(entropy, eventIDLen-eventTimeLen)
-	if err != nil {
-		return "", err
-	}
-	var ts [eventTimeLen]byte
-	ms := uint64(max(t.UnixMilli(), 0))
-	for i := eventTimeLen - 1; i >= 0; i-- {
-		ts[i] = base62[ms%62]
-		ms /= 62
-	}
-	return audit.IDPrefix + string(ts[:]) + r, nil
-}
-
-func (s *Service) event(action audit.Action, p apikey.Principal, org, keyID string, req ports.RequestInfo) (audit.Event, error) {
-	now := s.now()
-	id, err := newEventID(s.d.Entropy, now)
-	if err != nil {
-		return audit.Event{}, err
-	}
-	return audit.Event{
-		ID: id, Time: now, OrganizationID: org, Actor: p.Actor(), Action: action, KeyID: keyID,
-		RequestID: req.RequestID, TraceID: req.TraceID, Method: req.Method, Path: req.Path,
-		ClientIP: req.ClientIP, UserAgent: req.UserAgent,
-	}, nil
-}
+// stamp returns the id and time of an event happening now.
+func (s *Service) stamp() (audit.Stamp, error) { return audit.NewStamp(s.d.Entropy, s.d.Clock.Now()) }
 
 // issue makes a new secret for env with its hash, digest and hint.
 func (s *Service) issue(ctx context.Context, env apikey.Environment) (secret, hash, lookup, hint string, err error) {
@@ -194,7 +139,7 @@ func (s *Service) issue(ctx context.Context, env apikey.Environment) (secret, ha
 
 // Create issues a new key in an organization the principal may manage.
 func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.CreateInput) (ports.Issued, error) {
-	if err := requireManage(p); err != nil {
+	if err := p.RequireManage(); err != nil {
 		return ports.Issued{}, err
 	}
 	name, err := ValidateName(in.Name)
@@ -209,7 +154,7 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		org = p.Organizations[0]
 	}
 	if !p.MemberOf(org) {
-		return ports.Issued{}, &apikey.ValidationError{Field: "organization_id", Code: "forbidden_organization", Message: fmt.Sprintf("you may not manage keys of organization %q", org)}
+		return ports.Issued{}, apikey.ForbiddenOrganization("organization_id", org)
 	}
 	if in.Scopes == nil {
 		return ports.Issued{}, &apikey.ValidationError{Field: "scopes", Code: "invalid_request", Message: "scopes is required"}
@@ -230,7 +175,11 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 			return ports.Issued{}, &apikey.ValidationError{Field: "environment", Code: "invalid_environment", Message: err.Error()}
 		}
 	}
-	now := s.now()
+	st, err := s.stamp()
+	if err != nil {
+		return ports.Issued{}, err
+	}
+	now := st.Time
 	var expires *time.Time
 	if in.ExpiresAt != nil {
 		e := in.ExpiresAt.UTC().Truncate(time.Microsecond)
@@ -252,15 +201,11 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		Hint: hint, Hash: hash, Lookup: lookup, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt: expires, Version: 1, CreatedBy: p.Actor(),
 	}
-	ev, err := s.event(audit.ActionKeyCreated, p, org, id, in.Request)
-	if err != nil {
-		return ports.Issued{}, err
-	}
-	ev.Time = now
-	ev.Details = map[string]any{"name": name, "scopes": scopes.Strings(), "environment": string(env)}
+	details := map[string]any{"name": name, "scopes": scopes.Strings(), "environment": string(env)}
 	if expires != nil {
-		ev.Details["expires_at"] = expires.Format(time.RFC3339Nano)
+		details["expires_at"] = expires.Format(time.RFC3339Nano)
 	}
+	ev := audit.Change(st, audit.ActionKeyCreated, p.Actor(), org, id, in.Request, details)
 	if err := s.d.Store.CreateKey(ctx, k, ev); err != nil {
 		return ports.Issued{}, fmt.Errorf("create key: %w", err)
 	}
@@ -269,21 +214,24 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 
 // Get returns a key the principal may see; any other id is ErrNotFound.
 func (s *Service) Get(ctx context.Context, p apikey.Principal, id string) (apikey.Key, error) {
-	if err := requireManage(p); err != nil {
+	if err := p.RequireManage(); err != nil {
 		return apikey.Key{}, err
 	}
 	return s.load(ctx, p, id)
 }
 
+// load returns the key with id if p may act for its organization. Any
+// other key, like an id that cannot be a key's, is apikey.ErrNotFound, so
+// a caller cannot tell another organization's key from no key.
 func (s *Service) load(ctx context.Context, p apikey.Principal, id string) (apikey.Key, error) {
-	if !strings.HasPrefix(id, apikey.IDPrefix) || len(id) > 64 {
+	if !apikey.ValidKeyID(id) {
 		return apikey.Key{}, apikey.ErrNotFound
 	}
 	k, err := s.d.Store.GetKey(ctx, id)
 	if err != nil {
 		return apikey.Key{}, err
 	}
-	if !s.visible(p, k.OrganizationID) {
+	if !p.MemberOf(k.OrganizationID) {
 		return apikey.Key{}, apikey.ErrNotFound
 	}
 	return k, nil
@@ -291,24 +239,19 @@ func (s *Service) load(ctx context.Context, p apikey.Principal, id string) (apik
 
 // List returns a page of the keys the principal may see, newest first.
 func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInput) (ports.KeyPage, error) {
-	if err := requireManage(p); err != nil {
+	if err := p.RequireManage(); err != nil {
 		return ports.KeyPage{}, err
 	}
 	orgs := p.Organizations
 	if in.OrganizationID != "" {
 		if !p.MemberOf(in.OrganizationID) {
-			return ports.KeyPage{}, &apikey.ValidationError{Field: "organization_id", Code: "forbidden_organization", Message: fmt.Sprintf("you may not manage keys of organization %q", in.OrganizationID)}
+			return ports.KeyPage{}, apikey.ForbiddenOrganization("organization_id", in.OrganizationID)
 		}
 		orgs = []string{in.OrganizationID}
 	}
-	limit := in.Limit
-	switch {
-	case limit == 0:
-		limit = DefaultListLimit
-	case limit < 0:
-		return ports.KeyPage{}, apikey.Invalid("limit", "limit must be a positive integer")
-	case limit > MaxListLimit:
-		limit = MaxListLimit
+	limit, err := paging.Size(in.Limit, DefaultListLimit, MaxListLimit)
+	if err != nil {
+		return ports.KeyPage{}, err
 	}
 	if len(orgs) == 0 {
 		return ports.KeyPage{Keys: []apikey.Key{}}, nil
@@ -318,8 +261,8 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 
 // Rotate replaces a key's secret, keeping its id, name and scopes. The old
 // secret stops working before Rotate returns.
-func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req ports.RequestInfo) (ports.Issued, error) {
-	if err := requireManage(p); err != nil {
+func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req audit.Request) (ports.Issued, error) {
+	if err := p.RequireManage(); err != nil {
 		return ports.Issued{}, err
 	}
 	k, err := s.load(ctx, p, id)
@@ -336,11 +279,12 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req
 	if err != nil {
 		return ports.Issued{}, err
 	}
-	ev, err := s.event(audit.ActionKeyRotated, p, k.OrganizationID, k.ID, req)
+	st, err := s.stamp()
 	if err != nil {
 		return ports.Issued{}, err
 	}
-	ev.Details = map[string]any{"old_hint": k.Hint, "new_hint": hint}
+	ev := audit.Change(st, audit.ActionKeyRotated, p.Actor(), k.OrganizationID, k.ID, req,
+		map[string]any{"old_hint": k.Hint, "new_hint": hint})
 	updated, err := s.d.Store.RotateKey(ctx, ports.Rotation{
 		KeyID: k.ID, ExpectVersion: k.Version, Hash: hash, Lookup: lookup, Hint: hint, At: ev.Time,
 	}, ev)
@@ -352,8 +296,8 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req
 }
 
 // Revoke revokes a key; revoking a revoked key changes nothing and succeeds.
-func (s *Service) Revoke(ctx context.Context, p apikey.Principal, id string, req ports.RequestInfo) (apikey.Key, error) {
-	if err := requireManage(p); err != nil {
+func (s *Service) Revoke(ctx context.Context, p apikey.Principal, id string, req audit.Request) (apikey.Key, error) {
+	if err := p.RequireManage(); err != nil {
 		return apikey.Key{}, err
 	}
 	k, err := s.load(ctx, p, id)
@@ -363,10 +307,11 @@ func (s *Service) Revoke(ctx context.Context, p apikey.Principal, id string, req
 	if k.RevokedAt != nil {
 		return k, nil
 	}
-	ev, err := s.event(audit.ActionKeyRevoked, p, k.OrganizationID, k.ID, req)
+	st, err := s.stamp()
 	if err != nil {
 		return apikey.Key{}, err
 	}
+	ev := audit.Change(st, audit.ActionKeyRevoked, p.Actor(), k.OrganizationID, k.ID, req, nil)
 	revoked, err := s.d.Store.RevokeKey(ctx, k.ID, ev.Time, ev)
 	s.invalidate(k.ID)
 	if errors.Is(err, apikey.ErrRevoked) {

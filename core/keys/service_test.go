@@ -50,6 +50,29 @@ func (f *fixture) create(t *testing.T, p apikey.Principal, scopes ...string) por
 	return iss
 }
 
+// fieldCode returns the field and code of a validation error or a refusal.
+func fieldCode(err error) (field, code string) {
+	var ve *apikey.ValidationError
+	var de *apikey.DeniedError
+	switch {
+	case errors.As(err, &ve):
+		return ve.Field, ve.Code
+	case errors.As(err, &de):
+		return de.Field, de.Code
+	}
+	return "", ""
+}
+
+// verify verifies secret for scope and records the verification, as a
+// driving adapter does, with status 0.
+func (f *fixture) verify(secret, scope string, req audit.Request) (ports.Verification, error) {
+	v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: secret, Scope: scope, Request: req})
+	if err != nil {
+		return v, err
+	}
+	return v, f.svc.Record(ctx, v, 0)
+}
+
 func TestNewRefusesMissingDependencies(t *testing.T) {
 	_, err := New(Deps{})
 	if err == nil || !strings.Contains(err.Error(), "Store") || !strings.Contains(err.Error(), "Entropy") {
@@ -76,10 +99,11 @@ func TestCreate(t *testing.T) {
 	if !k.CreatedAt.Equal(f.clock.Now().Truncate(time.Microsecond)) || k.LastUsedAt != nil {
 		t.Fatalf("times %v %v", k.CreatedAt, k.LastUsedAt)
 	}
-	if len(f.store.events) != 1 || f.store.events[0].Action != audit.ActionKeyCreated || f.store.events[0].Actor != "user:user_1" {
-		t.Fatalf("events %+v", f.store.events)
+	evs := f.store.events(t, "org_123")
+	if len(evs) != 1 || evs[0].Action != audit.ActionKeyCreated || evs[0].Actor != "user:user_1" {
+		t.Fatalf("events %+v", evs)
 	}
-	d := f.store.events[0].Details
+	d := evs[0].Details
 	if fmt.Sprint(d["scopes"]) != "[triggers:read triggers:write events:read]" || d["name"] != "Production Webhook Server" {
 		t.Fatalf("details %v", d)
 	}
@@ -112,8 +136,7 @@ func TestCreateValidation(t *testing.T) {
 	}
 	for i, c := range cases {
 		_, err := f.svc.Create(ctx, alice, c.in)
-		var ve *apikey.ValidationError
-		if !errors.As(err, &ve) || ve.Field != c.field || ve.Code != c.code {
+		if field, code := fieldCode(err); field != c.field || code != c.code {
 			t.Errorf("case %d: got %v, want field %s code %s", i, err, c.field, c.code)
 		}
 	}
@@ -170,11 +193,11 @@ func TestKeyPrincipalCannotRotateBroaderKey(t *testing.T) {
 	broad := f.create(t, alice, "triggers:write", "api-keys:manage")
 	narrow := apikey.Principal{KeyID: "key_n", Organizations: []string{"org_123"}, Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage}}
 	var se *apikey.ScopeError
-	if _, err := f.svc.Rotate(ctx, narrow, broad.Key.ID, ports.RequestInfo{}); !errors.As(err, &se) {
+	if _, err := f.svc.Rotate(ctx, narrow, broad.Key.ID, audit.Request{}); !errors.As(err, &se) {
 		t.Fatalf("got %v", err)
 	}
 	wide := apikey.Principal{KeyID: "key_w", Organizations: []string{"org_123"}, Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage, apikey.ScopeTriggersWrite}}
-	if _, err := f.svc.Rotate(ctx, wide, broad.Key.ID, ports.RequestInfo{}); err != nil {
+	if _, err := f.svc.Rotate(ctx, wide, broad.Key.ID, audit.Request{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -186,10 +209,10 @@ func TestOtherOrganizationIsNotFound(t *testing.T) {
 	if _, err := f.svc.Get(ctx, mallory, iss.Key.ID); !errors.Is(err, apikey.ErrNotFound) {
 		t.Fatalf("get: %v", err)
 	}
-	if _, err := f.svc.Rotate(ctx, mallory, iss.Key.ID, ports.RequestInfo{}); !errors.Is(err, apikey.ErrNotFound) {
+	if _, err := f.svc.Rotate(ctx, mallory, iss.Key.ID, audit.Request{}); !errors.Is(err, apikey.ErrNotFound) {
 		t.Fatalf("rotate: %v", err)
 	}
-	if _, err := f.svc.Revoke(ctx, mallory, iss.Key.ID, ports.RequestInfo{}); !errors.Is(err, apikey.ErrNotFound) {
+	if _, err := f.svc.Revoke(ctx, mallory, iss.Key.ID, audit.Request{}); !errors.Is(err, apikey.ErrNotFound) {
 		t.Fatalf("revoke: %v", err)
 	}
 	if _, err := f.svc.Get(ctx, mallory, "key_doesnotexist"); !errors.Is(err, apikey.ErrNotFound) {
@@ -216,7 +239,7 @@ func TestManagementNeedsManageScope(t *testing.T) {
 	if _, err := f.svc.List(ctx, p, ports.ListInput{}); !errors.As(err, &se) {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := f.svc.Revoke(ctx, p, iss.Key.ID, ports.RequestInfo{}); !errors.As(err, &se) {
+	if _, err := f.svc.Revoke(ctx, p, iss.Key.ID, audit.Request{}); !errors.As(err, &se) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -238,7 +261,8 @@ func TestListLimitsAndOrganizations(t *testing.T) {
 	if _, err := f.svc.List(ctx, alice, ports.ListInput{Limit: -1}); !errors.As(err, &ve) || ve.Field != "limit" {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := f.svc.List(ctx, alice, ports.ListInput{OrganizationID: "org_x"}); !errors.As(err, &ve) || ve.Field != "organization_id" {
+	_, err = f.svc.List(ctx, alice, ports.ListInput{OrganizationID: "org_x"})
+	if field, code := fieldCode(err); field != "organization_id" || code != "forbidden_organization" || !errors.Is(err, apikey.ErrForbidden) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -247,8 +271,8 @@ func TestVerifyPaysArgon2OncePerKey(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read")
 	for i := 0; i < 10; i++ {
-		v, err := f.svc.Verify(ctx, iss.Secret, "triggers:read", ports.RequestInfo{Method: "GET", Path: "/x", ClientIP: "10.0.0.1"})
-		if err != nil || v.KeyID != iss.Key.ID || v.OrganizationID != "org_123" {
+		v, err := f.verify(iss.Secret, "triggers:read", audit.Request{Method: "GET", Path: "/x", ClientIP: "10.0.0.1"})
+		if err != nil || v.Outcome != apikey.OutcomeOK || v.Key.KeyID != iss.Key.ID || v.Key.OrganizationID != "org_123" || v.CacheHit != (i > 0) {
 			t.Fatalf("verify %d: %+v %v", i, v, err)
 		}
 	}
@@ -259,7 +283,7 @@ func TestVerifyPaysArgon2OncePerKey(t *testing.T) {
 		t.Fatalf("store read %d times, want 1", n)
 	}
 	evs := f.usage.all()
-	if len(evs) != 10 || evs[0].Action != audit.ActionKeyUsed || evs[0].Outcome != "ok" || evs[0].KeyID != iss.Key.ID ||
+	if len(evs) != 10 || evs[0].Action != audit.ActionKeyUsed || evs[0].Outcome != apikey.OutcomeOK || evs[0].KeyID != iss.Key.ID ||
 		evs[0].Actor != "key:"+iss.Key.ID || evs[0].ClientIP != "10.0.0.1" || evs[0].Scope != "triggers:read" {
 		t.Fatalf("events %+v", evs)
 	}
@@ -275,7 +299,7 @@ func TestVerifyConcurrentFirstUseSharesOneArgon2(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+			if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
 				errs <- err
 			}
 		}()
@@ -297,20 +321,19 @@ func TestVerifyRefusesWithoutArgon2(t *testing.T) {
 	other, _ := apikey.Generate(rand.Reader, apikey.EnvTest)
 	cases := []struct {
 		secret  string
-		want    error
-		outcome string
+		outcome apikey.Outcome
 		lookups int64
 	}{
-		{"", apikey.ErrMissingKey, "missing", 0},
-		{"sk_test_short", apikey.ErrMalformedKey, "malformed", 0},
-		{bad, apikey.ErrChecksum, "checksum", 0},
-		{other, apikey.ErrUnknownKey, "unknown", 1},
+		{"", apikey.OutcomeMissing, 0},
+		{"sk_test_short", apikey.OutcomeMalformed, 0},
+		{bad, apikey.OutcomeChecksum, 0},
+		{other, apikey.OutcomeUnknown, 1},
 	}
 	for _, c := range cases {
 		before := f.store.lookups.Load()
-		_, err := f.svc.Verify(ctx, c.secret, "", ports.RequestInfo{})
-		if !errors.Is(err, c.want) {
-			t.Fatalf("%q: got %v want %v", c.secret, err, c.want)
+		v, err := f.verify(c.secret, "", audit.Request{})
+		if err != nil || v.Outcome != c.outcome || v.Key.KeyID != "" {
+			t.Fatalf("%q: got %+v, %v; want outcome %s and no key", c.secret, v, err, c.outcome)
 		}
 		if got := f.store.lookups.Load() - before; got != c.lookups {
 			t.Fatalf("%q: %d store reads, want %d", c.secret, got, c.lookups)
@@ -336,17 +359,16 @@ func flip(c byte) string {
 func TestVerifyScopeAndUnknownScope(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read")
-	_, err := f.svc.Verify(ctx, iss.Secret, "triggers:write", ports.RequestInfo{})
-	var se *apikey.ScopeError
-	if !errors.As(err, &se) || se.Required[0] != apikey.ScopeTriggersWrite {
-		t.Fatalf("got %v", err)
+	v, err := f.verify(iss.Secret, "triggers:write", audit.Request{})
+	if err != nil || v.Outcome != apikey.OutcomeScopeDenied || v.Scope != apikey.ScopeTriggersWrite || v.Key.KeyID != iss.Key.ID {
+		t.Fatalf("got %+v, %v", v, err)
 	}
 	evs := f.usage.all()
-	if last := evs[len(evs)-1]; last.Outcome != "scope_denied" || last.KeyID != iss.Key.ID || last.Scope != "triggers:write" {
+	if last := evs[len(evs)-1]; last.Outcome != apikey.OutcomeScopeDenied || last.KeyID != iss.Key.ID || last.Scope != "triggers:write" {
 		t.Fatalf("event %+v", last)
 	}
 	var ve *apikey.ValidationError
-	if _, err := f.svc.Verify(ctx, iss.Secret, "triggers:admin", ports.RequestInfo{}); !errors.As(err, &ve) || ve.Field != "scope" {
+	if _, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scope: "triggers:admin"}); !errors.As(err, &ve) || ve.Field != "scope" {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -358,19 +380,19 @@ func TestVerifyExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Hour) // cached entry must expire too
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrExpired) {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeExpired {
 		t.Fatalf("got %v", err)
 	}
 	f.cache.InvalidateKeys(iss.Key.ID) // and from the store
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrExpired) {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeExpired {
 		t.Fatalf("got %v", err)
 	}
 	evs := f.usage.all()
-	if last := evs[len(evs)-1]; last.Outcome != "expired" || last.KeyID != iss.Key.ID || last.OrganizationID != "org_123" {
+	if last := evs[len(evs)-1]; last.Outcome != apikey.OutcomeExpired || last.KeyID != iss.Key.ID || last.OrganizationID != "org_123" {
 		t.Fatalf("event %+v", last)
 	}
 }
@@ -378,24 +400,25 @@ func TestVerifyExpired(t *testing.T) {
 func TestRotateInvalidatesOldSecretImmediately(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read", "events:read")
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute)
-	rot, err := f.svc.Rotate(ctx, alice, iss.Key.ID, ports.RequestInfo{})
+	rot, err := f.svc.Rotate(ctx, alice, iss.Key.ID, audit.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rot.Key.ID != iss.Key.ID || rot.Secret == iss.Secret || rot.Key.RotatedAt == nil || rot.Key.Scopes.Join(",") != "triggers:read,events:read" {
 		t.Fatalf("rotated %+v", rot.Key)
 	}
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrUnknownKey) {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeUnknown {
 		t.Fatalf("old secret: %v", err)
 	}
-	if v, err := f.svc.Verify(ctx, rot.Secret, "", ports.RequestInfo{}); err != nil || v.KeyID != iss.Key.ID {
+	if v, err := f.verify(rot.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK || v.Key.KeyID != iss.Key.ID {
 		t.Fatalf("new secret: %v", err)
 	}
-	if last := f.store.events[len(f.store.events)-1]; last.Action != audit.ActionKeyRotated || last.KeyID != iss.Key.ID {
+	evs := f.store.events(t, "org_123")
+	if last := evs[len(evs)-1]; last.Action != audit.ActionKeyRotated || last.KeyID != iss.Key.ID {
 		t.Fatalf("event %+v", last)
 	}
 }
@@ -403,21 +426,21 @@ func TestRotateInvalidatesOldSecretImmediately(t *testing.T) {
 func TestRevokeIsImmediateAndIdempotent(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read")
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
 		t.Fatal(err)
 	}
-	k, err := f.svc.Revoke(ctx, alice, iss.Key.ID, ports.RequestInfo{})
+	k, err := f.svc.Revoke(ctx, alice, iss.Key.ID, audit.Request{})
 	if err != nil || k.RevokedAt == nil {
 		t.Fatalf("%+v %v", k, err)
 	}
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrRevoked) {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeRevoked {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := f.svc.Revoke(ctx, alice, iss.Key.ID, ports.RequestInfo{}); err != nil {
+	if _, err := f.svc.Revoke(ctx, alice, iss.Key.ID, audit.Request{}); err != nil {
 		t.Fatalf("second revoke: %v", err)
 	}
 	n := 0
-	for _, e := range f.store.events {
+	for _, e := range f.store.events(t, "org_123") {
 		if e.Action == audit.ActionKeyRevoked {
 			n++
 		}
@@ -425,7 +448,7 @@ func TestRevokeIsImmediateAndIdempotent(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d revoke events, want 1", n)
 	}
-	if _, err := f.svc.Rotate(ctx, alice, iss.Key.ID, ports.RequestInfo{}); !errors.Is(err, apikey.ErrRevoked) {
+	if _, err := f.svc.Rotate(ctx, alice, iss.Key.ID, audit.Request{}); !errors.Is(err, apikey.ErrRevoked) {
 		t.Fatalf("rotate revoked: %v", err)
 	}
 }
@@ -436,21 +459,22 @@ func TestRevokeIsImmediateAndIdempotent(t *testing.T) {
 func TestSyncInvalidationsSeesOtherInstances(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read")
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
 		t.Fatal(err)
 	}
-	k, _ := f.store.GetKey(ctx, iss.Key.ID)
 	f.clock.Advance(time.Second)
-	at := f.clock.Now()
-	k.RevokedAt = &at
-	f.store.set(k)
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); err != nil {
+	at := f.clock.Now().UTC()
+	ev := audit.Change(audit.Stamp{ID: "evt_elsewhere", Time: at}, audit.ActionKeyRevoked, "user:bob", "org_123", iss.Key.ID, audit.Request{}, nil)
+	if _, err := f.store.RevokeKey(ctx, iss.Key.ID, at, ev); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
 		t.Fatalf("before sync the cache still answers: %v", err)
 	}
 	if err := f.svc.SyncInvalidations(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrRevoked) {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeRevoked {
 		t.Fatalf("after sync: %v", err)
 	}
 }
@@ -459,7 +483,7 @@ func TestVerifyFailsClosedWhenAuditUnavailable(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read")
 	f.usage.fail = errors.New("queue full")
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrUnavailable) {
+	if _, err := f.verify(iss.Secret, "", audit.Request{}); !errors.Is(err, apikey.ErrUnavailable) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -467,8 +491,35 @@ func TestVerifyFailsClosedWhenAuditUnavailable(t *testing.T) {
 func TestVerifyStoreDown(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read")
+	f.store.mu.Lock()
 	f.store.fail = fmt.Errorf("dial: %w", apikey.ErrUnavailable)
-	if _, err := f.svc.Verify(ctx, iss.Secret, "", ports.RequestInfo{}); !errors.Is(err, apikey.ErrUnavailable) {
+	f.store.mu.Unlock()
+	if _, err := f.verify(iss.Secret, "", audit.Request{}); !errors.Is(err, apikey.ErrUnavailable) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRecordKeepsTheAnswerStatus(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "events:read")
+	for _, c := range []struct {
+		scope   string
+		status  int
+		outcome apikey.Outcome
+	}{{"events:read", 200, apikey.OutcomeOK}, {"triggers:write", 403, apikey.OutcomeScopeDenied}, {"", 0, apikey.OutcomeOK}} {
+		v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scope: c.scope})
+		if err != nil || v.Outcome != c.outcome {
+			t.Fatalf("scope %q: %+v, %v", c.scope, v, err)
+		}
+		if err := f.svc.Record(ctx, v, c.status); err != nil {
+			t.Fatal(err)
+		}
+		evs := f.usage.all()
+		if last := evs[len(evs)-1]; last.Status != c.status || last.Outcome != c.outcome || last.Scope != c.scope {
+			t.Errorf("scope %q: event status %d outcome %s scope %q", c.scope, last.Status, last.Outcome, last.Scope)
+		}
+	}
+	if err := f.svc.Record(ctx, ports.Verification{}, 500); err == nil || len(f.usage.all()) != 3 {
+		t.Error("an undecided verification was recorded")
 	}
 }

@@ -10,120 +10,124 @@ import (
 	"github.com/agentauri/apikeys/ports"
 )
 
-// Authenticate proves secret and returns the key's verification facts. It
-// never runs Argon2id for a secret that fails the checksum or matches no
-// stored digest, and runs it at most once per key while the cache keeps it.
-func (s *Service) Authenticate(ctx context.Context, secret string) (apikey.Verified, error) {
-	v, err := s.authenticate(ctx, secret)
+// Verify decides whether in.Secret is a valid key holding in.Scope (when
+// set) and returns the decision, not yet recorded: the caller maps its
+// outcome to an answer and hands both to Record. It never runs Argon2id
+// for a secret that fails the checksum or matches no stored digest, and
+// runs it at most once per key while the cache keeps the key. An error
+// means nothing was decided: a scope name that names no scope (a
+// ValidationError), or a dependency that failed (the store).
+func (s *Service) Verify(ctx context.Context, in ports.VerifyInput) (ports.Verification, error) {
+	st, err := s.stamp()
 	if err != nil {
-		return apikey.Verified{}, err
+		return ports.Verification{}, err
+	}
+	v := ports.Verification{Request: in.Request, Event: st}
+	if in.Scope != "" {
+		sc, err := apikey.ParseScope(in.Scope)
+		if err != nil {
+			return ports.Verification{}, &apikey.ValidationError{Field: "scope", Code: "invalid_scope", Message: err.Error()}
+		}
+		v.Scope = sc
+	}
+	if err := s.authenticate(ctx, in.Secret, &v); err != nil {
+		return ports.Verification{}, err
+	}
+	if v.Outcome == apikey.OutcomeOK && v.Scope != "" && !v.Key.Scopes.Has(v.Scope) {
+		v.Outcome = apikey.OutcomeScopeDenied
 	}
 	return v, nil
 }
 
-// authenticate returns, on a revoked or expired key, the facts identifying
-// it together with the error, so that the failure can be audited.
-func (s *Service) authenticate(ctx context.Context, secret string) (apikey.Verified, error) {
+// authenticate proves secret, setting v's outcome and, when the secret
+// identifies a key (valid, revoked or expired), the key's facts. It
+// returns an error only when it cannot decide.
+func (s *Service) authenticate(ctx context.Context, secret string, v *ports.Verification) error {
 	if _, err := apikey.Parse(secret); err != nil {
-		return apikey.Verified{}, err
+		v.Outcome = parseOutcome(err)
+		return nil
 	}
 	digest := s.d.Digester.Digest(secret)
-	if v, ok := s.d.Cache.Get(ctx, digest); ok {
-		if v.ExpiresAt != nil && !s.now().Before(*v.ExpiresAt) {
-			return v, apikey.ErrExpired
+	if k, ok := s.d.Cache.Get(digest); ok {
+		v.Key, v.CacheHit, v.Outcome = k, true, apikey.OutcomeOK
+		if k.ExpiresAt != nil && !s.now().Before(*k.ExpiresAt) {
+			v.Outcome = apikey.OutcomeExpired
 		}
-		return v, nil
+		return nil
 	}
-	return s.flight.do(digest, func() (apikey.Verified, error) {
-		gen := s.gen.Load()
-		k, err := s.d.Store.FindByLookup(ctx, digest)
-		if errors.Is(err, apikey.ErrNotFound) {
-			return apikey.Verified{}, apikey.ErrUnknownKey
-		}
-		if err != nil {
-			return apikey.Verified{}, fmt.Errorf("find key: %w", err)
-		}
-		v := apikey.VerifiedFrom(k)
-		if err := k.Status(s.now()); err != nil {
-			return v, err
-		}
-		ok, err := s.d.Hasher.Verify(ctx, secret, k.Hash)
-		if err != nil {
-			return apikey.Verified{}, fmt.Errorf("verify hash: %w", err)
-		}
-		if !ok {
-			return apikey.Verified{}, apikey.ErrUnknownKey
-		}
-		if s.gen.Load() == gen {
-			s.d.Cache.Put(digest, v)
-			// An invalidation that ran between the check and the Put may
-			// have missed the new entry: apply it again.
-			if s.gen.Load() != gen {
-				s.d.Cache.InvalidateKeys(v.KeyID)
-			}
-		}
-		return v, nil
-	})
-}
-
-// Verify checks a presented secret and, when scope is not empty, that the
-// key holds that scope. Every outcome is recorded: a success only counts once
-// its usage event has been accepted, so no verification succeeds unrecorded.
-func (s *Service) Verify(ctx context.Context, secret, scope string, req ports.RequestInfo) (apikey.Verified, error) {
-	var required apikey.Scope
-	if scope != "" {
-		sc, err := apikey.ParseScope(scope)
-		if err != nil {
-			return apikey.Verified{}, &apikey.ValidationError{Field: "scope", Code: "invalid_scope", Message: err.Error()}
-		}
-		required = sc
-	}
-	v, err := s.authenticate(ctx, secret)
-	if err == nil && required != "" && !v.Scopes.Has(required) {
-		err = &apikey.ScopeError{Required: []apikey.Scope{required}, Granted: v.Scopes}
-	}
-	if err != nil && !isAuthFailure(err) {
-		return apikey.Verified{}, err
-	}
-	if rerr := s.RecordUse(ctx, v, err, string(required), req, 0); rerr != nil && err == nil {
-		return apikey.Verified{}, rerr
-	}
-	if err != nil {
-		return apikey.Verified{}, err
-	}
-	return v, nil
-}
-
-func isAuthFailure(err error) bool {
-	var se *apikey.ScopeError
-	return errors.As(err, &se) || errors.Is(err, apikey.ErrMissingKey) || errors.Is(err, apikey.ErrMalformedKey) ||
-		errors.Is(err, apikey.ErrChecksum) || errors.Is(err, apikey.ErrUnknownKey) ||
-		errors.Is(err, apikey.ErrRevoked) || errors.Is(err, apikey.ErrExpired)
-}
-
-// RecordUse records one use of a key (key.used) or one failed attempt
-// (key.auth_failed) described by authErr. status is the HTTP status
-// answered, or 0 to take it from req.AnswerStatus (0 if not known yet).
-func (s *Service) RecordUse(ctx context.Context, v apikey.Verified, authErr error, scope string, req ports.RequestInfo, status int) error {
-	action := audit.ActionKeyUsed
-	if authErr != nil {
-		action = audit.ActionKeyAuthFailed
-	}
-	actor := audit.UsageActor(v.KeyID)
-	now := s.now()
-	id, err := newEventID(s.d.Entropy, now)
+	r, err := s.flight.do(digest, func() (proof, error) { return s.prove(ctx, secret, digest) })
 	if err != nil {
 		return err
 	}
-	if status == 0 && req.AnswerStatus != nil {
-		status = req.AnswerStatus(apikey.Outcome(authErr))
+	v.Key, v.Outcome = r.key, r.outcome
+	return nil
+}
+
+// proof is what proving a secret against the store established.
+type proof struct {
+	key     apikey.Verified
+	outcome apikey.Outcome
+}
+
+// prove looks the secret's digest up, checks the key's status and runs
+// Argon2id, caching a proven key unless an invalidation ran meanwhile.
+func (s *Service) prove(ctx context.Context, secret, digest string) (proof, error) {
+	gen := s.gen.Load()
+	k, err := s.d.Store.FindByLookup(ctx, digest)
+	if errors.Is(err, apikey.ErrNotFound) {
+		return proof{outcome: apikey.OutcomeUnknown}, nil
 	}
-	ev := audit.Event{
-		ID: id, Time: now, OrganizationID: v.OrganizationID, Actor: actor, Action: action, KeyID: v.KeyID,
-		RequestID: req.RequestID, TraceID: req.TraceID, Method: req.Method, Path: req.Path,
-		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Status: status, Outcome: apikey.Outcome(authErr), Scope: scope,
+	if err != nil {
+		return proof{}, fmt.Errorf("find key: %w", err)
 	}
-	if err := s.d.Usage.Record(ctx, ev); err != nil {
+	facts := apikey.VerifiedFrom(k)
+	switch k.Status(s.now()) {
+	case apikey.StatusRevoked:
+		return proof{key: facts, outcome: apikey.OutcomeRevoked}, nil
+	case apikey.StatusExpired:
+		return proof{key: facts, outcome: apikey.OutcomeExpired}, nil
+	}
+	ok, err := s.d.Hasher.Compare(ctx, secret, k.Hash)
+	if err != nil {
+		return proof{}, fmt.Errorf("compare hash: %w", err)
+	}
+	if !ok {
+		// The digest matched but the hash did not: a digest collision or
+		// a tampered row. The secret identifies no key.
+		return proof{outcome: apikey.OutcomeUnknown}, nil
+	}
+	if s.gen.Load() == gen {
+		s.d.Cache.Put(digest, facts)
+		// An invalidation that ran between the check and the Put may
+		// have missed the new entry: apply it again.
+		if s.gen.Load() != gen {
+			s.d.Cache.InvalidateKeys(facts.KeyID)
+		}
+	}
+	return proof{key: facts, outcome: apikey.OutcomeOK}, nil
+}
+
+// parseOutcome is the outcome of a secret apikey.Parse refused.
+func parseOutcome(err error) apikey.Outcome {
+	switch {
+	case errors.Is(err, apikey.ErrMissingKey):
+		return apikey.OutcomeMissing
+	case errors.Is(err, apikey.ErrChecksum):
+		return apikey.OutcomeChecksum
+	}
+	return apikey.OutcomeMalformed
+}
+
+// Record records v as one usage event: key.used for OutcomeOK,
+// key.auth_failed for any other outcome, with status, the answer the
+// caller gives (0 when not known yet). It returns apikey.ErrUnavailable
+// when the event cannot be accepted; the caller must then not act on a
+// successful verification.
+func (s *Service) Record(ctx context.Context, v ports.Verification, status int) error {
+	if !v.Outcome.Decided() || v.Event.ID == "" {
+		return fmt.Errorf("record usage: verification not decided")
+	}
+	if err := s.d.Usage.Record(ctx, audit.Use(v.Event, v.Key, v.Outcome, status, v.Scope, v.Request)); err != nil {
 		return fmt.Errorf("record usage: %w", apikey.ErrUnavailable)
 	}
 	return nil

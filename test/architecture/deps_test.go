@@ -15,10 +15,20 @@ import (
 
 const module = "github.com/agentauri/apikeys"
 
-// corePkgs are the core type packages that ports and adapters may import.
+// coreTypes are the core packages of domain types and rules: every other
+// layer may use them.
 var coreTypes = map[string]bool{
 	module + "/core/apikey": true,
 	module + "/core/audit":  true,
+	module + "/core/paging": true,
+	module + "/core/quota":  true,
+	module + "/core/routes": true,
+}
+
+// useCases are the core packages that run the use cases over the ports.
+var useCases = map[string]bool{
+	"core/keys":     true,
+	"core/auditlog": true,
 }
 
 // imports maps each package directory (relative to the repository root)
@@ -84,8 +94,11 @@ func TestDependencyRule(t *testing.T) {
 				if !isStd(im) && !(internal && (strings.HasPrefix(target, "core/") || target == "ports")) {
 					t.Errorf("%s imports %s: the core may import only the standard library, ports and core packages", dir, im)
 				}
-				if internal && target == "ports" && dir != "core/keys" {
-					t.Errorf("%s imports ports: only the use-case package may", dir)
+				if internal && target == "ports" && !useCases[dir] {
+					t.Errorf("%s imports ports: only the use-case packages may", dir)
+				}
+				if internal && useCases[target] {
+					t.Errorf("%s imports %s: use cases are driven from adapters through ports, never imported by the core", dir, im)
 				}
 			case dir == "ports":
 				if internal && !coreTypes[im] {

@@ -15,7 +15,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
-	"github.com/agentauri/apikeys/core/keys"
+	"github.com/agentauri/apikeys/core/auditlog"
 	"github.com/agentauri/apikeys/ports"
 	"github.com/agentauri/apikeys/test/dbtest"
 )
@@ -270,7 +270,7 @@ func BenchmarkAuditVerify(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			al, err := keys.NewAuditLog(keys.AuditDeps{Events: store, Chains: store, Keys: store, Clock: wallClock{}, Entropy: rand.Reader, ChainKeys: dbtest.ChainKeys()})
+			al, err := auditlog.New(auditlog.Deps{Events: store, Chains: store, Keys: store, Clock: wallClock{}, Entropy: rand.Reader, ChainKeys: dbtest.ChainKeys()})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -6,6 +6,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/pepper"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/core/keys"
 	"github.com/agentauri/apikeys/ports"
 	"github.com/agentauri/apikeys/test/bench/ceiling"
@@ -43,9 +45,9 @@ func (clock) Now() time.Time { return time.Now() }
 // read and the Argon2id computation.
 type noCache struct{}
 
-func (noCache) Get(context.Context, string) (apikey.Verified, bool) { return apikey.Verified{}, false }
-func (noCache) Put(string, apikey.Verified)                         {}
-func (noCache) InvalidateKeys(...string)                            {}
+func (noCache) Get(string) (apikey.Verified, bool) { return apikey.Verified{}, false }
+func (noCache) Put(string, apikey.Verified)        {}
+func (noCache) InvalidateKeys(...string)           {}
 
 // fixture is the service wired as app.Serve wires it, on a SQLite file,
 // with the default Argon2id parameters and the usage audit on.
@@ -118,7 +120,7 @@ func (f *fixture) drain(b *testing.B) {
 	}
 }
 
-var req = ports.RequestInfo{Method: "GET", Path: "/api/v1/auth/verify", ClientIP: "127.0.0.1", UserAgent: "bench", RequestID: "req_bench"}
+var req = audit.Request{Method: "GET", Path: "/api/v1/auth/verify", ClientIP: "127.0.0.1", UserAgent: "bench", RequestID: "req_bench"}
 
 // unknownKeys returns n distinct well-formed keys that match nothing.
 func unknownKeys(b *testing.B, n int) []string {
@@ -140,25 +142,36 @@ func badChecksum(b *testing.B) string {
 		c := []byte(s[len(s)-apikey.ChecksumLen:])
 		c = append(c[1:], c[0])
 		bad := s[:len(s)-apikey.ChecksumLen] + string(c)
-		if _, err := apikey.Parse(bad); err == apikey.ErrChecksum {
+		if _, err := apikey.Parse(bad); errors.Is(err, apikey.ErrChecksum) {
 			return bad
 		}
 	}
 }
 
-// BenchmarkVerify measures keys.Service.Verify, usage audit included.
+// use verifies secret for triggers:read and records the verification, as
+// the HTTP adapter does, and returns its outcome.
+func (f *fixture) use(ctx context.Context, secret string) (apikey.Outcome, error) {
+	v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: secret, Scope: "triggers:read", Request: req})
+	if err != nil {
+		return "", err
+	}
+	return v.Outcome, f.svc.Record(ctx, v, 200)
+}
+
+// BenchmarkVerify measures keys.Service.Verify and Record, usage audit
+// included.
 func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
 	b.Run("cache_hit", func(b *testing.B) {
 		f := newFixture(b, nil)
-		if _, err := f.svc.Verify(ctx, f.secret, "triggers:read", req); err != nil {
+		if o, err := f.use(ctx, f.secret); err != nil || o != apikey.OutcomeOK {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := f.svc.Verify(ctx, f.secret, "triggers:read", req); err != nil {
+				if o, err := f.use(ctx, f.secret); err != nil || o != apikey.OutcomeOK {
 					b.Error(err)
 					return
 				}
@@ -172,7 +185,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			if _, err := f.svc.Verify(ctx, f.secret, "triggers:read", req); err != nil {
+			if o, err := f.use(ctx, f.secret); err != nil || o != apikey.OutcomeOK {
 				b.Fatal(err)
 			}
 		}
@@ -187,8 +200,8 @@ func BenchmarkVerify(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				k := ks[i.Add(1)%uint64(len(ks))]
-				if _, err := f.svc.Verify(ctx, k, "triggers:read", req); err != apikey.ErrUnknownKey {
-					b.Errorf("Verify(unknown) = %v", err)
+				if o, err := f.use(ctx, k); err != nil || o != apikey.OutcomeUnknown {
+					b.Errorf("Verify(unknown) = %s, %v", o, err)
 					return
 				}
 			}
@@ -202,8 +215,8 @@ func BenchmarkVerify(b *testing.B) {
 		b.ResetTimer()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := f.svc.Verify(ctx, bad, "triggers:read", req); err != apikey.ErrChecksum {
-					b.Errorf("Verify(bad checksum) = %v", err)
+				if o, err := f.use(ctx, bad); err != nil || o != apikey.OutcomeChecksum {
+					b.Errorf("Verify(bad checksum) = %s, %v", o, err)
 					return
 				}
 			}

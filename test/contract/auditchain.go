@@ -12,7 +12,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
-	"github.com/agentauri/apikeys/core/keys"
+	"github.com/agentauri/apikeys/core/auditlog"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -86,9 +86,9 @@ func (c fixedClock) Now() time.Time { return c.t }
 
 // auditLog returns the audit-log use cases over w, verifying with ks, at
 // time now.
-func auditLog(t *testing.T, ks audit.ChainKeys, w ChainWriter, now time.Time) *keys.AuditLog {
+func auditLog(t *testing.T, ks audit.ChainKeys, w ChainWriter, now time.Time) *auditlog.Service {
 	t.Helper()
-	al, err := keys.NewAuditLog(keys.AuditDeps{Events: w, Chains: w, Keys: w, Clock: fixedClock{now}, Entropy: rand.Reader, ChainKeys: ks})
+	al, err := auditlog.New(auditlog.Deps{Events: w, Chains: w, Keys: w, Clock: fixedClock{now}, Entropy: rand.Reader, ChainKeys: ks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func auditLog(t *testing.T, ks audit.ChainKeys, w ChainWriter, now time.Time) *k
 }
 
 // verifyLog verifies the whole log with ks.
-func verifyLog(t *testing.T, ks audit.ChainKeys, w ChainWriter) keys.VerifyReport {
+func verifyLog(t *testing.T, ks audit.ChainKeys, w ChainWriter) auditlog.VerifyReport {
 	t.Helper()
 	rep, err := auditLog(t, ks, w, time.Now()).VerifyChains(context.Background(), nil)
 	if err != nil {
@@ -363,7 +363,7 @@ type problemKey struct {
 	EventID string
 }
 
-func problemKeys(rep keys.VerifyReport) []problemKey {
+func problemKeys(rep auditlog.VerifyReport) []problemKey {
 	var out []problemKey
 	for _, r := range rep.Chains {
 		for _, p := range r.Problems {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/core/audit"
-	"github.com/agentauri/apikeys/core/keys"
+	"github.com/agentauri/apikeys/core/auditlog"
 )
 
 // keyedTests are the cases of AuditChains about the chain key: what
@@ -291,7 +291,7 @@ func testChainKeyRotation(t *testing.T, env ChainEnv) {
 }
 
 // problemsOf returns the problems rep found in chain id.
-func problemsOf(rep keys.VerifyReport, id string) []audit.Problem {
+func problemsOf(rep auditlog.VerifyReport, id string) []audit.Problem {
 	for _, r := range rep.Chains {
 		if r.Chain.ID == id {
 			return r.Problems

@@ -33,10 +33,14 @@ func AuditStore(newStore func(t *testing.T) ports.AuditStore) func(t *testing.T)
 			{"AppendUsage/FailuresDoNotTouchLastUsed", testFailuresKeepLastUsed},
 			{"AppendUsage/SeveralKeys", testLastUsedSeveralKeys},
 			{"AppendUsage/Idempotent", testAppendIdempotent},
+			{"AppendUsage/RepeatedInBatch", testAppendRepeatedInBatch},
 			{"AppendUsage/Concurrent", testConcurrentAppend},
+			{"AppendUsage/Copies", testEventCopies},
+			{"AppendUsage/UsageActorRule", testUsageActorRule},
 			{"ListEvents/Filters", testListEventFilters},
 			{"ListEvents/Pages", testListEventPages},
 			{"ListEvents/NoOrganizations", testListEventsNoOrgs},
+			{"ListEvents/PageSizes", testEventPageSizes},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -174,6 +178,9 @@ func testAppendLongText(t *testing.T, _ ports.KeyStore, as ports.AuditStore) {
 	if got[0].ID != bad.ID || got[0].UserAgent == "" {
 		t.Errorf("event with invalid UTF-8: %+v", got[0])
 	}
+	if !utf8.ValidString(got[0].UserAgent) || !utf8.ValidString(got[0].RequestID) {
+		t.Errorf("text with invalid UTF-8 came back as %q and %q, want valid UTF-8", got[0].UserAgent, got[0].RequestID)
+	}
 }
 
 func lastUsed(t *testing.T, ks ports.KeyStore, k apikey.Key) *time.Time {
@@ -220,9 +227,7 @@ func testLastUsedForward(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 			t.Errorf("usage marked key %s invalidated at %v", k.ID, c.At)
 		}
 	}
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyUsed); len(evs) != 5 {
-		t.Errorf("key.used events = %d, want 5", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyUsed, 5)
 }
 
 func testFailuresKeepLastUsed(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {

@@ -6,14 +6,19 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/adapters/gormstore"
+	"github.com/agentauri/apikeys/adapters/memstore"
 	"github.com/agentauri/apikeys/ports"
 	"github.com/agentauri/apikeys/test/contract"
 	"github.com/agentauri/apikeys/test/dbtest"
 )
 
-// TestKeyStore runs the KeyStore contract on every database, as
+// TestKeyStore runs the KeyStore contract on the in-memory store and on
+// every database, as TestKeyStore/memory/<case> and
 // TestKeyStore/<driver>/<case>.
 func TestKeyStore(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		contract.KeyStore(func(*testing.T) ports.KeyStore { return memstore.New() })(t)
+	})
 	for _, driver := range dbtest.Drivers() {
 		t.Run(driver, func(t *testing.T) {
 			dbtest.Require(t, driver)
@@ -22,8 +27,12 @@ func TestKeyStore(t *testing.T) {
 	}
 }
 
-// TestAuditStore runs the AuditStore contract on every database.
+// TestAuditStore runs the AuditStore contract on the in-memory store and
+// on every database.
 func TestAuditStore(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		contract.AuditStore(func(*testing.T) ports.AuditStore { return memstore.New() })(t)
+	})
 	for _, driver := range dbtest.Drivers() {
 		t.Run(driver, func(t *testing.T) {
 			dbtest.Require(t, driver)

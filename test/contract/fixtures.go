@@ -85,7 +85,7 @@ func keyEvent(action audit.Action, k apikey.Key, t time.Time) audit.Event {
 }
 
 // useEvent returns a usage event of key k at t with outcome.
-func useEvent(action audit.Action, k apikey.Key, t time.Time, outcome string) audit.Event {
+func useEvent(action audit.Action, k apikey.Key, t time.Time, outcome apikey.Outcome) audit.Event {
 	return audit.Event{
 		ID:             newEventID(),
 		Time:           t,
@@ -144,7 +144,7 @@ func wantErr(t *testing.T, what string, err, target error) {
 		t.Fatalf("%s: error = %v, want %v", what, err, target)
 	}
 	for _, other := range domainErrors {
-		if other != target && errors.Is(err, other) {
+		if !errors.Is(target, other) && errors.Is(err, other) {
 			t.Fatalf("%s: error %v is both %v and %v", what, err, target, other)
 		}
 	}
@@ -279,6 +279,24 @@ func allEvents(t *testing.T, as ports.AuditStore, q ports.AuditQuery, limit int)
 func eventsOfKey(t *testing.T, as ports.AuditStore, k apikey.Key, action audit.Action) []audit.Event {
 	t.Helper()
 	return allEvents(t, as, ports.AuditQuery{OrganizationIDs: []string{k.OrganizationID}, KeyID: k.ID, Action: action}, 100)
+}
+
+// wantEvents fails t unless key k has exactly n events of action, and
+// returns them, newest first.
+func wantEvents(t *testing.T, as ports.AuditStore, k apikey.Key, action audit.Action, n int) []audit.Event {
+	t.Helper()
+	evs := eventsOfKey(t, as, k, action)
+	if len(evs) != n {
+		t.Fatalf("%s events of %s = %d, want %d", action, k.ID, len(evs), n)
+	}
+	return evs
+}
+
+// wantOneEvent fails t unless key k has exactly one event of action, equal
+// to want.
+func wantOneEvent(t *testing.T, as ports.AuditStore, k apikey.Key, action audit.Action, want audit.Event) {
+	t.Helper()
+	checkEvent(t, string(action)+" event", wantEvents(t, as, k, action, 1)[0], want)
 }
 
 func eventIDs(evs []audit.Event) []string {

@@ -32,6 +32,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"CreateGet/UnicodeNames", testUnicodeNames},
 			{"CreateGet/Scopes", testScopes},
 			{"CreateGet/RecordsEvent", testCreateRecordsEvent},
+			{"CreateGet/Copies", testKeyCopies},
 			{"Create/DuplicateLookup", testDuplicateLookup},
 			{"Create/DuplicateID", testDuplicateID},
 			{"Create/FailedEventRollsBack", testCreateEventRollback},
@@ -43,6 +44,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"List/IncludeRevoked", testListIncludeRevoked},
 			{"List/Organizations", testListOrganizations},
 			{"List/TimeZoneCursor", testListTimeZones},
+			{"List/DefaultPageSize", testKeyPageSize},
 			{"Rotate/Success", testRotateSuccess},
 			{"Rotate/WrongVersion", testRotateWrongVersion},
 			{"Rotate/Revoked", testRotateRevoked},
@@ -50,10 +52,12 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"Rotate/LookupTaken", testRotateLookupTaken},
 			{"Rotate/Twice", testRotateTwice},
 			{"Rotate/ConcurrentSameVersion", testConcurrentRotations},
+			{"Rotate/FailedEventRollsBack", testRotateEventRollback},
 			{"Revoke/Success", testRevokeSuccess},
 			{"Revoke/Twice", testRevokeTwice},
 			{"Revoke/Missing", testRevokeMissing},
 			{"Revoke/ConcurrentSameKey", testConcurrentRevokes},
+			{"Revoke/FailedEventRollsBack", testRevokeEventRollback},
 			{"InvalidatedSince", testInvalidatedSince},
 		}
 		for _, tc := range tests {
@@ -183,11 +187,7 @@ func testScopes(t *testing.T, ks ports.KeyStore, _ ports.AuditStore) {
 func testCreateRecordsEvent(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	k := newKey(newOrgID(), at(0))
 	ev := create(t, ks, k)
-	evs := eventsOfKey(t, as, k, audit.ActionKeyCreated)
-	if len(evs) != 1 {
-		t.Fatalf("key.created events = %d, want 1", len(evs))
-	}
-	checkEvent(t, "created event", evs[0], ev)
+	wantOneEvent(t, as, k, audit.ActionKeyCreated, ev)
 }
 
 func testDuplicateLookup(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
@@ -202,9 +202,7 @@ func testDuplicateLookup(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 
 	_, err = ks.GetKey(ctx, dup.ID)
 	wantErr(t, "GetKey of the rejected key", err, apikey.ErrNotFound)
-	if evs := eventsOfKey(t, as, dup, ""); len(evs) != 0 {
-		t.Errorf("the rejected key has %d events, want none", len(evs))
-	}
+	wantEvents(t, as, dup, "", 0)
 	got, err := ks.FindByLookup(ctx, first.Lookup)
 	if err != nil {
 		t.Fatalf("FindByLookup: %v", err)
@@ -226,9 +224,7 @@ func testDuplicateID(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	_, err = ks.FindByLookup(ctx, dup.Lookup)
 	wantErr(t, "FindByLookup of the rejected key", err, apikey.ErrNotFound)
 	checkKey(t, "first key after the conflict", getKey(t, ks, first.ID), first)
-	if evs := eventsOfKey(t, as, first, audit.ActionKeyCreated); len(evs) != 1 {
-		t.Errorf("key.created events = %d, want 1", len(evs))
-	}
+	wantEvents(t, as, first, audit.ActionKeyCreated, 1)
 }
 
 // testCreateEventRollback makes the event insert fail (its id is taken) and
@@ -593,11 +589,7 @@ func testRotateSuccess(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	}
 	checkKey(t, "key by new lookup", byNew, want)
 
-	evs := eventsOfKey(t, as, k, audit.ActionKeyRotated)
-	if len(evs) != 1 {
-		t.Fatalf("key.rotated events = %d, want 1", len(evs))
-	}
-	checkEvent(t, "rotated event", evs[0], ev)
+	wantOneEvent(t, as, k, audit.ActionKeyRotated, ev)
 }
 
 func testRotateWrongVersion(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
@@ -609,9 +601,7 @@ func testRotateWrongVersion(t *testing.T, ks ports.KeyStore, as ports.AuditStore
 		wantErr(t, fmt.Sprintf("RotateKey at version %d of a version-1 key", v), err, apikey.ErrConflict)
 	}
 	checkKey(t, "key after failed rotations", getKey(t, ks, k.ID), k)
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyRotated); len(evs) != 0 {
-		t.Errorf("key.rotated events = %d, want 0", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyRotated, 0)
 }
 
 func testRotateRevoked(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
@@ -628,18 +618,14 @@ func testRotateRevoked(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	checkKey(t, "revoked key after the rotation attempt", getKey(t, ks, k.ID), revoked)
 	_, err = ks.FindByLookup(ctx, r.Lookup)
 	wantErr(t, "FindByLookup(refused lookup)", err, apikey.ErrNotFound)
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyRotated); len(evs) != 0 {
-		t.Errorf("key.rotated events = %d, want 0", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyRotated, 0)
 }
 
 func testRotateMissing(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	k := newKey(newOrgID(), at(0))
 	_, err := ks.RotateKey(context.Background(), rotation(k, 1, at(time.Hour)), keyEvent(audit.ActionKeyRotated, k, at(time.Hour)))
 	wantErr(t, "RotateKey of a missing key", err, apikey.ErrNotFound)
-	if evs := eventsOfKey(t, as, k, ""); len(evs) != 0 {
-		t.Errorf("events of the missing key = %d, want 0", len(evs))
-	}
+	wantEvents(t, as, k, "", 0)
 }
 
 func testRotateLookupTaken(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
@@ -654,9 +640,7 @@ func testRotateLookupTaken(t *testing.T, ks ports.KeyStore, as ports.AuditStore)
 	wantErr(t, "RotateKey to a taken lookup", err, apikey.ErrConflict)
 	checkKey(t, "rotated key", getKey(t, ks, k.ID), k)
 	checkKey(t, "owner of the lookup", getKey(t, ks, other.ID), other)
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyRotated); len(evs) != 0 {
-		t.Errorf("key.rotated events = %d, want 0", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyRotated, 0)
 }
 
 func testRotateTwice(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
@@ -679,9 +663,7 @@ func testRotateTwice(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	}
 	_, err = ks.FindByLookup(ctx, r1.Lookup)
 	wantErr(t, "FindByLookup(first rotation's lookup)", err, apikey.ErrNotFound)
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyRotated); len(evs) != 2 {
-		t.Errorf("key.rotated events = %d, want 2", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyRotated, 2)
 }
 
 func testConcurrentRotations(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
@@ -726,9 +708,7 @@ func testConcurrentRotations(t *testing.T, ks ports.KeyStore, as ports.AuditStor
 		t.Errorf("stored key: version %d, lookup %s; want 2 and the winner's lookup %s", stored.Version, stored.Lookup, rotations[winner].Lookup)
 	}
 	checkKey(t, "winner's result", results[winner], stored)
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyRotated); len(evs) != 1 {
-		t.Errorf("key.rotated events = %d, want exactly 1", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyRotated, 1)
 	for i, r := range rotations {
 		if i == winner {
 			continue
@@ -762,11 +742,7 @@ func testRevokeSuccess(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	if byLookup.RevokedAt == nil {
 		t.Error("FindByLookup: RevokedAt = nil after revocation")
 	}
-	evs := eventsOfKey(t, as, k, audit.ActionKeyRevoked)
-	if len(evs) != 1 {
-		t.Fatalf("key.revoked events = %d, want 1", len(evs))
-	}
-	checkEvent(t, "revoked event", evs[0], ev)
+	wantOneEvent(t, as, k, audit.ActionKeyRevoked, ev)
 }
 
 func testRevokeTwice(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
@@ -781,18 +757,14 @@ func testRevokeTwice(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	wantErr(t, "second RevokeKey", err, apikey.ErrRevoked)
 	checkKey(t, "key returned by the second revocation", again, first)
 	checkKey(t, "stored key", getKey(t, ks, k.ID), first)
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyRevoked); len(evs) != 1 {
-		t.Errorf("key.revoked events = %d, want exactly 1", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyRevoked, 1)
 }
 
 func testRevokeMissing(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	k := newKey(newOrgID(), at(0))
 	_, err := ks.RevokeKey(context.Background(), k.ID, at(time.Hour), keyEvent(audit.ActionKeyRevoked, k, at(time.Hour)))
 	wantErr(t, "RevokeKey of a missing key", err, apikey.ErrNotFound)
-	if evs := eventsOfKey(t, as, k, ""); len(evs) != 0 {
-		t.Errorf("events of the missing key = %d, want 0", len(evs))
-	}
+	wantEvents(t, as, k, "", 0)
 }
 
 func testConcurrentRevokes(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
@@ -827,9 +799,7 @@ func testConcurrentRevokes(t *testing.T, ks ports.KeyStore, as ports.AuditStore)
 	if got := getKey(t, ks, k.ID); got.Version != 2 {
 		t.Errorf("version = %d, want 2", got.Version)
 	}
-	if evs := eventsOfKey(t, as, k, audit.ActionKeyRevoked); len(evs) != 1 {
-		t.Errorf("key.revoked events = %d, want exactly 1", len(evs))
-	}
+	wantEvents(t, as, k, audit.ActionKeyRevoked, 1)
 }
 
 func testInvalidatedSince(t *testing.T, ks ports.KeyStore, _ ports.AuditStore) {

@@ -34,7 +34,7 @@ func parseTime(t *testing.T, v any) time.Time {
 	return ts
 }
 
-func strings_(v any) []string {
+func stringsOf(v any) []string {
 	arr, _ := v.([]any)
 	out := make([]string, 0, len(arr))
 	for _, x := range arr {
@@ -71,7 +71,7 @@ func TestDocumentedLifecycle(t *testing.T) {
 		if created["name"] != "Production Webhook Server" || created["organization_id"] != "org_123" {
 			t.Fatalf("create response %s", r.body)
 		}
-		if got := strings_(created["scopes"]); !reflect.DeepEqual(got, []string{"triggers:read", "triggers:write", "events:read"}) {
+		if got := stringsOf(created["scopes"]); !reflect.DeepEqual(got, []string{"triggers:read", "triggers:write", "events:read"}) {
 			t.Fatalf("scopes %v", got)
 		}
 		if ca := parseTime(t, created["created_at"]); ca.Before(before) || ca.After(time.Now().Add(time.Second)) {
@@ -137,7 +137,7 @@ func TestDocumentedLifecycle(t *testing.T) {
 		want(t, s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", secret), 401)
 		r = s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", newSecret)
 		want(t, r, 200)
-		if got := strings_(r.json(t)["scopes"]); !reflect.DeepEqual(got, []string{"triggers:read", "triggers:write", "events:read"}) {
+		if got := stringsOf(r.json(t)["scopes"]); !reflect.DeepEqual(got, []string{"triggers:read", "triggers:write", "events:read"}) {
 			t.Fatalf("scopes changed by rotation: %v", got)
 		}
 
@@ -204,7 +204,7 @@ func checkAudit(t *testing.T, e env, s *server, id string) {
 				t.Errorf("use event %+v", ev)
 			}
 		}
-		if ev.Action == audit.ActionKeyCreated && strings.Join(strings_(anySlice(ev.Details["scopes"])), ",") != "triggers:read,triggers:write,events:read" {
+		if ev.Action == audit.ActionKeyCreated && strings.Join(stringsOf(anySlice(ev.Details["scopes"])), ",") != "triggers:read,triggers:write,events:read" {
 			t.Errorf("created event scopes %v", ev.Details)
 		}
 	}

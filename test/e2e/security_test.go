@@ -1,7 +1,13 @@
 package e2e
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +32,7 @@ func TestJWTRejected(t *testing.T) {
 		secret := s.jwtSecret()
 		now := time.Now()
 		good := jwt.MapClaims{"sub": "user_1", "orgs": []string{"org_123"}, "exp": now.Add(time.Hour).Unix(),
-			"iss": "https://auth.example.test", "aud": "apikeys"}
+			"iat": now.Add(-time.Minute).Unix(), "iss": "https://auth.example.test", "aud": "apikeys"}
 		with := func(k string, v any) jwt.MapClaims {
 			c := jwt.MapClaims{}
 			for a, b := range good {
@@ -59,6 +65,17 @@ func TestJWTRejected(t *testing.T) {
 			"wrong audience":    sign(t, jwt.SigningMethodHS256, secret, with("aud", "other")),
 			"not yet valid":     sign(t, jwt.SigningMethodHS256, secret, with("nbf", now.Add(time.Hour).Unix())),
 			"no sub":            sign(t, jwt.SigningMethodHS256, secret, with("sub", nil)),
+			"no iat (max_ttl)":  sign(t, jwt.SigningMethodHS256, secret, with("iat", nil)),
+			"valid 100 years":   sign(t, jwt.SigningMethodHS256, secret, with("exp", now.AddDate(100, 0, 0).Unix())),
+			"exp as a string":   sign(t, jwt.SigningMethodHS256, secret, with("exp", fmt.Sprint(now.Add(time.Hour).Unix()))),
+			"EXP not exp":       sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "user_1", "iat": good["iat"], "EXP": good["exp"], "iss": good["iss"], "aud": good["aud"]}),
+			"sub with newline":  sign(t, jwt.SigningMethodHS256, secret, with("sub", "user_1\nadmin")),
+			"sub with NUL":      sign(t, jwt.SigningMethodHS256, secret, with("sub", "user\x00")),
+			"org with space":    sign(t, jwt.SigningMethodHS256, secret, with("orgs", []string{"org_123 "})),
+			"org with NUL":      sign(t, jwt.SigningMethodHS256, secret, with("orgs", []string{"org\x00"})),
+			"crit header":       rawHS256(secret, `{"alg":"HS256","crit":["exp"]}`, good),
+			"typ JOSE":          rawHS256(secret, `{"alg":"HS256","typ":"JOSE"}`, good),
+			"duplicate orgs":    rawHS256(secret, `{"alg":"HS256"}`, good, `"orgs":["org_456"]`),
 			"tampered":          tampered,
 			"garbage":           "not.a.jwt",
 		}
@@ -85,7 +102,26 @@ func TestJWTRejected(t *testing.T) {
 		if strings.Contains(s.logs(), valid) {
 			t.Fatal("a token reached the log")
 		}
+		// Claim names are exact: ORGS is not orgs, so this token acts for
+		// org_123 only, never org_456.
+		mixed := sign(t, jwt.SigningMethodHS256, secret, with("ORGS", []string{"org_456"}))
+		want(t, s.do("GET", "/api/v1/api-keys?organization_id=org_123", "", bearer(mixed)...), 200)
+		want(t, s.do("GET", "/api/v1/api-keys?organization_id=org_456", "", bearer(mixed)...), 403)
 	})
+}
+
+// rawHS256 signs a hand-written header over claims, plus extra JSON
+// members appended verbatim (to repeat a member name).
+func rawHS256(secret []byte, header string, claims jwt.MapClaims, extra ...string) string {
+	payload, _ := json.Marshal(claims)
+	if len(extra) > 0 {
+		payload = append(payload[:len(payload)-1], []byte(","+strings.Join(extra, ",")+"}")...)
+	}
+	enc := base64.RawURLEncoding
+	head := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString(payload)
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(head))
+	return head + "." + enc.EncodeToString(m.Sum(nil))
 }
 
 // TestCrossOrganizationIsNotFound checks another organization's key looks
@@ -293,4 +329,22 @@ func TestManagementWithAPIKey(t *testing.T) {
 		r = s.do("GET", "/api/v1/api-keys", "", "X-API-Key", admin, "Authorization", "Bearer "+tok)
 		want(t, r, 400)
 	})
+}
+
+// TestTokenCommandRefusals: `apikeys token` refuses to print a token the
+// service would refuse or that could manage nothing.
+func TestTokenCommandRefusals(t *testing.T) {
+	s := start(t, env{driver: "sqlite"})
+	for args, msg := range map[string]string{
+		"token --sub user_1":                       "--org is required",
+		"token --sub user_1 --org org_1 --ttl 48h": "exceeds jwt.max_ttl",
+		"token --sub user_1 --org bad_org!":        "not an organization id",
+	} {
+		cmd := exec.Command(binary, append(strings.Fields(args), "--config", filepath.Join("..", "..", "configs", "default.yaml"))...)
+		cmd.Env = s.env
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), msg) {
+			t.Errorf("apikeys %s: %v, %s; want a failure saying %q", args, err, out, msg)
+		}
+	}
 }

@@ -227,10 +227,10 @@ func (p *Proxy) pipe(l *link, dst, src net.Conn) {
 			}
 		}
 		if err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				// Half-close: let the other direction drain, as TCP does.
 				if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-					cw.CloseWrite()
+					_ = cw.CloseWrite()
 					return
 				}
 			}
@@ -295,7 +295,7 @@ func isDone(l *link) bool {
 // orderly end of stream.
 func reset(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
+		_ = tc.SetLinger(0)
 	}
 	c.Close()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -129,7 +130,7 @@ func badChecksums(n int) ([]string, error) {
 		c := []byte(s[len(s)-apikey.ChecksumLen:])
 		c = append(c[1:], c[0])
 		bad := s[:len(s)-apikey.ChecksumLen] + string(c)
-		if _, err := apikey.Parse(bad); err == apikey.ErrChecksum {
+		if _, err := apikey.Parse(bad); errors.Is(err, apikey.ErrChecksum) {
 			out = append(out, bad)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -52,7 +53,7 @@ func TestHostileKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range bad {
-		if _, err := apikey.Parse(s); err != apikey.ErrChecksum {
+		if _, err := apikey.Parse(s); !errors.Is(err, apikey.ErrChecksum) {
 			t.Fatalf("%q: Parse = %v, want ErrChecksum", s, err)
 		}
 	}

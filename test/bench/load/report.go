@@ -171,8 +171,9 @@ func machine() machineInfo {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
 				var kib uint64
-				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kib)
-				m.Memory = fmt.Sprintf("%.1f GiB", float64(kib)/(1<<20))
+				if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kib); err == nil {
+					m.Memory = fmt.Sprintf("%.1f GiB", float64(kib)/(1<<20))
+				}
 			}
 		}
 	}

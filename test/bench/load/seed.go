@@ -178,7 +178,7 @@ func collect(reqs []vegeta.Target, workers, want int) ([]issued, outcome, error)
 		}
 		var k issued
 		if err := json.Unmarshal(r.Body, &k); err != nil || k.Key == "" {
-			decodeErr = fmt.Errorf("decode issued key: %v", err)
+			decodeErr = fmt.Errorf("decode issued key: %w", err)
 			return
 		}
 		out = append(out, k)

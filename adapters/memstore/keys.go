@@ -1,0 +1,223 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/ports"
+)
+
+// CreateKey stores k and its audit event ev together. A taken key id,
+// lookup digest or event id yields apikey.ErrConflict and stores nothing.
+func (s *Store) CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) error {
+	if err := check(ctx, "create key"); err != nil {
+		return err
+	}
+	rec, err := storedEvent(ev)
+	if err != nil {
+		return fmt.Errorf("create key: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, taken := s.keys[k.ID]; taken {
+		return fmt.Errorf("create key: id taken: %w", apikey.ErrConflict)
+	}
+	if _, taken := s.byLookup[k.Lookup]; taken {
+		return fmt.Errorf("create key: lookup taken: %w", apikey.ErrConflict)
+	}
+	if err := s.eventFree(rec); err != nil {
+		return fmt.Errorf("create key: %w", err)
+	}
+	s.keys[k.ID] = storedKey(k)
+	s.byLookup[k.Lookup] = k.ID
+	s.addEvent(rec)
+	return nil
+}
+
+// GetKey returns the key with id, revoked or not, or apikey.ErrNotFound.
+func (s *Store) GetKey(ctx context.Context, id string) (apikey.Key, error) {
+	if err := check(ctx, "get key"); err != nil {
+		return apikey.Key{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rec, ok := s.keys[id]
+	if !ok {
+		return apikey.Key{}, fmt.Errorf("get key: %w", apikey.ErrNotFound)
+	}
+	return copyKey(rec.key), nil
+}
+
+// FindByLookup returns the key whose lookup digest is digest, revoked or
+// not, or apikey.ErrNotFound.
+func (s *Store) FindByLookup(ctx context.Context, digest string) (apikey.Key, error) {
+	if err := check(ctx, "find key"); err != nil {
+		return apikey.Key{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.byLookup[digest]
+	if !ok {
+		return apikey.Key{}, fmt.Errorf("find key: %w", apikey.ErrNotFound)
+	}
+	return copyKey(s.keys[id].key), nil
+}
+
+// ListKeys returns one page of the keys of q.OrganizationIDs, newest first
+// (created_at, then id, descending). Revoked keys are left out unless
+// q.IncludeRevoked. Total counts every matching key, ignoring q.After. An
+// empty q.OrganizationIDs matches no key. A q.Limit of zero or less means
+// DefaultPageSize; more than MaxPageSize means MaxPageSize.
+func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, error) {
+	if err := check(ctx, "list keys"); err != nil {
+		return ports.KeyPage{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var match []*keyRecord
+	for _, rec := range s.keys {
+		if slices.Contains(q.OrganizationIDs, rec.key.OrganizationID) && (q.IncludeRevoked || rec.key.RevokedAt == nil) {
+			match = append(match, rec)
+		}
+	}
+	slices.SortFunc(match, func(a, b *keyRecord) int {
+		if newer(a.key.CreatedAt, a.key.ID, b.key.CreatedAt, b.key.ID) {
+			return -1
+		}
+		return 1 // ids are unique: no two positions are equal
+	})
+	page := ports.KeyPage{Keys: []apikey.Key{}, Total: int64(len(match))}
+	limit := pageSize(q.Limit)
+	for _, rec := range match {
+		k := rec.key
+		if !pastCursor(k.CreatedAt, k.ID, q.After) {
+			continue
+		}
+		if len(page.Keys) == limit {
+			last := page.Keys[limit-1]
+			page.Next = &ports.Cursor{Time: last.CreatedAt, ID: last.ID}
+			break
+		}
+		page.Keys = append(page.Keys, copyKey(k))
+	}
+	return page, nil
+}
+
+// RotateKey replaces the secret material of r.KeyID if its version is still
+// r.ExpectVersion and it is not revoked, bumps the version, marks the key
+// invalidated at r.At and records ev, all together. It returns the updated
+// key, or apikey.ErrNotFound, apikey.ErrRevoked or apikey.ErrConflict
+// (another change won, or the new lookup or the event id is taken).
+func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event) (apikey.Key, error) {
+	if err := check(ctx, "rotate key"); err != nil {
+		return apikey.Key{}, err
+	}
+	evRec, err := storedEvent(ev)
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("rotate key: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.keys[r.KeyID]
+	switch {
+	case !ok:
+		return apikey.Key{}, fmt.Errorf("rotate key: %w", apikey.ErrNotFound)
+	case rec.key.RevokedAt != nil:
+		return apikey.Key{}, fmt.Errorf("rotate key: %w", apikey.ErrRevoked)
+	case rec.key.Version != r.ExpectVersion:
+		return apikey.Key{}, fmt.Errorf("rotate key: version %d is stale: %w", r.ExpectVersion, apikey.ErrConflict)
+	}
+	if owner, taken := s.byLookup[r.Lookup]; taken && owner != r.KeyID {
+		return apikey.Key{}, fmt.Errorf("rotate key: lookup taken: %w", apikey.ErrConflict)
+	}
+	if err := s.eventFree(evRec); err != nil {
+		return apikey.Key{}, fmt.Errorf("rotate key: %w", err)
+	}
+	at := norm(r.At)
+	delete(s.byLookup, rec.key.Lookup)
+	s.byLookup[r.Lookup] = r.KeyID
+	rec.key.Hash, rec.key.Lookup, rec.key.Hint = r.Hash, r.Lookup, r.Hint
+	rec.key.RotatedAt, rec.invalidatedAt = &at, copyPtr(&at)
+	rec.key.UpdatedAt = at
+	rec.key.Version++
+	s.addEvent(evRec)
+	return copyKey(rec.key), nil
+}
+
+// RevokeKey marks key id revoked and invalidated at at, bumps its version
+// and records ev, all together, and returns the revoked key. Revoking a
+// revoked key returns it unchanged with apikey.ErrRevoked and records
+// nothing; a missing key yields apikey.ErrNotFound, a taken event id
+// apikey.ErrConflict.
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error) {
+	if err := check(ctx, "revoke key"); err != nil {
+		return apikey.Key{}, err
+	}
+	evRec, err := storedEvent(ev)
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("revoke key: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.keys[id]
+	switch {
+	case !ok:
+		return apikey.Key{}, fmt.Errorf("revoke key: %w", apikey.ErrNotFound)
+	case rec.key.RevokedAt != nil:
+		return copyKey(rec.key), fmt.Errorf("revoke key: %w", apikey.ErrRevoked)
+	}
+	if err := s.eventFree(evRec); err != nil {
+		return apikey.Key{}, fmt.Errorf("revoke key: %w", err)
+	}
+	at = norm(at)
+	rec.key.RevokedAt, rec.invalidatedAt = &at, copyPtr(&at)
+	rec.key.UpdatedAt = at
+	rec.key.Version++
+	s.addEvent(evRec)
+	return copyKey(rec.key), nil
+}
+
+// InvalidatedSince lists the keys rotated or revoked at or after since,
+// oldest change first.
+func (s *Store) InvalidatedSince(ctx context.Context, since time.Time) ([]ports.KeyChange, error) {
+	if err := check(ctx, "invalidated keys"); err != nil {
+		return nil, err
+	}
+	since = norm(since)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []ports.KeyChange{}
+	for id, rec := range s.keys {
+		if rec.invalidatedAt != nil && !rec.invalidatedAt.Before(since) {
+			out = append(out, ports.KeyChange{KeyID: id, At: *rec.invalidatedAt})
+		}
+	}
+	slices.SortFunc(out, func(a, b ports.KeyChange) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.KeyID, b.KeyID)
+	})
+	return out, nil
+}
+
+// eventFree returns apikey.ErrConflict if an event with rec's id is
+// stored. The caller holds s.mu.
+func (s *Store) eventFree(rec eventRecord) error {
+	if _, taken := s.eventIDs[rec.ev.ID]; taken {
+		return fmt.Errorf("event id taken: %w", apikey.ErrConflict)
+	}
+	return nil
+}
+
+// addEvent stores rec, whose id must be free. The caller holds s.mu for
+// writing.
+func (s *Store) addEvent(rec eventRecord) {
+	s.events = append(s.events, rec)
+	s.eventIDs[rec.ev.ID] = struct{}{}
+}

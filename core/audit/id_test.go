@@ -1,0 +1,49 @@
+package audit
+
+import (
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEventIDsSortByTime(t *testing.T) {
+	start := time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 2000 {
+		// Several ids per millisecond, then later milliseconds.
+		at := start.Add(time.Duration(i/4) * time.Millisecond).Add(time.Duration(i%4) * time.Microsecond)
+		id, err := NewID(rand.Reader, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(id) != len(IDPrefix)+IDLen || !strings.HasPrefix(id, IDPrefix) {
+			t.Fatalf("id %q: want %q and %d characters", id, IDPrefix, IDLen)
+		}
+		for _, c := range id[len(IDPrefix):] {
+			if !strings.ContainsRune(base62, c) {
+				t.Fatalf("id %q holds %q, not base62", id, c)
+			}
+		}
+		if seen[id] {
+			t.Fatalf("id %q made twice", id)
+		}
+		seen[id] = true
+		// Ids of a later millisecond sort after every id of an earlier one.
+		if i%4 == 0 && prev != "" && id <= prev {
+			t.Fatalf("id %q of %s sorts before %q of an earlier millisecond", id, at, prev)
+		}
+		if i%4 == 3 {
+			prev = id[:len(IDPrefix)+idTimeLen] + strings.Repeat("z", IDLen-idTimeLen)
+		}
+	}
+	// The time digits are the millisecond count in base62.
+	id, err := NewID(rand.Reader, time.UnixMilli(62*62+5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := id[len(IDPrefix) : len(IDPrefix)+idTimeLen]; got != "00000105" {
+		t.Fatalf("time digits of 62²+5 ms = %q, want 00000105", got)
+	}
+}

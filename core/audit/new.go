@@ -1,0 +1,104 @@
+package audit
+
+import (
+	"io"
+	"time"
+
+	"github.com/agentauri/apikeys/core/apikey"
+)
+
+// Request describes the request that caused an event, as the audit trail
+// records it. The driving adapter fills it from what it believes of the
+// request (the client address through trusted proxies, a validated request
+// id); fields it does not know stay empty.
+type Request struct {
+	Method    string
+	Path      string
+	ClientIP  string
+	UserAgent string
+	RequestID string
+	TraceID   string
+}
+
+// Event ids: IDPrefix, the event's time in milliseconds since 1970 as
+// idTimeLen base62 digits, then random base62 characters (71 bits). Later
+// events get ids that sort after earlier ones, so that stores append them
+// at the end of their primary-key index instead of at random places: at
+// thousands of verifications a second, random ids dirtied a different
+// index page for almost every event.
+const (
+	// IDLen is the length of an event id after IDPrefix.
+	IDLen     = 20
+	idTimeLen = 8 // 62⁸ ms reach beyond the year 8000
+)
+
+// base62 are the digits of event-id timestamps, in ASCII order so that the
+// ids sort as byte strings in the order of their times.
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// NewID returns the id of an event at t, drawing its random part from
+// entropy.
+func NewID(entropy io.Reader, t time.Time) (string, error) {
+	r, err := apikey.RandomString(entropy, IDLen-idTimeLen)
+	if err != nil {
+		return "", err
+	}
+	var ts [idTimeLen]byte
+	ms := uint64(max(t.UnixMilli(), 0))
+	for i := idTimeLen - 1; i >= 0; i-- {
+		ts[i] = base62[ms%62]
+		ms /= 62
+	}
+	return IDPrefix + string(ts[:]) + r, nil
+}
+
+// Stamp is an event's identity: its id and its time (UTC, microseconds).
+type Stamp struct {
+	ID   string
+	Time time.Time
+}
+
+// NewStamp returns the stamp of an event happening at now.
+func NewStamp(entropy io.Reader, now time.Time) (Stamp, error) {
+	at := now.UTC().Truncate(time.Microsecond)
+	id, err := NewID(entropy, at)
+	if err != nil {
+		return Stamp{}, err
+	}
+	return Stamp{ID: id, Time: at}, nil
+}
+
+// Change returns the event of a change (creation, rotation, revocation) that
+// actor made to key keyID of organization org during req. Details are the
+// action's facts; never a secret or a hash.
+func Change(s Stamp, action Action, actor, org, keyID string, req Request, details map[string]any) Event {
+	ev := withRequest(Event{ID: s.ID, Time: s.Time, OrganizationID: org, Actor: actor, Action: action, KeyID: keyID, Details: details}, req)
+	return ev
+}
+
+// Use returns the event of one verification: key.used when the outcome is
+// OutcomeOK, key.auth_failed otherwise. key is the verified key's facts
+// (zero when the presented secret identifies no key), status the HTTP
+// status answered (0 when not known yet) and scope the scope required.
+func Use(s Stamp, key apikey.Verified, outcome apikey.Outcome, status int, scope apikey.Scope, req Request) Event {
+	action := ActionKeyUsed
+	if outcome != apikey.OutcomeOK {
+		action = ActionKeyAuthFailed
+	}
+	return withRequest(Event{
+		ID: s.ID, Time: s.Time, OrganizationID: key.OrganizationID, Actor: UsageActor(key.KeyID), Action: action,
+		KeyID: key.KeyID, Status: status, Outcome: outcome, Scope: string(scope),
+	}, req)
+}
+
+// System returns an event that a job of the service itself (actor
+// "system:<job>") recorded, belonging to no organization and no key.
+func System(s Stamp, action Action, actor string, details map[string]any) Event {
+	return Event{ID: s.ID, Time: s.Time, Actor: actor, Action: action, Outcome: apikey.OutcomeOK, Details: details}
+}
+
+func withRequest(ev Event, req Request) Event {
+	ev.RequestID, ev.TraceID, ev.Method, ev.Path = req.RequestID, req.TraceID, req.Method, req.Path
+	ev.ClientIP, ev.UserAgent = req.ClientIP, req.UserAgent
+	return ev
+}
