@@ -7,8 +7,9 @@
 #   docker run -p 8080:8080 -v apikeys-data:/app/data apikeys
 #       # embedded SQLite in /app/data, development secrets generated there
 #   docker run apikeys --config configs/postgres.yaml migrate up   # with APIKEYS_STORAGE_DSN,
-#   docker run apikeys --config configs/postgres.yaml serve        # APIKEYS_JWT_SECRET and
-#                                                                  # APIKEYS_SECURITY_PEPPER set
+#   docker run apikeys --config configs/postgres.yaml serve        # APIKEYS_JWT_SECRET,
+#                                                                  # APIKEYS_SECURITY_PEPPER and
+#                                                                  # APIKEYS_AUDIT_CHAIN_KEY set
 # docker-compose.yml runs it against PostgreSQL or MySQL. This file was not
 # built where it was written (no Docker engine there); see docs/databases.md.
 

@@ -24,9 +24,42 @@ const (
 	actorPurgeCLI = "system:cli"
 )
 
-// newAuditLog builds the audit-log use cases on store.
-func newAuditLog(store *gormstore.Store) (*auditlog.Service, error) {
-	return auditlog.New(auditlog.Deps{Events: store, Chains: store, Keys: store, Clock: systemClock{}, Entropy: rand.Reader})
+// newAuditLog builds the audit-log use cases on store, verifying chains
+// with the chain keys of cfg.
+func newAuditLog(cfg AuditConfig, store *gormstore.Store) (*auditlog.Service, error) {
+	chainKeys, err := cfg.chainKeys()
+	if err != nil {
+		return nil, err
+	}
+	return auditlog.New(auditlog.Deps{Events: store, Chains: store, Keys: store, Clock: systemClock{}, Entropy: rand.Reader, ChainKeys: chainKeys})
+}
+
+// chainKeys returns the audit chain keys of a: audit.chain_key, the
+// current one, and audit.previous_chain_keys. Its errors name the setting.
+func (a AuditConfig) chainKeys() (audit.ChainKeys, error) {
+	if a.ChainKey == "" {
+		if len(a.PreviousChainKeys) > 0 {
+			return audit.ChainKeys{}, errors.New("audit.previous_chain_keys: set audit.chain_key too, the key new chains are written with")
+		}
+		return audit.ChainKeys{}, errors.New("audit.chain_key: not set; the audit chains cannot be written or verified without it")
+	}
+	if _, err := audit.NewChainKey([]byte(a.ChainKey)); err != nil {
+		return audit.ChainKeys{}, fmt.Errorf("audit.chain_key: %w", err)
+	}
+	ks, err := audit.NewChainKeys([]byte(a.ChainKey), secretBytes(a.PreviousChainKeys)...)
+	if err != nil {
+		return audit.ChainKeys{}, fmt.Errorf("audit.previous_chain_keys: %w", err)
+	}
+	return ks, nil
+}
+
+// secretBytes returns each secret as bytes.
+func secretBytes(secrets []string) [][]byte {
+	out := make([][]byte, len(secrets))
+	for i, s := range secrets {
+		out[i] = []byte(s)
+	}
+	return out
 }
 
 // startPurgeJob runs, every cfg.Audit.PurgeInterval, a purge of the
@@ -164,7 +197,7 @@ func withAuditLog(cmd *cobra.Command, load func() (Config, error), fn func(*audi
 		} else if n > 0 {
 			return fmt.Errorf("%d database migrations are pending: run `apikeys migrate up` first", n)
 		}
-		al, err := newAuditLog(st)
+		al, err := newAuditLog(cfg.Audit, st)
 		if err != nil {
 			return err
 		}
@@ -218,6 +251,14 @@ func printChain(out io.Writer, r audit.ChainResult) {
 	}
 	if c.Registered {
 		fmt.Fprintf(&b, ", head seq %d %s", c.HeadSeq, c.HeadHash)
+		switch {
+		case c.KeyID == "":
+			b.WriteString(", not sealed")
+		case c.KeyedFrom > 1:
+			fmt.Fprintf(&b, ", key %s, keyed from seq %d", c.KeyID, c.KeyedFrom)
+		default:
+			fmt.Fprintf(&b, ", key %s", c.KeyID)
+		}
 		if c.Writer != "" {
 			fmt.Fprintf(&b, ", writer %q", c.Writer)
 		}
@@ -267,6 +308,8 @@ type verifyChainJSON struct {
 	HeadHash   string        `json:"head_hash"`
 	AnchorSeq  int64         `json:"anchor_seq"`
 	AnchorHash string        `json:"anchor_hash"`
+	KeyID      string        `json:"key_id"`
+	KeyedFrom  int64         `json:"keyed_from_seq"`
 	OK         bool          `json:"ok"`
 	Problems   []problemJSON `json:"problems"`
 	Omitted    int64         `json:"omitted_problems"`
@@ -286,7 +329,7 @@ func verifyJSON(rep auditlog.VerifyReport) verifyReportJSON {
 		c := verifyChainJSON{
 			ChainID: r.Chain.ID, Writer: r.Chain.Writer, Registered: r.Chain.Registered, Events: r.Events,
 			FirstSeq: r.FirstSeq, LastSeq: r.LastSeq, HeadSeq: r.Chain.HeadSeq, HeadHash: r.Chain.HeadHash,
-			AnchorSeq: r.Chain.AnchorSeq, AnchorHash: r.Chain.AnchorHash, OK: r.OK(),
+			AnchorSeq: r.Chain.AnchorSeq, AnchorHash: r.Chain.AnchorHash, KeyID: r.Chain.KeyID, KeyedFrom: r.Chain.KeyedFrom, OK: r.OK(),
 			Problems: []problemJSON{}, Omitted: r.Omitted,
 		}
 		for _, p := range r.Problems {

@@ -30,7 +30,7 @@ func TestAuditRetentionSettings(t *testing.T) {
 
 func TestPurgeCutoff(t *testing.T) {
 	st := dbtest.Open(t, "sqlite")
-	al, err := newAuditLog(st)
+	al, err := newAuditLog(AuditConfig{ChainKey: dbtest.ChainKey}, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func TestIssuerSettingsNamed(t *testing.T) {
 }
 
 func prodEnv(extra ...string) []string {
-	return append([]string{"APIKEYS_ENV=production", "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40)}, extra...)
+	return append([]string{"APIKEYS_ENV=production", "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40), "APIKEYS_AUDIT_CHAIN_KEY=" + strings.Repeat("c", 40)}, extra...)
 }
 
 // TestProductionWithIssuersOnly: production may turn the HS256 issuer off.

@@ -144,11 +144,15 @@ func Main(ctx context.Context, args []string) int {
 	return 0
 }
 
-// withStore loads the configuration, opens the configured database, runs fn
-// on it and closes it.
+// withStore loads the configuration (with the development secrets, which
+// hold the audit chain key migrations and audit commands need), opens the
+// configured database, runs fn on it and closes it.
 func withStore(cmd *cobra.Command, load func() (Config, error), fn func(*gormstore.Store, Config) error) error {
 	cfg, err := load()
 	if err != nil {
+		return err
+	}
+	if _, _, err := ResolveSecrets(&cfg); err != nil {
 		return err
 	}
 	st, err := OpenStore(cmd.Context(), cfg, NewLogger(cfg.Log))

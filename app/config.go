@@ -172,6 +172,12 @@ type AuditConfig struct {
 	// PurgeInterval is how often serve deletes the events older than
 	// Retention (0: never; run `apikeys audit purge` instead).
 	PurgeInterval time.Duration `koanf:"purge_interval"`
+	// ChainKey keys the audit hash chains (docs/audit.md): a secret kept
+	// out of the database, generated in development.
+	ChainKey string `koanf:"chain_key"`
+	// PreviousChainKeys are the chain keys ChainKey replaced: they still
+	// verify (and anchor purges of) the chains written with them.
+	PreviousChainKeys []string `koanf:"previous_chain_keys"`
 }
 
 // LogConfig configures the structured log.
@@ -231,7 +237,7 @@ func Defaults() Config {
 			FailedAuth: limits.FailedAuth, ManagementLimit: limits.Management,
 		},
 		Audit: AuditConfig{QueueCapacity: queue.Capacity, BatchSize: queue.BatchSize, FlushInterval: queue.FlushInterval,
-			OnFull: queue.OnFull, BlockTimeout: queue.BlockTimeout, PurgeInterval: time.Hour},
+			OnFull: queue.OnFull, BlockTimeout: queue.BlockTimeout, PurgeInterval: time.Hour, PreviousChainKeys: []string{}},
 		RateLimit: limits.Backend,
 		Log:       LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
 
@@ -281,7 +287,7 @@ func Load(path string, environ []string) (Config, error) {
 				unknownEnv = append(unknownEnv, name)
 				return "", nil
 			}
-			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" {
+			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" || key == "audit.previous_chain_keys" {
 				return key, splitList(value)
 			}
 			if key == issuersKey {

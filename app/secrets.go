@@ -1,7 +1,9 @@
 package app
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -17,37 +19,43 @@ const DevSecretsFile = "dev-secrets.json" //nolint:gosec // a file name, not a c
 type devSecrets struct {
 	JWTSecret string `json:"jwt_secret"`
 	Pepper    string `json:"pepper"`
+	ChainKey  string `json:"audit_chain_key,omitempty"`
 }
 
-// ResolveSecrets fills jwt.secret and security.pepper for development on
-// the embedded database when they are not configured: they are generated
-// once and kept in data_dir/dev-secrets.json (mode 0600), so tokens and
-// keys keep working across restarts. It reports whether it did so, so the
-// caller can say it in the start-up log. Production never gets here
-// without explicit secrets (Validate refuses).
+// devChainKeyLabel derives the audit chain key of a dev-secrets.json
+// written before the file held one.
+const devChainKeyLabel = "apikeys development audit chain key"
+
+// ResolveSecrets fills jwt.secret, security.pepper and audit.chain_key for
+// development on the embedded database when they are not configured: they
+// are generated once and kept in data_dir/dev-secrets.json (mode 0600), so
+// tokens, keys and audit chains keep working across restarts. A file
+// written before it held an audit chain key gets one derived from its
+// pepper (HMAC-SHA-256 of devChainKeyLabel), the same on every start,
+// rather than a rewrite that two processes starting at once could race.
+// It reports whether it generated the file, so the caller can say it in
+// the start-up log. Production never gets here without explicit secrets
+// (Validate refuses).
 func ResolveSecrets(cfg *Config) (generated bool, path string, err error) {
-	if cfg.JWT.Secret != "" && cfg.Security.Pepper != "" {
+	if cfg.JWT.Secret != "" && cfg.Security.Pepper != "" && cfg.Audit.ChainKey != "" {
 		return false, "", nil
 	}
 	if cfg.Production() || cfg.Storage.Driver != "sqlite" {
-		if cfg.Security.Pepper != "" && len(cfg.Auth.Issuers) > 0 {
+		if cfg.Security.Pepper != "" && cfg.Audit.ChainKey != "" && len(cfg.Auth.Issuers) > 0 {
 			return false, "", nil // the HS256 issuer is off: identity providers only
 		}
-		return false, "", errors.New("jwt.secret and security.pepper are required")
+		return false, "", errors.New("security.pepper, audit.chain_key and jwt.secret (unless auth.issuers is set) are required")
 	}
 	path = filepath.Join(cfg.DataDir, DevSecretsFile)
 	var s devSecrets
 	raw, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if err := json.Unmarshal(raw, &s); err != nil || len(s.JWTSecret) < 32 || len(s.Pepper) < 32 {
+		if err := json.Unmarshal(raw, &s); err != nil || !s.valid() {
 			return false, path, fmt.Errorf("development secrets %s are damaged; delete the file to make new ones (keys issued with the old pepper will stop working)", path)
 		}
 	case errors.Is(err, fs.ErrNotExist):
-		if s.JWTSecret, err = randomSecret(); err != nil {
-			return false, path, err
-		}
-		if s.Pepper, err = randomSecret(); err != nil {
+		if s, err = newDevSecrets(); err != nil {
 			return false, path, err
 		}
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -78,13 +86,46 @@ func ResolveSecrets(cfg *Config) (generated bool, path string, err error) {
 	default:
 		return false, path, fmt.Errorf("read development secrets: %w", err)
 	}
-	if cfg.JWT.Secret == "" {
-		cfg.JWT.Secret = s.JWTSecret
-	}
-	if cfg.Security.Pepper == "" {
-		cfg.Security.Pepper = s.Pepper
-	}
+	s.fill(cfg)
 	return generated, path, nil
+}
+
+// newDevSecrets returns a fresh set of random development secrets.
+func newDevSecrets() (devSecrets, error) {
+	var s devSecrets
+	for _, p := range []*string{&s.JWTSecret, &s.Pepper, &s.ChainKey} {
+		var err error
+		if *p, err = randomSecret(); err != nil {
+			return devSecrets{}, err
+		}
+	}
+	return s, nil
+}
+
+// valid reports whether s holds secrets long enough to use (a file
+// written before it held an audit chain key has none).
+func (s devSecrets) valid() bool {
+	return len(s.JWTSecret) >= 32 && len(s.Pepper) >= 32 && (s.ChainKey == "" || len(s.ChainKey) >= 32)
+}
+
+// fill sets the secrets cfg lacks from s, deriving the audit chain key
+// from the pepper when s has none.
+func (s devSecrets) fill(cfg *Config) {
+	if s.ChainKey == "" {
+		mac := hmac.New(sha256.New, []byte(s.Pepper))
+		mac.Write([]byte(devChainKeyLabel))
+		s.ChainKey = base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&cfg.JWT.Secret, s.JWTSecret}, {&cfg.Security.Pepper, s.Pepper}, {&cfg.Audit.ChainKey, s.ChainKey},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
 }
 
 func randomSecret() (string, error) {

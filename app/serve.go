@@ -41,6 +41,7 @@ func storeConfig(cfg Config, logger *slog.Logger) gormstore.Config {
 		MaxOpenConns: cfg.Storage.MaxOpenConns, MaxIdleConns: cfg.Storage.MaxIdleConns,
 		ConnMaxLifetime: cfg.Storage.ConnMaxLifetime, ConnMaxIdleTime: cfg.Storage.ConnMaxIdleTime,
 		QueryTimeout: cfg.Storage.QueryTimeout, Logger: logger,
+		ChainKey: []byte(cfg.Audit.ChainKey), PreviousChainKeys: secretBytes(cfg.Audit.PreviousChainKeys),
 	}
 }
 
@@ -95,7 +96,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	}
 	cfg = s.cfg
 	if generated {
-		logger.Warn("generated development secrets (JWT secret and pepper); keep them out of production",
+		logger.Warn("generated development secrets (JWT secret, pepper, audit chain key); keep them out of production",
 			slog.String("file", secretsPath))
 	} else if secretsPath != "" {
 		logger.Info("using development secrets", slog.String("file", secretsPath))
@@ -155,7 +156,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		return nil, err
 	}
 	s.keys = keyService
-	if s.auditLog, err = newAuditLog(s.store); err != nil {
+	if s.auditLog, err = newAuditLog(cfg.Audit, s.store); err != nil {
 		return nil, err
 	}
 	tokens, err := newTokenVerifier(cfg, s.log)

@@ -27,6 +27,7 @@ import (
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/core/keys"
 	"github.com/agentauri/apikeys/ports"
+	"github.com/agentauri/apikeys/test/dbtest"
 )
 
 // discardExporter accepts spans and drops them: the cost of tracing
@@ -63,7 +64,7 @@ func newBenchStack(b *testing.B, tc TelemetryConfig, opts ...telemetry.Option) *
 	if err != nil {
 		b.Fatal(err)
 	}
-	store, err := gormstore.Open(ctx, gormstore.Config{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "bench.db")})
+	store, err := gormstore.Open(ctx, gormstore.Config{Driver: "sqlite", DSN: filepath.Join(b.TempDir(), "bench.db"), ChainKey: []byte(dbtest.ChainKey)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -147,7 +147,7 @@ type tracedService struct {
 func (s *tracedService) createElsewhere(org string, scopes ...apikey.Scope) (string, string) {
 	t := s.t
 	t.Helper()
-	st, err := gormstore.Open(context.Background(), gormstore.Config{Driver: "sqlite", DSN: filepath.Join(s.cfg.DataDir, "apikeys.db")})
+	st, err := gormstore.Open(context.Background(), storeConfig(s.cfg, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +199,7 @@ func startTraced(t *testing.T) *tracedService {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.JWT.Secret = "telemetry-test-jwt-secret-0123456789abcdef"
 	cfg.Security.Pepper = "telemetry-test-pepper-0123456789abcdef0123"
+	cfg.Audit.ChainKey = "telemetry-test-chain-key-0123456789abcdef"
 	cfg.Security.Argon2.MemoryKiB, cfg.Security.Argon2.Iterations = 8192, 1
 	cfg.Audit.FlushInterval = 20 * time.Millisecond
 	cfg.Telemetry.Enabled = true

@@ -56,10 +56,14 @@ func (c Config) Validate() error {
 	return errors.Join(p...)
 }
 
-// validateSecrets requires an explicit pepper where a generated one would
-// be wrong: in production, and when instances share a database (the JWT
-// secret's rules are validateAuth's).
+// validateSecrets requires an explicit pepper and audit chain key where
+// generated ones would be wrong: in production, and when instances share a
+// database (the JWT secret's rules are validateAuth's). The chain key is
+// a secret of its own, never one of the others.
 func (c Config) validateSecrets(p *problems) {
+	if c.Audit.ChainKey != "" && (c.Audit.ChainKey == c.Security.Pepper || c.Audit.ChainKey == c.JWT.Secret) {
+		p.add("audit.chain_key", "must differ from security.pepper and jwt.secret")
+	}
 	if !c.Production() && c.Storage.Driver == "sqlite" {
 		return
 	}
@@ -69,6 +73,9 @@ func (c Config) validateSecrets(p *problems) {
 	}
 	if c.Security.Pepper == "" {
 		p.add("security.pepper", "is required %s", why)
+	}
+	if c.Audit.ChainKey == "" {
+		p.add("audit.chain_key", "is required %s", why)
 	}
 }
 
@@ -189,6 +196,11 @@ func (a AuditConfig) validate(p *problems) {
 	}
 	if a.PurgeInterval < 0 {
 		p.add("audit.purge_interval", "must be 0 (no purge job) or a positive duration such as 1h, got %s", a.PurgeInterval)
+	}
+	if a.ChainKey != "" || len(a.PreviousChainKeys) > 0 {
+		if _, err := a.chainKeys(); err != nil {
+			*p = append(*p, err)
+		}
 	}
 }
 

@@ -39,15 +39,20 @@ type AuditPageInput struct {
 }
 
 // AuditChains is the tamper-evidence side of the audit log: every event
-// is stored as a link of the hash chain of the process that wrote it.
+// is stored as a link of the hash chain of the process that wrote it,
+// keyed with the chain key, and each chain's registry entry is sealed
+// with that key (see audit.Chain).
 type AuditChains interface {
 	// ReadChains calls fn with one consistent, read-only snapshot of the
 	// log: chains and events written while fn runs are not in it.
 	ReadChains(ctx context.Context, fn func(ChainSnapshot) error) error
 	// PurgeBefore deletes, chain by chain, the longest run of oldest
 	// events that all happened before before, and records in the chain's
-	// registry the last deleted event as its anchor, so the rest of the
-	// chain still verifies. It returns what it cut.
+	// registry the last deleted event as its anchor, sealed with the
+	// chain's key, so the rest of the chain still verifies. It returns what
+	// it cut. A chain whose key it lacks, whose registry entry is not
+	// sealed or whose anchor no longer matches its seal is left as it is
+	// and named in the error; the others are still purged.
 	PurgeBefore(ctx context.Context, before time.Time) ([]ChainCut, error)
 	// RecordPurge appends ev, the audit.purged event describing a purge,
 	// to the log.

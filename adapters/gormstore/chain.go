@@ -23,8 +23,8 @@ import (
 
 // Every Store writes its events into a hash chain of its own: a random
 // chain id, and for each event a seq (1, 2, 3, ...), the id and hash of the
-// event before it, and its own hash (audit.Record.ComputeHash over exactly
-// the stored values). Appends are serialized by the chain's lock, which a
+// event before it, and its own link hash: the v2 HMAC under the store's
+// current chain key (audit.Record.HashV2 over exactly the stored values). Appends are serialized by the chain's lock, which a
 // writing transaction takes before any database lock and holds until it has
 // committed or rolled back; the in-memory head advances only after a
 // commit. After a failed write the head is read back from the database,
@@ -32,7 +32,9 @@ import (
 // answer was lost, even one that lands late, is not written over. The
 // audit_chains registry keeps each chain's head (updated in the same
 // transactions) and, after a purge, its anchor: the last deleted event,
-// from which the rest still verifies.
+// from which the rest still verifies. The registry row names the chain's
+// key (key_id) and carries seals of its head and anchor under it
+// (audit.Chain's seals), renewed by the transactions that move them.
 
 var _ ports.AuditChains = (*Store)(nil)
 
@@ -40,9 +42,13 @@ var _ ports.AuditChains = (*Store)(nil)
 type chain struct {
 	id     string
 	writer string
-	lock   chan struct{} // one slot: held by the transaction appending
-	head   chainHead     // guarded by lock
+	key    audit.ChainKey // keys the chain's links and seals; zero: the store cannot write events
+	lock   chan struct{}  // one slot: held by the transaction appending
+	head   chainHead      // guarded by lock
 }
+
+// errNoChainKey refuses to write events without a chain key.
+var errNoChainKey = errors.New("gormstore: no audit chain key configured (Config.ChainKey): events cannot be chained")
 
 // chainHead is the last event of a chain.
 type chainHead struct {
@@ -53,8 +59,9 @@ type chainHead struct {
 	registered bool // the chain has its audit_chains row
 }
 
-// newChain returns the writer state of a fresh chain.
-func newChain() *chain {
+// newChain returns the writer state of a fresh chain keyed with key (zero
+// for a chain of v1 links, which only migration 00003 writes).
+func newChain(key audit.ChainKey) *chain {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown-host"
@@ -62,6 +69,7 @@ func newChain() *chain {
 	return &chain{
 		id:     audit.ChainIDPrefix + rand.Text(),
 		writer: clean(host+" pid "+strconv.Itoa(os.Getpid()), 255),
+		key:    key,
 		lock:   make(chan struct{}, 1),
 	}
 }
@@ -83,7 +91,14 @@ type chainRow struct {
 	AnchorHash string     `gorm:"column:anchor_hash"`
 	AnchorTime *time.Time `gorm:"column:anchor_time"`
 	PurgedAt   *time.Time `gorm:"column:purged_at"`
+	KeyID      string     `gorm:"column:key_id"`
+	KeyedFrom  int64      `gorm:"column:keyed_from_seq"`
+	HeadSeal   string     `gorm:"column:head_seal"`
+	AnchorSeal string     `gorm:"column:anchor_seal"`
 }
+
+// keyedColumns are the audit_chains columns migration 00005 added.
+var keyedColumns = []string{"key_id", "keyed_from_seq", "head_seal", "anchor_seal"}
 
 func (chainRow) TableName() string { return "audit_chains" }
 
@@ -93,6 +108,7 @@ func (r chainRow) chain() audit.Chain {
 		HeadSeq: r.HeadSeq, HeadID: r.HeadID, HeadHash: r.HeadHash,
 		AnchorSeq: r.AnchorSeq, AnchorID: r.AnchorID, AnchorHash: r.AnchorHash,
 		AnchorTime: utcPtr(r.AnchorTime), PurgedAt: utcPtr(r.PurgedAt),
+		KeyID: r.KeyID, KeyedFrom: r.KeyedFrom, HeadSeal: r.HeadSeal, AnchorSeal: r.AnchorSeal,
 	}
 }
 
@@ -120,19 +136,27 @@ func (r eventRow) record() audit.Record {
 type chainTx struct {
 	tx        *gorm.DB
 	id        string
+	key       audit.ChainKey // zero: v1 links (migration 00003 only)
 	head      chainHead
 	perInsert int  // rows per INSERT statement
 	prepare   bool // prepare the INSERTs (see insertEvents)
 }
 
-// link gives rows the next places of the chain, in order.
+// link gives rows the next places of the chain, in order: v2 links under
+// the chain's key, or, for the events migration 00003 chains, v1 links as
+// they were before chains were keyed (migration 00005 then seals that
+// chain).
 func (ct *chainTx) link(rows []eventRow) {
 	for i := range rows {
 		r := &rows[i]
 		ct.head.seq++
 		seq := ct.head.seq
 		r.ChainID, r.Seq, r.PrevID, r.PrevHash = ct.id, &seq, ct.head.eventID, ct.head.hash
-		r.Hash = r.record().ComputeHash()
+		if ct.key.IsZero() {
+			r.Hash = r.record().HashV1()
+		} else {
+			r.Hash = r.record().HashV2(ct.key)
+		}
 		ct.head.eventID, ct.head.hash = r.ID, r.Hash
 	}
 }
@@ -156,6 +180,9 @@ func (ct *chainTx) append(rows ...eventRow) error {
 // failure is run again, up to three times.
 func (s *Store) writeChained(ctx context.Context, fn func(tx *gorm.DB, ct *chainTx) error) error {
 	c := s.chain
+	if c.key.IsZero() {
+		return errNoChainKey
+	}
 	select {
 	case c.lock <- struct{}{}:
 	case <-ctx.Done():
@@ -177,7 +204,7 @@ func (s *Store) writeChainedOnce(ctx context.Context, c *chain, fn func(tx *gorm
 		if err != nil {
 			return err
 		}
-		ct := &chainTx{tx: tx, id: c.id, head: head, perInsert: s.rowsPerInsert(), prepare: s.driver == DriverSQLite}
+		ct := &chainTx{tx: tx, id: c.id, key: c.key, head: head, perInsert: s.rowsPerInsert(), prepare: s.driver == DriverSQLite}
 		if err := fn(tx, ct); err != nil {
 			return err
 		}
@@ -228,9 +255,9 @@ func (s *Store) lockHead(tx *gorm.DB, c *chain) (chainHead, error) {
 }
 
 // lockChainRow locks the registry row of chain c, inserting it first if
-// the chain has none. The insert waits for a transaction that inserted the
-// row and is still open; if that one commits, nothing is inserted and the
-// row it made is locked instead.
+// the chain has none (see newChainRow). The insert waits for a transaction
+// that inserted the row and is still open; if that one commits, nothing is
+// inserted and the row it made is locked instead.
 func lockChainRow(tx *gorm.DB, c *chain) error {
 	for range 2 {
 		var ids []string
@@ -240,10 +267,12 @@ func lockChainRow(tx *gorm.DB, c *chain) error {
 		if len(ids) == 1 {
 			return nil
 		}
-		now := utc(time.Now())
-		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&chainRow{
-			ChainID: c.id, Writer: c.writer, CreatedAt: now, UpdatedAt: now,
-		})
+		row := newChainRow(c, chainHead{})
+		q := tx.Clauses(clause.OnConflict{DoNothing: true})
+		if c.key.IsZero() {
+			q = q.Omit(keyedColumns...)
+		}
+		res := q.Create(&row)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -252,6 +281,42 @@ func lockChainRow(tx *gorm.DB, c *chain) error {
 		}
 	}
 	return fmt.Errorf("register audit chain %s: its registry row can be neither inserted nor found", c.id)
+}
+
+// registerChain creates the registry row of chain c with head. A keyed
+// chain is keyed from its first event, and its row sealed; the chain of
+// migration 00003 (no key) is left to migration 00005 to seal, and its row
+// is written without the columns 00005 adds.
+func registerChain(tx *gorm.DB, c *chain, head chainHead) error {
+	row := newChainRow(c, head)
+	if c.key.IsZero() {
+		return tx.Omit(keyedColumns...).Create(&row).Error
+	}
+	return tx.Create(&row).Error
+}
+
+// newChainRow is the registry row of chain c at head: a keyed chain is
+// keyed from its first event and its row sealed.
+func newChainRow(c *chain, head chainHead) chainRow {
+	now := utc(time.Now())
+	row := chainRow{
+		ChainID: c.id, Writer: c.writer, CreatedAt: now, UpdatedAt: now,
+		HeadSeq: head.seq, HeadID: head.eventID, HeadHash: head.hash,
+	}
+	if c.key.IsZero() {
+		return row
+	}
+	row.KeyedFrom = 1
+	ac := row.chain()
+	ac.Seal(c.key)
+	row.KeyID, row.HeadSeal, row.AnchorSeal = ac.KeyID, ac.HeadSeal, ac.AnchorSeal
+	return row
+}
+
+// headSeal returns the seal of head in c's registry row (c is keyed from
+// its first event).
+func headSeal(c *chain, head chainHead) string {
+	return audit.Chain{ID: c.id, KeyedFrom: 1, HeadSeq: head.seq, HeadID: head.eventID, HeadHash: head.hash}.ComputeHeadSeal(c.key)
 }
 
 // loadHead reads the head of chain id from the database: its registry
@@ -281,21 +346,17 @@ func loadHead(tx *gorm.DB, id string) (chainHead, error) {
 	return h, nil
 }
 
-// saveHead records head as the chain's head in its registry row, creating
-// the row if the chain has none yet.
+// saveHead records head as the chain's head in its registry row, with
+// its seal, creating the row if the chain has none yet.
 func saveHead(tx *gorm.DB, c *chain, head chainHead) error {
-	now := utc(time.Now())
-	if head.registered {
-		res := tx.Exec(`UPDATE audit_chains SET head_seq = ?, head_id = ?, head_hash = ?, updated_at = ? WHERE chain_id = ?`,
-			head.seq, head.eventID, head.hash, now, c.id)
+	if head.registered && !c.key.IsZero() {
+		res := tx.Exec(`UPDATE audit_chains SET head_seq = ?, head_id = ?, head_hash = ?, head_seal = ?, updated_at = ? WHERE chain_id = ?`,
+			head.seq, head.eventID, head.hash, headSeal(c, head), utc(time.Now()), c.id)
 		if res.Error != nil || res.RowsAffected > 0 {
 			return res.Error
 		}
 	}
-	return tx.Create(&chainRow{
-		ChainID: c.id, Writer: c.writer, CreatedAt: now, UpdatedAt: now,
-		HeadSeq: head.seq, HeadID: head.eventID, HeadHash: head.hash,
-	}).Error
+	return registerChain(tx, c, head)
 }
 
 // distinct returns rows without the repeats of an id seen earlier: rows
@@ -444,6 +505,12 @@ const purgeChunk = 5000
 // chain's run of old events ends at its first recent event even if older
 // ones follow (events of one writer are nearly in time order). Purges
 // running at once on several instances cut each chain once.
+//
+// Each new anchor is sealed with the chain's key, which must be one of the
+// store's chain keys. A chain whose key the store lacks, whose registry row
+// is not sealed, or whose anchor no longer matches its seal is left as it
+// is (deleting from it would destroy the evidence `audit verify` reports);
+// the others are still purged, and the error names the chains left.
 func (s *Store) PurgeBefore(ctx context.Context, before time.Time) ([]ports.ChainCut, error) {
 	before = utc(before)
 	var chains []chainRow
@@ -451,8 +518,14 @@ func (s *Store) PurgeBefore(ctx context.Context, before time.Time) ([]ports.Chai
 		return nil, translate("purge audit events", err)
 	}
 	var cuts []ports.ChainCut
+	var refused []error
 	for _, c := range chains {
-		cut, err := s.purgeChain(ctx, c, before)
+		key, err := s.purgeKey(c)
+		if err != nil {
+			refused = append(refused, err)
+			continue
+		}
+		cut, err := s.purgeChain(ctx, c, key, before)
 		if err != nil {
 			return cuts, err
 		}
@@ -460,10 +533,29 @@ func (s *Store) PurgeBefore(ctx context.Context, before time.Time) ([]ports.Chai
 			cuts = append(cuts, cut)
 		}
 	}
+	if len(refused) > 0 {
+		return cuts, fmt.Errorf("purge audit events: %w", errors.Join(refused...))
+	}
 	return cuts, nil
 }
 
-func (s *Store) purgeChain(ctx context.Context, c chainRow, before time.Time) (ports.ChainCut, error) {
+// purgeKey returns the key of chain c, with which a purge seals its new
+// anchor, after checking that its current anchor matches its seal.
+func (s *Store) purgeKey(c chainRow) (audit.ChainKey, error) {
+	if c.KeyID == "" {
+		return audit.ChainKey{}, fmt.Errorf("chain %s left as it is: its registry entry is not sealed with a chain key (run apikeys audit verify)", c.ChainID)
+	}
+	key, ok := s.chainKeys.Lookup(c.KeyID)
+	if !ok {
+		return audit.ChainKey{}, fmt.Errorf("chain %s left as it is: it is sealed with chain key %s, which is not configured (%s)", c.ChainID, c.KeyID, s.chainKeys)
+	}
+	if ac := c.chain(); ac.AnchorSeal != ac.ComputeAnchorSeal(key) {
+		return audit.ChainKey{}, fmt.Errorf("chain %s left as it is: its purge anchor no longer matches its seal (run apikeys audit verify)", c.ChainID)
+	}
+	return key, nil
+}
+
+func (s *Store) purgeChain(ctx context.Context, c chainRow, key audit.ChainKey, before time.Time) (ports.ChainCut, error) {
 	cut := ports.ChainCut{ChainID: c.ChainID, FromSeq: c.AnchorSeq + 1}
 	db := s.db.WithContext(ctx)
 	var recent []int64
@@ -492,7 +584,7 @@ func (s *Store) purgeChain(ctx context.Context, c chainRow, before time.Time) (p
 		var seg segment
 		var err error
 		for attempt := 1; ; attempt++ {
-			seg, err = s.purgeSegment(ctx, c.ChainID, from, end)
+			seg, err = s.purgeSegment(ctx, c, key, from, end)
 			err = translate("purge audit events", err)
 			if attempt == 3 || !errors.Is(err, apikey.ErrConflict) {
 				break
@@ -517,10 +609,12 @@ type segment struct {
 	deleted  int64
 }
 
-// purgeSegment deletes the events of chain id with a seq up to end (the
+// purgeSegment deletes the events of chain c with a seq up to end (the
 // last stored one in from..end) and makes that event the chain's anchor,
-// in one transaction. It does nothing if another purge got there first.
-func (s *Store) purgeSegment(ctx context.Context, id string, from, end int64) (segment, error) {
+// sealed with key, in one transaction. It does nothing if another purge
+// got there first.
+func (s *Store) purgeSegment(ctx context.Context, c chainRow, key audit.ChainKey, from, end int64) (segment, error) {
+	id := c.ChainID
 	var seg segment
 	err := s.writeReadCommitted(ctx, func(tx *gorm.DB) error {
 		seg = segment{}
@@ -534,8 +628,9 @@ func (s *Store) purgeSegment(ctx context.Context, id string, from, end int64) (s
 		a := anchor[0]
 		now := utc(time.Now())
 		at := utc(a.OccurredAt)
-		res := tx.Exec(`UPDATE audit_chains SET anchor_seq = ?, anchor_id = ?, anchor_hash = ?, anchor_time = ?, purged_at = ?, updated_at = ?
-			WHERE chain_id = ? AND anchor_seq < ?`, *a.Seq, a.ID, a.Hash, at, now, now, id, *a.Seq)
+		seal := audit.Chain{ID: id, KeyedFrom: c.KeyedFrom, AnchorSeq: *a.Seq, AnchorID: a.ID, AnchorHash: a.Hash}.ComputeAnchorSeal(key)
+		res := tx.Exec(`UPDATE audit_chains SET anchor_seq = ?, anchor_id = ?, anchor_hash = ?, anchor_seal = ?, anchor_time = ?, purged_at = ?, updated_at = ?
+			WHERE chain_id = ? AND anchor_seq < ?`, *a.Seq, a.ID, a.Hash, seal, at, now, now, id, *a.Seq)
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error // another purge moved the anchor first
 		}

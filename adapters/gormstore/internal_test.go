@@ -214,7 +214,8 @@ func TestLoggerHidesValues(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
-	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "k.db"), Logger: log})
+	const chainKey = "internal-test-chain-key-0123456789abcdef"
+	s, err := Open(ctx, Config{Driver: DriverSQLite, DSN: filepath.Join(t.TempDir(), "k.db"), Logger: log, ChainKey: []byte(chainKey)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +241,7 @@ func TestLoggerHidesValues(t *testing.T) {
 	if !strings.Contains(out, "INSERT INTO") || !strings.Contains(out, "lookup") {
 		t.Fatalf("statements not logged at a zero threshold:\n%s", out)
 	}
-	for _, secret := range []string{k.Hash, k.Lookup, k.Name, "SECRETHASH"} {
+	for _, secret := range []string{k.Hash, k.Lookup, k.Name, "SECRETHASH", chainKey, s.chain.key.ID()} {
 		if strings.Contains(out, secret) {
 			t.Errorf("log contains the value %q:\n%s", secret, out)
 		}

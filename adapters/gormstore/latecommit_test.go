@@ -125,7 +125,7 @@ func checkChains(t *testing.T, st *gormstore.Store) {
 			return err
 		}
 		for _, c := range chains {
-			v := audit.NewChainVerifier(c)
+			v := audit.NewChainVerifier(c, dbtest.ChainKeys())
 			for rec, err := range sn.Records(ctx, c.ID, c.AnchorSeq) {
 				if err != nil {
 					return err

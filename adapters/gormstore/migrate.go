@@ -43,8 +43,13 @@ func (s *Store) provider() (*goose.Provider, error) {
 		return nil, err
 	}
 	goMigrations, _ := s.goMigrations()
+	// Out of order: a migration missing below the newest applied one is
+	// applied too. Every migration here stands on its own (each adds its
+	// own columns or tables, or can run again), so a database that missed
+	// one, or had one forgotten on purpose to run it again (the chain-key
+	// migration, 00005), is brought up to date instead of refused.
 	return goose.NewProvider(dialect, s.sqlDB, fsys, goose.WithDisableGlobalRegistry(true),
-		goose.WithGoMigrations(goMigrations...))
+		goose.WithGoMigrations(goMigrations...), goose.WithAllowOutofOrder(true))
 }
 
 // lockMigrations serializes migration work on the database and returns the

@@ -28,6 +28,7 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 
+	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -55,6 +56,14 @@ type Config struct {
 	// are bounded by their caller's context only. Zero means no bound.
 	QueryTimeout time.Duration
 	Logger       *slog.Logger // optional; slow queries are logged without their values
+	// ChainKey keys the hash chain the store writes its audit events
+	// into (see audit.ChainKey): at least audit.MinChainKeyLen bytes, kept
+	// out of the database. Without it the store can read and migrate but
+	// not write events, and not purge or seal chains.
+	ChainKey []byte
+	// PreviousChainKeys are keys chains were written with before ChainKey
+	// replaced them: a purge seals the anchors of those chains with them.
+	PreviousChainKeys [][]byte
 }
 
 // Store is the GORM-backed key and audit store. It is safe for concurrent
@@ -84,6 +93,9 @@ type Store struct {
 
 	// chain is the hash chain of the audit events this store writes.
 	chain *chain
+	// chainKeys are the store's chain keys: the current one keys its
+	// chain; any of them seals the anchors of the chains it keyed.
+	chainKeys audit.ChainKeys
 
 	queries queryCounter
 }
@@ -105,7 +117,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{driver: cfg.Driver, log: log, queryTimeout: cfg.QueryTimeout, chain: newChain()}
+	s := &Store{driver: cfg.Driver, log: log, queryTimeout: cfg.QueryTimeout}
+	if len(cfg.ChainKey) > 0 {
+		keys, err := audit.NewChainKeys(cfg.ChainKey, cfg.PreviousChainKeys...)
+		if err != nil {
+			return nil, fmt.Errorf("gormstore: audit chain key: %w", err)
+		}
+		s.chainKeys = keys
+	} else if len(cfg.PreviousChainKeys) > 0 {
+		return nil, errors.New("gormstore: previous audit chain keys without a current one (Config.ChainKey)")
+	}
+	s.chain = newChain(s.chainKeys.Current())
 
 	var dialector gorm.Dialector
 	switch cfg.Driver {

@@ -33,7 +33,7 @@ func lookupOf(i int) string { return fmt.Sprintf("%064x", i) }
 func openSQLite(t *testing.T, dsn string) *gormstore.Store {
 	t.Helper()
 	ctx := context.Background()
-	s, err := gormstore.Open(ctx, gormstore.Config{Driver: gormstore.DriverSQLite, DSN: dsn})
+	s, err := gormstore.Open(ctx, gormstore.Config{Driver: gormstore.DriverSQLite, DSN: dsn, ChainKey: []byte(dbtest.ChainKey)})
 	if err != nil {
 		t.Fatalf("Open(%s): %v", dsn, err)
 	}
@@ -52,6 +52,9 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		{Driver: gormstore.DriverSQLite},
 		{Driver: gormstore.DriverPostgres, DSN: "postgres://localhost/x", MaxOpenConns: -1},
 		{Driver: gormstore.DriverMySQL, DSN: "not a dsn"},
+		{Driver: gormstore.DriverSQLite, DSN: ":memory:", ChainKey: []byte("short")},
+		{Driver: gormstore.DriverSQLite, DSN: ":memory:", PreviousChainKeys: [][]byte{[]byte(dbtest.ChainKey)}},
+		{Driver: gormstore.DriverSQLite, DSN: ":memory:", ChainKey: []byte(dbtest.ChainKey), PreviousChainKeys: [][]byte{[]byte(dbtest.ChainKey)}},
 	} {
 		if s, err := gormstore.Open(ctx, cfg); err == nil {
 			s.Close()
@@ -198,7 +201,7 @@ func TestSQLiteLockedIsUnavailable(t *testing.T) {
 }
 
 func TestClosedStoreIsUnavailable(t *testing.T) {
-	s, err := gormstore.Open(context.Background(), gormstore.Config{Driver: gormstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "c.db")})
+	s, err := gormstore.Open(context.Background(), gormstore.Config{Driver: gormstore.DriverSQLite, DSN: filepath.Join(t.TempDir(), "c.db"), ChainKey: []byte(dbtest.ChainKey)})
 	if err != nil {
 		t.Fatal(err)
 	}

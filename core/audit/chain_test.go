@@ -2,7 +2,6 @@ package audit
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,27 +20,64 @@ func vectorRecord() Record {
 	}
 }
 
-// TestCanonicalVector pins the canonical encoding and hash that
-// docs/audit.md shows, so the documentation and the code cannot drift.
+// exampleKey is the chain key of the worked example of docs/audit.md.
+const exampleKey = "example-audit-chain-key-0123456789abcdef"
+
+func mustKeys(t testing.TB, current string, previous ...string) ChainKeys {
+	t.Helper()
+	prev := make([][]byte, len(previous))
+	for i, p := range previous {
+		prev[i] = []byte(p)
+	}
+	ks, err := NewChainKeys([]byte(current), prev...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+// TestCanonicalVector pins the canonical encodings, link hashes, key id
+// and head seal that docs/audit.md shows, so the documentation and the
+// code cannot drift. The expected values were computed apart, with
+// Python's hashlib and hmac.
 func TestCanonicalVector(t *testing.T) {
 	r := vectorRecord()
 	want := "16:apikeys-audit-v1,11:chn_EXAMPLE,1:2,12:evt_PREVIOUS,64:" + strings.Repeat("ab", 32) +
 		",24:evt_7Q2M4X6C8V0B1N3K5J7H,27:2025-03-14T15:09:26.535897Z,7:org_123,24:key:key_8fJ2kQ0xLm3Zp9Ab," +
 		"8:key.used,20:key_8fJ2kQ0xLm3Zp9Ab,5:req_1,0:,3:GET,12:/v1/triggers,11:203.0.113.7,10:curl/8.5.0," +
 		"3:200,2:ok,13:triggers:read,0:,"
-	if got := string(r.Canonical()); got != want {
+	if got := string(r.Canonical(FormatV1)); got != want {
 		t.Fatalf("canonical encoding\n got %s\nwant %s", got, want)
 	}
+	wantV2 := strings.Replace(want, "16:apikeys-audit-v1,", "16:apikeys-audit-v2,", 1)
+	if got := string(r.Canonical(FormatV2)); got != wantV2 {
+		t.Fatalf("v2 canonical encoding\n got %s\nwant %s", got, wantV2)
+	}
 	const wantHash = "279e130b12f95054a3ab433f1b161590f7b777ca0ef291b16c0e44020295941c"
-	if got := r.ComputeHash(); got != wantHash {
-		t.Errorf("hash %s, want %s (update docs/audit.md if the format changed on purpose)", got, wantHash)
+	if got := r.HashV1(); got != wantHash {
+		t.Errorf("v1 hash %s, want %s (update docs/audit.md if the format changed on purpose)", got, wantHash)
+	}
+	k := mustKeys(t, exampleKey).Current()
+	const wantV2Hash = "1094de88413298a234f2e6850a618821262d176e7189c1dd08fac44b1876b274"
+	if got := r.HashV2(k); got != wantV2Hash {
+		t.Errorf("v2 hash %s, want %s", got, wantV2Hash)
+	}
+	if got := k.ID(); got != "ck_1f9545c9b3620b07" {
+		t.Errorf("key id %s, want ck_1f9545c9b3620b07", got)
+	}
+	c := Chain{ID: "chn_EXAMPLE", KeyedFrom: 1, HeadSeq: 2, HeadID: r.Event.ID, HeadHash: wantV2Hash}
+	const wantSeal = "b58d2644f0adb909a0c02b9d5019bafd7ac06ce2f835f1578cc5ef13b9b5fcbf"
+	if got := c.ComputeHeadSeal(k); got != wantSeal {
+		t.Errorf("head seal %s, want %s", got, wantSeal)
 	}
 }
 
 func TestCanonicalCoversEveryField(t *testing.T) {
 	base := vectorRecord()
 	base.RawDetails = `{"a":1}`
-	h := base.ComputeHash()
+	k := mustKeys(t, exampleKey).Current()
+	other := mustKeys(t, exampleKey+"2").Current()
+	h1, h2 := base.HashV1(), base.HashV2(k)
 	changes := map[string]func(*Record){
 		"chain": func(r *Record) { r.Link.ChainID += "x" }, "seq": func(r *Record) { r.Link.Seq++ },
 		"prev id": func(r *Record) { r.Link.PrevID += "x" }, "prev hash": func(r *Record) { r.Link.PrevHash = "" },
@@ -59,167 +95,108 @@ func TestCanonicalCoversEveryField(t *testing.T) {
 	for name, change := range changes {
 		r := base
 		change(&r)
-		if r.ComputeHash() == h {
-			t.Errorf("changing the %s does not change the hash", name)
+		if r.HashV1() == h1 {
+			t.Errorf("changing the %s does not change the v1 hash", name)
+		}
+		if r.HashV2(k) == h2 {
+			t.Errorf("changing the %s does not change the v2 hash", name)
 		}
 	}
 	local := base
 	local.Event.Time = base.Event.Time.In(time.FixedZone("X", 3600))
 	local.Event.Details = map[string]any{"ignored": true}
-	if local.ComputeHash() != h {
+	if local.HashV1() != h1 || local.HashV2(k) != h2 {
 		t.Error("the hash depends on the time zone or the decoded details")
 	}
+	if h2 == h1 || base.HashV2(other) == h2 {
+		t.Error("the v2 hash does not depend on the key, or equals the unkeyed one")
+	}
 }
 
-// buildChain returns n linked records of chain "chn_T".
-func buildChain(n int) (Chain, []Record) {
-	recs := make([]Record, n)
-	prevID, prevHash := "", ""
-	for i := range recs {
-		r := Record{
-			Event: Event{ID: fmt.Sprintf("evt_%04d", i+1), Time: time.Unix(int64(i), 0).UTC(), Action: ActionKeyUsed, Outcome: "ok"},
-			Link:  Link{ChainID: "chn_T", Seq: int64(i + 1), PrevID: prevID, PrevHash: prevHash},
+func TestChainKeys(t *testing.T) {
+	if _, err := NewChainKey([]byte(strings.Repeat("k", MinChainKeyLen-1))); err == nil {
+		t.Error("a key shorter than MinChainKeyLen accepted")
+	}
+	if _, err := NewChainKeys(nil, []byte(exampleKey)); err == nil {
+		t.Error("previous keys without a current one accepted")
+	}
+	if _, err := NewChainKeys([]byte(exampleKey), []byte(exampleKey+"2"), []byte(exampleKey)); err == nil || !strings.Contains(err.Error(), "previous chain key 2 repeats") {
+		t.Errorf("a repeated key: %v", err)
+	}
+	if _, err := NewChainKeys([]byte(exampleKey), []byte("short")); err == nil || !strings.Contains(err.Error(), "previous chain key 1") {
+		t.Errorf("a short previous key: %v", err)
+	}
+	ks := mustKeys(t, exampleKey+"new", exampleKey)
+	cur, old := ks.Current(), mustKeys(t, exampleKey).Current()
+	if cur.ID() == old.ID() || !strings.HasPrefix(cur.ID(), ChainKeyIDPrefix) || len(cur.ID()) != len(ChainKeyIDPrefix)+16 {
+		t.Errorf("key ids %s, %s", cur.ID(), old.ID())
+	}
+	if got, ok := ks.Lookup(old.ID()); !ok || got.ID() != old.ID() {
+		t.Errorf("Lookup of the previous key: %v %v", got, ok)
+	}
+	if got, ok := ks.Lookup(cur.ID()); !ok || got.ID() != cur.ID() {
+		t.Errorf("Lookup of the current key: %v %v", got, ok)
+	}
+	if _, ok := ks.Lookup(""); ok {
+		t.Error("Lookup of no id found a key")
+	}
+	if _, ok := ks.Lookup("ck_0000000000000000"); ok {
+		t.Error("Lookup of an unknown id found a key")
+	}
+	if ids := ks.IDs(); len(ids) != 2 || ids[0] != cur.ID() || ids[1] != old.ID() {
+		t.Errorf("IDs %v", ids)
+	}
+	if (ChainKeys{}).IDs() != nil || !(ChainKeys{}).IsZero() || ks.IsZero() {
+		t.Error("zero ChainKeys")
+	}
+	// The key never shows in its formatted forms.
+	for _, s := range []string{fmt.Sprint(cur), fmt.Sprintf("%+v", cur), fmt.Sprintf("%#v", cur), fmt.Sprintf("%v", ks), fmt.Sprintf("%+v", ks), fmt.Sprintf("%#v", ks)} {
+		if strings.Contains(s, "example-audit") || !strings.Contains(s, cur.ID()) {
+			t.Errorf("formatted key %q", s)
 		}
-		r.Link.Hash = r.ComputeHash()
-		recs[i] = r
-		prevID, prevHash = r.Event.ID, r.Link.Hash
 	}
-	last := recs[n-1]
-	return Chain{ID: "chn_T", Registered: true, HeadSeq: last.Link.Seq, HeadID: last.Event.ID, HeadHash: last.Link.Hash}, recs
 }
 
-func run(c Chain, recs []Record) ChainResult {
-	v := NewChainVerifier(c)
-	sorted := slices.Clone(recs)
-	slices.SortStableFunc(sorted, func(a, b Record) int { return int(a.Link.Seq - b.Link.Seq) })
-	for _, r := range sorted {
-		if c.ID == "" || r.Link.Seq > c.AnchorSeq {
-			v.Add(r)
+func TestSealsCoverTheirFields(t *testing.T) {
+	k := mustKeys(t, exampleKey).Current()
+	base := Chain{ID: "chn_X", KeyedFrom: 1, HeadSeq: 9, HeadID: "evt_9", HeadHash: "h9", AnchorSeq: 4, AnchorID: "evt_4", AnchorHash: "h4"}
+	head, anchor := base.ComputeHeadSeal(k), base.ComputeAnchorSeal(k)
+	if head == anchor || head == "" || anchor == "" {
+		t.Fatalf("seals %q %q", head, anchor)
+	}
+	for name, change := range map[string]func(*Chain){
+		"chain": func(c *Chain) { c.ID = "chn_Y" }, "keyed from": func(c *Chain) { c.KeyedFrom = 0 },
+		"head seq": func(c *Chain) { c.HeadSeq = 8 }, "head id": func(c *Chain) { c.HeadID = "evt_8" }, "head hash": func(c *Chain) { c.HeadHash = "h8" },
+	} {
+		c := base
+		change(&c)
+		if c.ComputeHeadSeal(k) == head {
+			t.Errorf("changing the %s does not change the head seal", name)
 		}
 	}
-	return v.Finish()
-}
-
-func summary(res ChainResult) []string {
-	var out []string
-	for _, p := range res.Problems {
-		s := fmt.Sprintf("%s %d %s", p.Kind, p.Seq, p.EventID)
-		if p.LastSeq != p.Seq {
-			s = fmt.Sprintf("%s %d-%d %s", p.Kind, p.Seq, p.LastSeq, p.EventID)
+	for name, change := range map[string]func(*Chain){
+		"chain": func(c *Chain) { c.ID = "chn_Y" }, "keyed from": func(c *Chain) { c.KeyedFrom = 0 },
+		"anchor seq": func(c *Chain) { c.AnchorSeq = 5 }, "anchor id": func(c *Chain) { c.AnchorID = "evt_5" }, "anchor hash": func(c *Chain) { c.AnchorHash = "h5" },
+	} {
+		c := base
+		change(&c)
+		if c.ComputeAnchorSeal(k) == anchor {
+			t.Errorf("changing the %s does not change the anchor seal", name)
 		}
-		out = append(out, s)
 	}
-	slices.Sort(out)
-	return out
-}
-
-func TestVerifierFindsEachTampering(t *testing.T) {
-	rehash := func(r *Record) { r.Link.Hash = r.ComputeHash() }
-	cases := []struct {
-		name   string
-		tamper func(c *Chain, recs []Record) []Record
-		want   []string
-	}{
-		{"intact", func(_ *Chain, r []Record) []Record { return r }, nil},
-		{"modified", func(_ *Chain, r []Record) []Record { r[4].Event.ClientIP = "x"; return r }, []string{"modified 5 evt_0005"}},
-		{"modified and rehashed", func(_ *Chain, r []Record) []Record { r[4].Event.Path = "x"; rehash(&r[4]); return r },
-			[]string{"modified 5 evt_0005"}},
-		{"last modified and rehashed", func(_ *Chain, r []Record) []Record { r[19].Event.Path = "x"; rehash(&r[19]); return r },
-			[]string{"modified 20 evt_0020"}},
-		{"first deleted", func(_ *Chain, r []Record) []Record { return r[1:] }, []string{"deleted 1 evt_0001"}},
-		{"middle run deleted", func(_ *Chain, r []Record) []Record { return slices.Delete(r, 5, 9) }, []string{"deleted 6-9 evt_0009"}},
-		{"last deleted", func(_ *Chain, r []Record) []Record { return r[:19] }, []string{"deleted 20 evt_0020"}},
-		{"everything deleted", func(_ *Chain, r []Record) []Record { return nil }, []string{"deleted 1-20 evt_0020"}},
-		{"adjacent swap", func(_ *Chain, r []Record) []Record {
-			r[6].Link.Seq, r[7].Link.Seq = 8, 7
-			return r
-		}, []string{"reordered 7 evt_0008", "reordered 8 evt_0007"}},
-		{"far swap", func(_ *Chain, r []Record) []Record {
-			r[1].Link.Seq, r[15].Link.Seq = 16, 2
-			return r
-		}, []string{"reordered 16 evt_0002", "reordered 2 evt_0016"}},
-		{"rotation of three", func(_ *Chain, r []Record) []Record {
-			r[2].Link.Seq, r[3].Link.Seq, r[4].Link.Seq = 4, 5, 3
-			return r
-		}, []string{"reordered 3 evt_0005", "reordered 4 evt_0003", "reordered 5 evt_0004"}},
-		{"moved into a gap", func(c *Chain, r []Record) []Record {
-			r[10].Link.Seq = 40 // past the head: moved and also beyond it
-			return r
-		}, []string{"reordered 40 evt_0011"}},
-		{"appended after the head", func(_ *Chain, r []Record) []Record {
-			extra := Record{Event: Event{ID: "evt_forged"}, Link: Link{ChainID: "chn_T", Seq: 21, PrevID: r[19].Event.ID, PrevHash: r[19].Link.Hash}}
-			rehash(&extra)
-			return append(r, extra)
-		}, []string{"inserted 21 evt_forged"}},
-		{"duplicate seq", func(_ *Chain, r []Record) []Record {
-			dup := r[3]
-			dup.Event.ID = "evt_dup"
-			return append(r, dup)
-		}, []string{"inserted 4 evt_dup"}},
-		{"registry head rewound", func(c *Chain, r []Record) []Record {
-			c.HeadSeq, c.HeadID, c.HeadHash = 18, r[17].Event.ID, r[17].Link.Hash
-			return r
-		}, []string{"inserted 19-20 evt_0019"}},
-		{"registry head hash forged", func(c *Chain, r []Record) []Record { c.HeadHash = "00"; return r },
-			[]string{"modified 20 evt_0020"}},
-		{"unregistered chain", func(c *Chain, r []Record) []Record { c.Registered = false; return r },
-			[]string{"inserted 1-20 "}},
+	c := base
+	c.HeadSeq, c.HeadID, c.HeadHash = c.AnchorSeq, c.AnchorID, c.AnchorHash
+	if c.ComputeHeadSeal(k) == c.ComputeAnchorSeal(k) {
+		t.Error("a head seal serves as an anchor seal")
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, recs := buildChain(20)
-			recs = tc.tamper(&c, recs)
-			res := run(c, recs)
-			if got := summary(res); !slices.Equal(got, tc.want) {
-				t.Errorf("problems %q, want %q", got, tc.want)
-				for _, p := range res.Problems {
-					t.Log(p)
-				}
-			}
-		})
+	c.AnchorSeq = 0
+	if c.ComputeAnchorSeal(k) != "" {
+		t.Error("a chain without an anchor has an anchor seal")
 	}
-}
-
-func TestVerifierFromAnchor(t *testing.T) {
-	c, recs := buildChain(20)
-	c.AnchorSeq, c.AnchorID, c.AnchorHash = 8, recs[7].Event.ID, recs[7].Link.Hash
-	if got := summary(run(c, recs[8:])); got != nil {
-		t.Fatalf("purged through seq 8: %q", got)
-	}
-	if got := summary(run(c, recs[9:])); !slices.Equal(got, []string{"deleted 9 evt_0009"}) {
-		t.Errorf("first event after the anchor deleted: %q", got)
-	}
-	forged := c
-	forged.AnchorHash = strings.Repeat("0", 64)
-	if got := summary(run(forged, recs[8:])); !slices.Equal(got, []string{"modified 8 evt_0008"}) {
-		t.Errorf("forged anchor: %q", got)
-	}
-	all := c
-	all.AnchorSeq, all.AnchorID, all.AnchorHash = 20, c.HeadID, c.HeadHash
-	if got := summary(run(all, nil)); got != nil {
-		t.Errorf("purged up to the head: %q", got)
-	}
-	all.AnchorHash = "1"
-	if got := summary(run(all, nil)); !slices.Equal(got, []string{"modified 20 evt_0020"}) {
-		t.Errorf("purged up to the head, anchor differs from head: %q", got)
-	}
-}
-
-func TestVerifierNoChain(t *testing.T) {
-	res := run(Chain{}, []Record{{Event: Event{ID: "evt_loose"}}})
-	if got := summary(res); !slices.Equal(got, []string{"inserted 0 evt_loose"}) {
-		t.Errorf("an event of no chain: %q", got)
-	}
-}
-
-func TestVerifierCapsProblems(t *testing.T) {
-	c, recs := buildChain(MaxProblems + 50)
-	for i := range recs {
-		recs[i].Event.Path = "x"
-	}
-	res := run(c, recs)
-	if len(res.Problems) != MaxProblems || res.Omitted != 50 || res.OK() {
-		t.Errorf("%d problems listed, %d omitted; want %d and 50", len(res.Problems), res.Omitted, MaxProblems)
+	c = base
+	c.Seal(k)
+	if c.KeyID != k.ID() || c.HeadSeal != head || c.AnchorSeal != anchor {
+		t.Errorf("Seal: %+v", c)
 	}
 }
 
@@ -232,4 +209,21 @@ func TestActionValid(t *testing.T) {
 	if Action("key.deleted").Valid() || Action("").Valid() {
 		t.Error("unknown action valid")
 	}
+}
+
+func BenchmarkLinkHash(b *testing.B) {
+	r := vectorRecord()
+	k := mustKeys(b, exampleKey).Current()
+	b.Run("v1", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.HashV1()
+		}
+	})
+	b.Run("v2", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.HashV2(k)
+		}
+	})
 }

@@ -46,6 +46,9 @@ type Deps struct {
 	Keys    Keys              // which organization a key belongs to
 	Clock   ports.Clock
 	Entropy io.Reader // for event ids
+	// ChainKeys verify the chains: the key each chain is sealed with must
+	// be among them (the current audit.chain_key, or a previous one).
+	ChainKeys audit.ChainKeys
 }
 
 // Service implements ports.AuditService and the operator's verify and
@@ -61,7 +64,7 @@ func New(d Deps) (*Service, error) {
 	var missing []string
 	for name, ok := range map[string]bool{
 		"Events": d.Events != nil, "Chains": d.Chains != nil, "Keys": d.Keys != nil,
-		"Clock": d.Clock != nil, "Entropy": d.Entropy != nil,
+		"Clock": d.Clock != nil, "Entropy": d.Entropy != nil, "ChainKeys": !d.ChainKeys.IsZero(),
 	} {
 		if !ok {
 			missing = append(missing, name)
@@ -193,8 +196,9 @@ type VerifyReport struct {
 func (r VerifyReport) OK() bool { return r.Problems == 0 }
 
 // VerifyChains walks every hash chain of the log in one consistent
-// snapshot, recomputing each event's hash and following each link from
-// the chain's anchor (or start) to its registered head. each, if not nil,
+// snapshot, checking each chain's registry seals with its key (one of the
+// ChainKeys), recomputing each event's link hash and following each link
+// from the chain's anchor (or start) to its registered head. each, if not nil,
 // receives every chain's result as soon as it is known. The report lists
 // every modified, deleted, reordered or inserted event found.
 func (a *Service) VerifyChains(ctx context.Context, each func(audit.ChainResult)) (VerifyReport, error) {
@@ -206,7 +210,7 @@ func (a *Service) VerifyChains(ctx context.Context, each func(audit.ChainResult)
 			return err
 		}
 		for _, c := range chains {
-			v := audit.NewChainVerifier(c)
+			v := audit.NewChainVerifier(c, a.d.ChainKeys)
 			for rec, err := range snap.Records(ctx, c.ID, c.AnchorSeq) {
 				if err != nil {
 					return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"iter"
 	"strings"
 	"testing"
@@ -75,11 +76,30 @@ func (m *memChains) Chains(context.Context) ([]audit.Chain, error) { return m.ch
 func (m *memChains) Records(_ context.Context, id string, after int64) iter.Seq2[audit.Record, error] {
 	return func(yield func(audit.Record, error) bool) {
 		for _, r := range m.records[id] {
-			if r.Link.Seq > after && !yield(r, nil) {
+			// The events of no chain (the empty id) have no seq to skip by.
+			if (id == "" || r.Link.Seq > after) && !yield(r, nil) {
 				return
 			}
 		}
 	}
+}
+
+// auditKeys are the chain keys of the audit fixture's chains.
+var auditKeys, _ = audit.NewChainKeys([]byte("core-keys-test-chain-key-0123456789abcdef"))
+
+// sealedChain returns a registered chain of records linked and sealed
+// with auditKeys.
+func sealedChain(id string, recs []audit.Record) audit.Chain {
+	prevID, prevHash := "", ""
+	for i := range recs {
+		r := &recs[i]
+		r.Link = audit.Link{ChainID: id, Seq: int64(i + 1), PrevID: prevID, PrevHash: prevHash}
+		r.Link.Hash = r.HashV2(auditKeys.Current())
+		prevID, prevHash = r.Event.ID, r.Link.Hash
+	}
+	c := audit.Chain{ID: id, Registered: true, KeyedFrom: 1, HeadSeq: int64(len(recs)), HeadID: prevID, HeadHash: prevHash}
+	c.Seal(auditKeys.Current())
+	return c
 }
 
 type auditFixture struct {
@@ -94,7 +114,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 	t.Helper()
 	f := &auditFixture{events: &memEvents{}, chains: &memChains{records: map[string][]audit.Record{}}, keys: memKeys{},
 		clock: &fakeClock{t: time.Date(2030, 1, 15, 10, 0, 0, 0, time.UTC)}}
-	al, err := New(Deps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader})
+	al, err := New(Deps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader, ChainKeys: auditKeys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +124,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 
 func TestNewRefusesMissingDependencies(t *testing.T) {
 	_, err := New(Deps{Clock: &fakeClock{}})
-	if err == nil || !strings.Contains(err.Error(), "Chains, Entropy, Events, Keys") {
+	if err == nil || !strings.Contains(err.Error(), "ChainKeys, Chains, Entropy, Events, Keys") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -235,24 +255,77 @@ func TestPurgeRecordsWhatItCut(t *testing.T) {
 func TestVerifyChainsReportsEachChain(t *testing.T) {
 	f := newAuditFixture(t)
 	var recs []audit.Record
-	prevID, prevHash := "", ""
 	for i := 1; i <= 3; i++ {
-		r := audit.Record{Event: audit.Event{ID: "evt_" + strings.Repeat("x", i), Action: audit.ActionKeyUsed},
-			Link: audit.Link{ChainID: "chn_A", Seq: int64(i), PrevID: prevID, PrevHash: prevHash}}
-		r.Link.Hash = r.ComputeHash()
-		recs = append(recs, r)
-		prevID, prevHash = r.Event.ID, r.Link.Hash
+		recs = append(recs, audit.Record{Event: audit.Event{ID: "evt_" + strings.Repeat("x", i), Action: audit.ActionKeyUsed}})
 	}
-	f.chains.chains = []audit.Chain{{ID: "chn_A", Registered: true, HeadSeq: 3, HeadID: prevID, HeadHash: prevHash}}
+	f.chains.chains = []audit.Chain{sealedChain("chn_A", recs)}
 	f.chains.records["chn_A"] = recs
 	var seen []string
 	rep, err := f.log.VerifyChains(ctx, func(r audit.ChainResult) { seen = append(seen, r.Chain.ID) })
 	if err != nil || !rep.OK() || rep.Events != 3 || len(seen) != 1 {
 		t.Fatalf("intact: %+v, %v, %v", rep, err, seen)
 	}
+	// Verified with another key, the chain is reported once, unchecked.
+	other, _ := audit.NewChainKeys([]byte("another-test-chain-key-0123456789abcdef"))
+	al, err := New(Deps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader, ChainKeys: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = al.VerifyChains(ctx, nil)
+	if err != nil || rep.OK() || rep.Problems != 1 || rep.Chains[0].Problems[0].Kind != audit.ProblemUnknownKey {
+		t.Fatalf("another key: %+v, %v", rep, err)
+	}
 	recs[1].Event.ClientIP = "10.0.0.1"
 	rep, err = f.log.VerifyChains(ctx, nil)
 	if err != nil || rep.OK() || rep.Problems != 1 || rep.Chains[0].Problems[0].EventID != recs[1].Event.ID {
 		t.Fatalf("tampered: %+v, %v", rep, err)
+	}
+}
+
+// TestVerifyChainsCountsEveryChain checks that a report adds up the
+// problems of every chain, listed and omitted: a log tampered with in
+// several chains must never read as verified because its last chain is
+// intact.
+func TestVerifyChainsCountsEveryChain(t *testing.T) {
+	f := newAuditFixture(t)
+	chain := func(id string, n int) []audit.Record {
+		var recs []audit.Record
+		for i := 1; i <= n; i++ {
+			recs = append(recs, audit.Record{Event: audit.Event{ID: fmt.Sprintf("evt_%s_%d", id, i), Action: audit.ActionKeyUsed}})
+		}
+		f.chains.chains = append(f.chains.chains, sealedChain(id, recs))
+		f.chains.records[id] = recs
+		return recs
+	}
+	// Events that belong to no chain, each reported, more than a chain's
+	// report lists; then a chain with two modified events; last, an
+	// intact chain.
+	loose := audit.MaxProblems + 3
+	for i := range loose {
+		f.chains.records[""] = append(f.chains.records[""], audit.Record{Event: audit.Event{ID: fmt.Sprintf("evt_loose_%d", i)}})
+	}
+	f.chains.chains = append(f.chains.chains, audit.Chain{})
+	a := chain("chn_A", 5)
+	a[1].Event.ClientIP, a[3].Event.Actor = "10.0.0.1", "user:mallory"
+	chain("chn_B", 4)
+
+	rep, err := f.log.VerifyChains(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Chains) != 3 || rep.Events != int64(loose)+5+4 {
+		t.Fatalf("%d chains, %d events; want 3 chains, %d events", len(rep.Chains), rep.Events, loose+9)
+	}
+	perChain := []int64{int64(loose), 2, 0}
+	for i, r := range rep.Chains {
+		if n := int64(len(r.Problems)) + r.Omitted; n != perChain[i] {
+			t.Errorf("chain %q: %d problems (%d omitted), want %d", r.Chain.ID, n, r.Omitted, perChain[i])
+		}
+	}
+	if rep.Chains[0].Omitted != 3 {
+		t.Errorf("omitted %d problems of the loose events, want 3", rep.Chains[0].Omitted)
+	}
+	if want := int64(loose) + 2; rep.Problems != want || rep.OK() {
+		t.Errorf("report: %d problems, OK=%v; want %d, not OK", rep.Problems, rep.OK(), want)
 	}
 }

@@ -270,7 +270,7 @@ func BenchmarkAuditVerify(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			al, err := auditlog.New(auditlog.Deps{Events: store, Chains: store, Keys: store, Clock: wallClock{}, Entropy: rand.Reader})
+			al, err := auditlog.New(auditlog.Deps{Events: store, Chains: store, Keys: store, Clock: wallClock{}, Entropy: rand.Reader, ChainKeys: dbtest.ChainKeys()})
 			if err != nil {
 				b.Fatal(err)
 			}

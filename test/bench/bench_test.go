@@ -29,6 +29,7 @@ import (
 	"github.com/agentauri/apikeys/core/keys"
 	"github.com/agentauri/apikeys/ports"
 	"github.com/agentauri/apikeys/test/bench/ceiling"
+	"github.com/agentauri/apikeys/test/dbtest"
 )
 
 const (
@@ -61,7 +62,7 @@ type fixture struct {
 func newFixture(b *testing.B, cache ports.VerifyCache) *fixture {
 	b.Helper()
 	ctx := context.Background()
-	store, err := gormstore.Open(ctx, gormstore.Config{Driver: gormstore.DriverSQLite, DSN: filepath.Join(b.TempDir(), "bench.db")})
+	store, err := gormstore.Open(ctx, gormstore.Config{Driver: gormstore.DriverSQLite, DSN: filepath.Join(b.TempDir(), "bench.db"), ChainKey: []byte(dbtest.ChainKey)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,6 +27,16 @@ type ChainWriter interface {
 // ChainEnv is one database shared by several writers.
 type ChainEnv struct {
 	Writers []ChainWriter
+	// Key is the chain key every writer keys its chain with; Keys holds
+	// it alone, and verifies the log.
+	Key  []byte
+	Keys audit.ChainKeys
+	// NewWriter opens one more writer on the database, with key as its
+	// chain key and previous as its previous ones.
+	NewWriter func(t *testing.T, key []byte, previous ...[]byte) ChainWriter
+	// Upgrade runs again what the store does to chains written before
+	// chains were keyed when it is upgraded (with Key).
+	Upgrade func(t *testing.T)
 	// Exec runs a statement directly on the database, to tamper with the
 	// log; its placeholders are "?".
 	Exec func(t *testing.T, query string, args ...any)
@@ -36,8 +46,12 @@ type ChainEnv struct {
 // event a writer stores, management or usage, is a link of its chain;
 // failed writes leave no gap; verification finds every modified, deleted,
 // reordered or inserted event of a large log; purges leave the rest of
-// each chain verifiable. open returns a fresh database with the given
-// number of writers.
+// each chain verifiable; chains forged by someone without the chain key
+// (links recomputed with SHA-256, downgrades, faked purges) are found,
+// chains from before keyed chains are sealed by the upgrade and still
+// verify, a wrong key is reported as such, and a rotated key keeps older
+// chains verifiable. open returns a fresh database with the given number
+// of writers.
 func AuditChains(open func(t *testing.T, writers int) ChainEnv) func(t *testing.T) {
 	return func(t *testing.T) {
 		tests := []struct {
@@ -55,6 +69,7 @@ func AuditChains(open func(t *testing.T, writers int) ChainEnv) func(t *testing.
 			{"Purge/ConcurrentWithWriters", 2, testConcurrentPurge},
 			{"Purge/TamperAfterPurge", 1, testTamperAfterPurge},
 		}
+		tests = append(tests, keyedTests...)
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -69,28 +84,30 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
 
-// auditLog returns the audit-log use cases over w, at time now.
-func auditLog(t *testing.T, w ChainWriter, now time.Time) *auditlog.Service {
+// auditLog returns the audit-log use cases over w, verifying with ks, at
+// time now.
+func auditLog(t *testing.T, ks audit.ChainKeys, w ChainWriter, now time.Time) *auditlog.Service {
 	t.Helper()
-	al, err := auditlog.New(auditlog.Deps{Events: w, Chains: w, Keys: w, Clock: fixedClock{now}, Entropy: rand.Reader})
+	al, err := auditlog.New(auditlog.Deps{Events: w, Chains: w, Keys: w, Clock: fixedClock{now}, Entropy: rand.Reader, ChainKeys: ks})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return al
 }
 
-func verifyLog(t *testing.T, w ChainWriter) auditlog.VerifyReport {
+// verifyLog verifies the whole log with ks.
+func verifyLog(t *testing.T, ks audit.ChainKeys, w ChainWriter) auditlog.VerifyReport {
 	t.Helper()
-	rep, err := auditLog(t, w, time.Now()).VerifyChains(context.Background(), nil)
+	rep, err := auditLog(t, ks, w, time.Now()).VerifyChains(context.Background(), nil)
 	if err != nil {
 		t.Fatalf("VerifyChains: %v", err)
 	}
 	return rep
 }
 
-func wantVerified(t *testing.T, w ChainWriter, chains int, events int64) {
+func wantVerified(t *testing.T, ks audit.ChainKeys, w ChainWriter, chains int, events int64) {
 	t.Helper()
-	rep := verifyLog(t, w)
+	rep := verifyLog(t, ks, w)
 	for _, r := range rep.Chains {
 		for _, p := range r.Problems {
 			t.Errorf("unexpected problem: %s", p)
@@ -142,11 +159,16 @@ func onlyChain(t *testing.T, w ChainWriter) (audit.Chain, []audit.Record) {
 	panic("unreachable")
 }
 
-// checkLinks checks by hand what verification checks: contiguous seqs from
-// the anchor, each link naming its predecessor, each hash recomputable, the
-// registry's head naming the last event.
-func checkLinks(t *testing.T, c audit.Chain, recs []audit.Record) {
+// checkLinks checks by hand what verification checks: a chain keyed from
+// its first event with the current key of ks, its registry entry sealed;
+// contiguous seqs from the anchor, each link naming its predecessor, each
+// hash recomputable, the registry's head naming the last event.
+func checkLinks(t *testing.T, ks audit.ChainKeys, c audit.Chain, recs []audit.Record) {
 	t.Helper()
+	key := ks.Current()
+	if c.KeyID != key.ID() || c.KeyedFrom != 1 || c.HeadSeal != c.ComputeHeadSeal(key) || c.AnchorSeal != c.ComputeAnchorSeal(key) {
+		t.Fatalf("chain %s: key %s keyed from %d, seals %s %s; want key %s from seq 1, sealed", c.ID, c.KeyID, c.KeyedFrom, c.HeadSeal, c.AnchorSeal, key.ID())
+	}
 	prevID, prevHash, seq := c.AnchorID, c.AnchorHash, c.AnchorSeq
 	for _, r := range recs {
 		seq++
@@ -158,8 +180,8 @@ func checkLinks(t *testing.T, c audit.Chain, recs []audit.Record) {
 			t.Fatalf("event %s: seq %d, want %d", r.Event.ID, l.Seq, seq)
 		case l.PrevID != prevID || l.PrevHash != prevHash:
 			t.Fatalf("event %s (seq %d) links to %s %s, want %s %s", r.Event.ID, l.Seq, l.PrevID, l.PrevHash, prevID, prevHash)
-		case r.ComputeHash() != l.Hash || len(l.Hash) != 64:
-			t.Fatalf("event %s (seq %d): stored hash %s, computed %s", r.Event.ID, l.Seq, l.Hash, r.ComputeHash())
+		case r.HashV2(key) != l.Hash || len(l.Hash) != 64:
+			t.Fatalf("event %s (seq %d): stored hash %s, computed %s", r.Event.ID, l.Seq, l.Hash, r.HashV2(key))
 		}
 		prevID, prevHash = r.Event.ID, l.Hash
 	}
@@ -203,7 +225,7 @@ func testEveryEventLinked(t *testing.T, env ChainEnv) {
 	if got := recordIDs(recs); !slices.Equal(got, want) {
 		t.Fatalf("chain order %v, want %v", got, want)
 	}
-	checkLinks(t, c, recs)
+	checkLinks(t, env.Keys, c, recs)
 	if !strings.HasPrefix(c.ID, audit.ChainIDPrefix) || !c.Registered || c.Writer == "" || c.CreatedAt.IsZero() {
 		t.Errorf("chain registry entry %+v", c)
 	}
@@ -211,7 +233,7 @@ func testEveryEventLinked(t *testing.T, env ChainEnv) {
 	if recs[1].RawDetails == "" || recs[0].RawDetails == "" || recs[5].RawDetails != "" {
 		t.Errorf("raw details %q, %q, %q; want the stored JSON, empty without details", recs[1].RawDetails, recs[0].RawDetails, recs[5].RawDetails)
 	}
-	wantVerified(t, w, 1, int64(len(want)))
+	wantVerified(t, env.Keys, w, 1, int64(len(want)))
 }
 
 func withoutDetails(ev audit.Event) audit.Event {
@@ -255,11 +277,11 @@ func testFailedWritesNoGap(t *testing.T, env ChainEnv) {
 	appendUsage(t, w, next)
 	create(t, w, other)
 	c, recs := onlyChain(t, w)
-	checkLinks(t, c, recs)
+	checkLinks(t, env.Keys, c, recs)
 	if len(recs) != 3 || recs[1].Event.ID != next.ID {
 		t.Fatalf("chain %v, want the first create, the usage event and the second create", recordIDs(recs))
 	}
-	wantVerified(t, w, 1, 3)
+	wantVerified(t, env.Keys, w, 1, 3)
 }
 
 func testRetriedBatchLinkedOnce(t *testing.T, env ChainEnv) {
@@ -275,7 +297,7 @@ func testRetriedBatchLinkedOnce(t *testing.T, env ChainEnv) {
 	again = append(again, again[2]) // the same event twice in one batch
 	appendUsage(t, w, again...)
 	c, recs := onlyChain(t, w)
-	checkLinks(t, c, recs)
+	checkLinks(t, env.Keys, c, recs)
 	if len(recs) != 4 || recs[3].Event.ID != again[2].ID {
 		t.Fatalf("chain %v, want the create and three usage events once each", recordIDs(recs))
 	}
@@ -325,12 +347,12 @@ func testConcurrentChainWriters(t *testing.T, env ChainEnv) {
 	}
 	perWriter := int64(1 + batches*size + 2*creates)
 	for id, c := range chains {
-		checkLinks(t, c, recs[id])
+		checkLinks(t, env.Keys, c, recs[id])
 		if int64(len(recs[id])) != perWriter {
 			t.Errorf("chain %s: %d events, want %d", id, len(recs[id]), perWriter)
 		}
 	}
-	wantVerified(t, env.Writers[1], len(env.Writers), perWriter*int64(len(env.Writers)))
+	wantVerified(t, env.Keys, env.Writers[1], len(env.Writers), perWriter*int64(len(env.Writers)))
 }
 
 // problemKey identifies a problem in assertions.
@@ -383,7 +405,7 @@ func buildLog(t *testing.T, env ChainEnv, n int) {
 func testTamperedLargeLog(t *testing.T, env ChainEnv) {
 	buildLog(t, env, 5000)
 	w := env.Writers[0]
-	wantVerified(t, w, 3, 5003)
+	wantVerified(t, env.Keys, w, 3, 5003)
 	chains, recs := chainRecords(t, w)
 	ids := make([]string, 0, 3)
 	for id := range chains {
@@ -404,10 +426,11 @@ func testTamperedLargeLog(t *testing.T, env ChainEnv) {
 	env.Exec(t, "UPDATE audit_events SET client_ip = ? WHERE id = ?", "10.66.6.6", m.Event.ID)
 	want = append(want, problemKey{audit.ProblemModified, a, 1234, m.Event.ID})
 
-	// Modified and rehashed: the next event's link gives it away.
+	// Modified and rehashed, even with the chain key: the next event's
+	// link gives it away.
 	r := rec(a, 321)
 	r.Event.Path = "/v1/nothing-to-see"
-	env.Exec(t, "UPDATE audit_events SET path = ?, hash = ? WHERE id = ?", r.Event.Path, r.ComputeHash(), r.Event.ID)
+	env.Exec(t, "UPDATE audit_events SET path = ?, hash = ? WHERE id = ?", r.Event.Path, r.HashV2(env.Keys.Current()), r.Event.ID)
 	want = append(want, problemKey{audit.ProblemModified, a, 321, r.Event.ID})
 
 	// Deleted: one event in the middle, and the last one.
@@ -425,12 +448,13 @@ func testTamperedLargeLog(t *testing.T, env ChainEnv) {
 	env.Exec(t, "UPDATE audit_events SET seq = ? WHERE id = ?", 1500, x.Event.ID)
 	want = append(want, problemKey{audit.ProblemReordered, c, 100, y.Event.ID}, problemKey{audit.ProblemReordered, c, 1500, x.Event.ID})
 
-	// Inserted: a well-formed event appended after the registered head.
+	// Inserted: a well-formed event appended after the registered head,
+	// even with the chain key.
 	tail := recs[c][len(recs[c])-1]
 	forged := tail
 	forged.Event.ID = newEventID()
 	forged.Link = audit.Link{ChainID: c, Seq: tail.Link.Seq + 1, PrevID: tail.Event.ID, PrevHash: tail.Link.Hash}
-	forged.Link.Hash = forged.ComputeHash()
+	forged.Link.Hash = forged.HashV2(env.Keys.Current())
 	env.Exec(t, `INSERT INTO audit_events (id, occurred_at, organization_id, actor, action, key_id, request_id, trace_id,
 		method, path, client_ip, user_agent, status, outcome, scope, details, chain_id, seq, prev_id, prev_hash, hash)
 		SELECT ?, occurred_at, organization_id, actor, action, key_id, request_id, trace_id, method, path, client_ip,
@@ -438,7 +462,7 @@ func testTamperedLargeLog(t *testing.T, env ChainEnv) {
 		forged.Event.ID, forged.Link.Seq, forged.Link.PrevID, forged.Link.PrevHash, forged.Link.Hash, tail.Event.ID)
 	want = append(want, problemKey{audit.ProblemInserted, c, forged.Link.Seq, forged.Event.ID})
 
-	rep := verifyLog(t, w)
+	rep := verifyLog(t, env.Keys, w)
 	slices.SortFunc(want, func(p, q problemKey) int { return strings.Compare(fmt.Sprint(p), fmt.Sprint(q)) })
 	if got := problemKeys(rep); !slices.Equal(got, want) {
 		t.Errorf("problems:\n  got  %v\n  want %v", got, want)
@@ -481,7 +505,7 @@ func purge(t *testing.T, w ChainWriter, before time.Time) []ports.ChainCut {
 func testPurgeAnchors(t *testing.T, env ChainEnv) {
 	w := env.Writers[0]
 	timedLog(t, env, 100, 0) // per chain: seq 1 the create at 0, seq 2..101 uses at 0..99 min
-	wantVerified(t, w, 2, 202)
+	wantVerified(t, env.Keys, w, 2, 202)
 	if cuts := purge(t, w, base.Add(-time.Hour)); len(cuts) != 0 {
 		t.Fatalf("purge before every event cut %+v", cuts)
 	}
@@ -501,9 +525,9 @@ func testPurgeAnchors(t *testing.T, env ChainEnv) {
 		if len(recs[c.ID]) != 50 || recs[c.ID][0].Link.PrevID != c.AnchorID {
 			t.Errorf("chain %s keeps %d events after the anchor", c.ID, len(recs[c.ID]))
 		}
-		checkLinks(t, c, recs[c.ID])
+		checkLinks(t, env.Keys, c, recs[c.ID])
 	}
-	wantVerified(t, w, 2, 100)
+	wantVerified(t, env.Keys, w, 2, 100)
 	if evs := allEvents(t, w, ports.AuditQuery{OrganizationIDs: []string{recs[cuts[0].ChainID][0].Event.OrganizationID}}, 200); len(evs) != 100 {
 		t.Errorf("listed %d events after the purge, want 100", len(evs))
 	}
@@ -511,7 +535,7 @@ func testPurgeAnchors(t *testing.T, env ChainEnv) {
 	// The writers go on after a purge, and a purge of everything leaves
 	// chains that still verify and accept more events.
 	timedLog(t, env, 10, 200*time.Minute)
-	wantVerified(t, w, 2, 122)
+	wantVerified(t, env.Keys, w, 2, 122)
 	cuts = purge(t, w, at(1000*time.Minute))
 	var deleted int64
 	for _, c := range cuts {
@@ -520,9 +544,9 @@ func testPurgeAnchors(t *testing.T, env ChainEnv) {
 	if deleted != 122 {
 		t.Errorf("purge of everything deleted %d events, want 122", deleted)
 	}
-	wantVerified(t, w, 2, 0)
+	wantVerified(t, env.Keys, w, 2, 0)
 	timedLog(t, env, 3, 2000*time.Minute)
-	wantVerified(t, w, 2, 8)
+	wantVerified(t, env.Keys, w, 2, 8)
 }
 
 func testPurgeStopsAtRecent(t *testing.T, env ChainEnv) {
@@ -538,7 +562,7 @@ func testPurgeStopsAtRecent(t *testing.T, env ChainEnv) {
 	if len(cuts) != 1 || cuts[0].ThroughSeq != 2 || cuts[0].Deleted != 2 {
 		t.Fatalf("cuts %+v, want seq 1 to 2 deleted", cuts)
 	}
-	wantVerified(t, w, 1, 2)
+	wantVerified(t, env.Keys, w, 1, 2)
 }
 
 func testConcurrentPurge(t *testing.T, env ChainEnv) {
@@ -588,7 +612,7 @@ func testConcurrentPurge(t *testing.T, env ChainEnv) {
 	if deleted != 2*151 {
 		t.Errorf("deleted %d events in all, want %d (each cut once)", deleted, 2*151)
 	}
-	wantVerified(t, env.Writers[0], 2, 2*(301-151+1+100))
+	wantVerified(t, env.Keys, env.Writers[0], 2, 2*(301-151+1+100))
 }
 
 func testTamperAfterPurge(t *testing.T, env ChainEnv) {
@@ -604,7 +628,7 @@ func testTamperAfterPurge(t *testing.T, env ChainEnv) {
 	// The first event after the anchor goes: a deletion at anchor+1.
 	first := recs[0]
 	env.Exec(t, "DELETE FROM audit_events WHERE id = ?", first.Event.ID)
-	rep := verifyLog(t, w)
+	rep := verifyLog(t, env.Keys, w)
 	want := []problemKey{{audit.ProblemDeleted, c.ID, cut.ThroughSeq + 1, first.Event.ID}}
 	if got := problemKeys(rep); !slices.Equal(got, want) {
 		t.Errorf("after deleting the first event past the anchor: %v, want %v", got, want)
@@ -613,7 +637,7 @@ func testTamperAfterPurge(t *testing.T, env ChainEnv) {
 	// A forged anchor hides nothing: the next event's link no longer fits.
 	env.Exec(t, "UPDATE audit_chains SET anchor_seq = ?, anchor_id = ?, anchor_hash = ? WHERE chain_id = ?",
 		first.Link.Seq, first.Event.ID, strings.Repeat("0", 64), c.ID)
-	rep = verifyLog(t, w)
+	rep = verifyLog(t, env.Keys, w)
 	want = []problemKey{{audit.ProblemModified, c.ID, first.Link.Seq, first.Event.ID}}
 	if got := problemKeys(rep); !slices.Equal(got, want) {
 		t.Errorf("after forging the anchor: %v, want %v", got, want)

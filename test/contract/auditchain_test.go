@@ -19,25 +19,42 @@ func TestAuditChains(t *testing.T) {
 			dbtest.Require(t, driver)
 			contract.AuditChains(func(t *testing.T, writers int) contract.ChainEnv {
 				dsn := dbtest.DSN(t, driver)
-				var env contract.ChainEnv
-				for i := range writers {
+				open := func(t *testing.T, key []byte, previous [][]byte, migrate bool) *gormstore.Store {
+					t.Helper()
+					cfg := dbtest.Config(driver, dsn)
+					cfg.ChainKey, cfg.PreviousChainKeys = key, previous
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					s, err := gormstore.Open(ctx, dbtest.Config(driver, dsn))
-					if err == nil && i == 0 {
+					defer cancel()
+					s, err := gormstore.Open(ctx, cfg)
+					if err == nil && migrate {
 						err = s.Migrate(ctx)
 					}
-					cancel()
 					if err != nil {
-						t.Fatalf("open %s store %d: %v", driver, i, err)
+						t.Fatalf("open %s store: %v", driver, err)
 					}
 					t.Cleanup(func() { s.Close() })
-					env.Writers = append(env.Writers, s)
+					return s
+				}
+				env := contract.ChainEnv{Key: []byte(dbtest.ChainKey), Keys: dbtest.ChainKeys()}
+				for i := range writers {
+					env.Writers = append(env.Writers, open(t, env.Key, nil, i == 0))
 				}
 				first := env.Writers[0].(*gormstore.Store)
 				env.Exec = func(t *testing.T, query string, args ...any) {
 					t.Helper()
 					if err := first.DB().Exec(query, args...).Error; err != nil {
 						t.Fatalf("exec %q: %v", query, err)
+					}
+				}
+				env.NewWriter = func(t *testing.T, key []byte, previous ...[]byte) contract.ChainWriter {
+					return open(t, key, previous, false)
+				}
+				// Migration 5 keys the chains; forgotten, it runs again.
+				env.Upgrade = func(t *testing.T) {
+					t.Helper()
+					env.Exec(t, "DELETE FROM goose_db_version WHERE version_id = 5")
+					if err := first.Migrate(context.Background()); err != nil {
+						t.Fatalf("upgrade: %v", err)
 					}
 				}
 				return env

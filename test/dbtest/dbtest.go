@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/adapters/gormstore"
+	"github.com/agentauri/apikeys/core/audit"
 )
 
 // Environment variables naming the administrative connections.
@@ -68,11 +69,25 @@ func Open(t testing.TB, driver string) *gormstore.Store {
 	return s
 }
 
+// ChainKey is the audit chain key of every store Config configures.
+const ChainKey = "dbtest-audit-chain-key-0123456789abcdef"
+
+// ChainKeys returns the chain keys that verify the chains of the stores
+// Config configures.
+func ChainKeys() audit.ChainKeys {
+	ks, err := audit.NewChainKeys([]byte(ChainKey))
+	if err != nil {
+		panic(err) // a constant that fits
+	}
+	return ks
+}
+
 // Config returns the store configuration dbtest uses for a database: a
 // small pool, so that parallel tests stay within the server's connection
-// limit while concurrency tests still run several transactions at once.
+// limit while concurrency tests still run several transactions at once,
+// and ChainKey as the audit chain key.
 func Config(driver, dsn string) gormstore.Config {
-	return gormstore.Config{Driver: driver, DSN: dsn, MaxOpenConns: 8, MaxIdleConns: 4}
+	return gormstore.Config{Driver: driver, DSN: dsn, MaxOpenConns: 8, MaxIdleConns: 4, ChainKey: []byte(ChainKey)}
 }
 
 // DSN creates a fresh, empty database of driver and returns its DSN without

@@ -29,7 +29,7 @@ func TestAuthenticationExamplesLoad(t *testing.T) {
 		if err := os.WriteFile(p, []byte(m[1]), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		for _, env := range [][]string{nil, {"APIKEYS_ENV=production", "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40)}} {
+		for _, env := range [][]string{nil, {"APIKEYS_ENV=production", "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40), "APIKEYS_AUDIT_CHAIN_KEY=" + strings.Repeat("c", 40)}} {
 			cfg, err := app.Load(p, env)
 			if err != nil {
 				t.Errorf("example %d (%v):\n%s\n%v", i, env, m[1], err)

@@ -696,3 +696,43 @@ func TestPurgeJob(t *testing.T) {
 		t.Errorf("audit verify after the purge job:\n%s", out)
 	}
 }
+
+// TestAuditCommandsNeedTheChainKey runs `apikeys audit verify` and `audit
+// purge` against a log written by the server with another chain key
+// configured: each chain is reported once as sealed with a key not given,
+// and nothing is purged; given the server's key as a previous key (a
+// rotation), the log verifies again.
+func TestAuditCommandsNeedTheChainKey(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, e env) {
+		s := start(t, e)
+		tok := s.token("user_1", "org_123")
+		_, secret := createKey(t, s, tok, `{"name":"chained","organization_id":"org_123","scopes":["events:read"]}`)
+		want(t, s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", secret), 200)
+		s.stop()
+		key := s.chainKey()
+
+		out := s.cli("audit", "verify")
+		if !strings.Contains(out, "no problems found") || !strings.Contains(out, ", key ck_") {
+			t.Errorf("audit verify with the server's key:\n%s", out)
+		}
+		out = s.cli("audit", "verify", "--json")
+		if !strings.Contains(out, `"key_id": "ck_`) || !strings.Contains(out, `"keyed_from_seq": 1,`) {
+			t.Errorf("audit verify --json does not name the chain's key:\n%s", out)
+		}
+		const rotated = "e2e-the-next-audit-chain-key-0123456789abcdef"
+		other := append(slices.Clone(s.env), "APIKEYS_AUDIT_CHAIN_KEY="+rotated)
+		out, err := runCLI(t, other, "audit", "verify")
+		if err == nil || !strings.Contains(out, "UNKNOWN_KEY") || !strings.Contains(out, "is not one of the keys given") ||
+			!strings.Contains(out, "1 problems found") {
+			t.Errorf("audit verify with another key: %v\n%s", err, out)
+		}
+		out, err = runCLI(t, other, "audit", "purge", "--older-than", "1ns")
+		if err == nil || !strings.Contains(out, "nothing purged") {
+			t.Errorf("audit purge with another key: %v\n%s", err, out)
+		}
+		out, err = runCLI(t, append(other, "APIKEYS_AUDIT_PREVIOUS_CHAIN_KEYS="+key), "audit", "verify")
+		if err != nil || !strings.Contains(out, "verified 1 chains") || !strings.Contains(out, "no problems found") {
+			t.Errorf("audit verify after a rotation: %v\n%s", err, out)
+		}
+	})
+}

@@ -48,6 +48,7 @@ func TestMain(m *testing.M) {
 const (
 	testJWTSecret = "e2e-jwt-secret-0123456789abcdef0123456789"
 	testPepper    = "e2e-pepper-0123456789abcdef0123456789abcdef"
+	testChainKey  = "e2e-audit-chain-key-0123456789abcdef0123456"
 )
 
 // env describes one database a server can run on.
@@ -135,7 +136,7 @@ func serverEnv(e env, dataDir string, extra ...string) []string {
 	}
 	if e.driver != "sqlite" {
 		out = append(out, "APIKEYS_STORAGE_DSN="+e.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
-			"APIKEYS_JWT_SECRET="+testJWTSecret, "APIKEYS_SECURITY_PEPPER="+testPepper)
+			"APIKEYS_JWT_SECRET="+testJWTSecret, "APIKEYS_SECURITY_PEPPER="+testPepper, "APIKEYS_AUDIT_CHAIN_KEY="+testChainKey)
 	}
 	return append(out, extra...)
 }
@@ -333,22 +334,28 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 // jwtSecret returns the secret the server signs tokens with: the fixed test
 // secret, or on SQLite the development secret it generated in its data dir.
-func (s *server) jwtSecret() []byte {
+func (s *server) jwtSecret() []byte { return []byte(s.secret("APIKEYS_JWT_SECRET", "jwt_secret")) }
+
+// chainKey returns the key the server keys its audit chains with, found as
+// jwtSecret finds the JWT secret.
+func (s *server) chainKey() string { return s.secret("APIKEYS_AUDIT_CHAIN_KEY", "audit_chain_key") }
+
+// secret returns the value of variable in the server's environment, or
+// else field of the development secrets it generated.
+func (s *server) secret(variable, field string) string {
 	s.t.Helper()
 	for _, kv := range s.env {
-		if v, ok := strings.CutPrefix(kv, "APIKEYS_JWT_SECRET="); ok {
-			return []byte(v)
+		if v, ok := strings.CutPrefix(kv, variable+"="); ok {
+			return v
 		}
 	}
 	b, err := os.ReadFile(filepath.Join(s.dataDir, "dev-secrets.json"))
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	var d struct {
-		JWTSecret string `json:"jwt_secret"`
+	var d map[string]string
+	if err := json.Unmarshal(b, &d); err != nil || d[field] == "" {
+		s.t.Fatalf("development secrets: %v, no %s", err, field)
 	}
-	if err := json.Unmarshal(b, &d); err != nil {
-		s.t.Fatal(err)
-	}
-	return []byte(d.JWTSecret)
+	return d[field]
 }

@@ -35,6 +35,7 @@ import (
 const (
 	jwtSecret   = "bench-jwt-secret-0123456789abcdef0123456789"
 	pepperValue = "bench-pepper-0123456789abcdef0123456789abcdef"
+	chainKey    = "bench-audit-chain-key-0123456789abcdef0123"
 	benchOrg    = "org_bench"
 	bigOrg      = "org_big"
 )
@@ -486,7 +487,7 @@ func (r *runner) startServer(db *database, dataDir, tag string) (*proc, error) {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"APIKEYS_HTTP_ADDR=" + addr, "APIKEYS_DEBUG_ADDR=" + debug, "APIKEYS_DATA_DIR=" + dataDir,
 		"APIKEYS_STORAGE_DRIVER=" + db.driver, "APIKEYS_STORAGE_DSN=" + db.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
-		"APIKEYS_JWT_SECRET=" + jwtSecret, "APIKEYS_SECURITY_PEPPER=" + pepperValue,
+		"APIKEYS_JWT_SECRET=" + jwtSecret, "APIKEYS_SECURITY_PEPPER=" + pepperValue, "APIKEYS_AUDIT_CHAIN_KEY=" + chainKey,
 	}
 	env = append(env, r.extraEnv...)
 	return startProc("apikeys", r.server, []string{"serve", "--config", r.config}, env,

@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // ProblemKind classifies what verification found wrong in a chain.
@@ -10,9 +11,11 @@ type ProblemKind string
 
 // The kinds of problems verification reports.
 const (
-	// ProblemModified: an event's contents no longer match its hash, or its
-	// hash was recomputed and no longer matches the link its successor (or
-	// the chain's registry) recorded.
+	// ProblemModified: an event's contents no longer match its hash (or
+	// its link is an unkeyed hash where the chain is keyed), or its hash
+	// was recomputed and no longer matches the link its successor (or the
+	// chain's registry) recorded; or the chain's registry entry is not
+	// sealed, or no longer matches its seal.
 	ProblemModified ProblemKind = "modified"
 	// ProblemDeleted: events are missing from the chain (a seq gap, or
 	// missing after the last event found, up to the registered head).
@@ -24,6 +27,10 @@ const (
 	// head, in a chain the registry does not know, outside any chain, or a
 	// second event at a seq.
 	ProblemInserted ProblemKind = "inserted"
+	// ProblemUnknownKey: the chain is sealed with a chain key that is not
+	// one of the keys given, so none of its events could be checked: it
+	// was written with another key, or rewritten under one.
+	ProblemUnknownKey ProblemKind = "unknown_key"
 )
 
 // Problem is one finding of verification.
@@ -74,15 +81,21 @@ const (
 )
 
 // ChainVerifier checks one chain, fed its events in ascending seq order.
-// It recomputes every hash, follows every link from the anchor (or the
-// start) to the registered head, and classifies each break.
+// It checks the seals of the chain's registry entry, recomputes every link
+// hash (v1 before the chain's KeyedFrom, v2 under the chain's key from
+// it), follows every link from the anchor (or the start) to the registered
+// head, and classifies each break.
 type ChainVerifier struct {
-	chain    Chain
-	expect   int64  // seq the next event should have
-	prevHash string // hash the next event should link to
-	prevID   string
-	prevBad  bool // the previous event failed its own hash
-	prevSeq  int64
+	chain       Chain
+	key         ChainKey // the chain's key
+	check       bool     // the events' links can be checked (a registered chain whose key is known)
+	keyIDs      []string // the ids of the keys given, for the unknown-key finding
+	headBadSeal bool     // the registry's head does not match its seal
+	expect      int64    // seq the next event should have
+	prevHash    string   // hash the next event should link to
+	prevID      string
+	prevBad     bool // the previous event failed its own hash
+	prevSeq     int64
 
 	res      ChainResult
 	suspects []Record // events whose hash does not match their contents
@@ -101,12 +114,63 @@ type gap struct {
 	nextID   string // the intact event after the gap names the last missing one
 }
 
-// NewChainVerifier starts verifying c.
-func NewChainVerifier(c Chain) *ChainVerifier {
-	return &ChainVerifier{
+// NewChainVerifier starts verifying c with keys, which must hold the key
+// c is sealed with (its KeyID), current or previous.
+func NewChainVerifier(c Chain, keys ChainKeys) *ChainVerifier {
+	v := &ChainVerifier{
 		chain: c, expect: c.AnchorSeq + 1, prevHash: c.AnchorHash, prevID: c.AnchorID, prevSeq: c.AnchorSeq,
-		res: ChainResult{Chain: c},
+		res: ChainResult{Chain: c}, keyIDs: keys.IDs(),
 	}
+	if c.ID == "" || !c.Registered {
+		return v // nothing of it can be authenticated: Add and Finish report it whole
+	}
+	key, known := keys.Lookup(c.KeyID)
+	switch {
+	case c.KeyID == "":
+		v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
+			Message: "the chain's registry entry is not sealed with a chain key: it was registered or rewritten by someone without the key (or by an apikeys version without keyed chains, after the upgrade to them)"})
+		v.key, v.check = keys.Current(), true
+	case !known:
+		return v // reported by Finish, with the count of events left unchecked
+	default:
+		v.key, v.check = key, true
+		if c.HeadSeal != c.ComputeHeadSeal(key) {
+			v.headBadSeal = true
+			v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
+				Message: "the registry's head no longer matches its seal: the head, or the seq from which links are keyed, was rewritten without the chain key"})
+		}
+		if c.AnchorSeq > 0 && c.AnchorSeal != c.ComputeAnchorSeal(key) {
+			// The anchor is reported here; the next event's link to it is
+			// then not reported again.
+			v.prevBad = true
+			v.report(Problem{Kind: ProblemModified, Seq: c.AnchorSeq, EventID: c.AnchorID,
+				Message: "the registry's purge anchor no longer matches its seal: it was moved or rewritten without the chain key"})
+		}
+	}
+	return v
+}
+
+// linkOK reports whether r's stored link is the one its seq calls for: a
+// keyed link is never accepted without a key to check it.
+func (v *ChainVerifier) linkOK(r Record) bool {
+	if v.chain.Keyed(r.Link.Seq) && v.key.IsZero() {
+		return false
+	}
+	return v.chain.LinkHash(r, v.key) == r.Link.Hash
+}
+
+// unchecked reports a registered chain sealed with a key not given.
+func (v *ChainVerifier) unchecked() bool {
+	return v.chain.ID != "" && v.chain.Registered && !v.check
+}
+
+// mismatch describes an event whose link hash does not match its contents.
+func (v *ChainVerifier) mismatch(r Record) Problem {
+	msg := "the stored hash does not match the event's contents"
+	if v.chain.Keyed(r.Link.Seq) && r.HashV1() == r.Link.Hash {
+		msg = fmt.Sprintf("the event's link is an unkeyed SHA-256 hash where the chain is keyed (from seq %d): it was rewritten without the chain key", v.chain.KeyedFrom)
+	}
+	return Problem{Kind: ProblemModified, Seq: r.Link.Seq, EventID: r.Event.ID, Message: msg}
 }
 
 func (v *ChainVerifier) report(p Problem) {
@@ -135,7 +199,10 @@ func (v *ChainVerifier) Add(r Record) {
 			Message: "the event belongs to no chain: it was not written by apikeys"})
 		return
 	}
-	intact := r.ComputeHash() == r.Link.Hash
+	if !v.check {
+		return // an unregistered chain, or one sealed with a key not given: reported whole
+	}
+	intact := v.linkOK(r)
 	switch {
 	case seq < v.expect:
 		v.report(Problem{Kind: ProblemInserted, Seq: seq, EventID: r.Event.ID,
@@ -152,8 +219,7 @@ func (v *ChainVerifier) Add(r Record) {
 		if len(v.suspects) < maxSuspects {
 			v.suspects = append(v.suspects, r)
 		} else {
-			v.report(Problem{Kind: ProblemModified, Seq: seq, EventID: r.Event.ID,
-				Message: "the stored hash does not match the event's contents"})
+			v.report(v.mismatch(r))
 		}
 	} else if seq == v.expect && r.Link.PrevHash != v.prevHash && !v.prevBad {
 		v.breaks = append(v.breaks, v.linkBreak(r))
@@ -196,12 +262,24 @@ func (v *ChainVerifier) Finish() ChainResult {
 		v.report(Problem{Kind: ProblemInserted, Seq: v.res.FirstSeq, LastSeq: v.res.LastSeq, EventID: "",
 			Message: fmt.Sprintf("%d events name chain %s, which the chain registry does not know: they were inserted, or the registry entry was deleted", v.res.Events, c.ID)})
 	}
+	if v.unchecked() {
+		which := "no chain key was given"
+		if len(v.keyIDs) > 0 {
+			which = "it is not one of the keys given (" + strings.Join(v.keyIDs, ", ") + ")"
+		}
+		v.report(Problem{Kind: ProblemUnknownKey, Seq: c.HeadSeq, EventID: c.HeadID,
+			Message: fmt.Sprintf("the chain is sealed with chain key %s, but %s: its %d events were not checked; it was written with another key, or rewritten under one", c.KeyID, which, v.res.Events)})
+		return v.res
+	}
 	v.classifySuspects()
 	for _, g := range v.gaps {
 		if c.Registered && g.from > c.HeadSeq {
 			continue // past the head: what lies there is reported as inserted
 		}
-		if c.Registered && g.to > c.HeadSeq {
+		if c.Registered && g.to >= c.HeadSeq {
+			// The event after the gap lies past the head, where nothing
+			// the writer appended is: the registry names the last missing
+			// event, not that event's link.
 			g.to, g.nextID = c.HeadSeq, c.HeadID
 		}
 		v.reportGap(g)
@@ -210,40 +288,48 @@ func (v *ChainVerifier) Finish() ChainResult {
 		v.report(b)
 	}
 	if c.Registered {
-		last := max(v.res.LastSeq, c.AnchorSeq)
-		switch {
-		case c.AnchorSeq > c.HeadSeq:
-			v.report(Problem{Kind: ProblemModified, Seq: c.AnchorSeq, EventID: c.AnchorID,
-				Message: fmt.Sprintf("the registry's purge anchor (seq %d) lies after its head (seq %d)", c.AnchorSeq, c.HeadSeq)})
-		case last < c.HeadSeq:
-			g := gap{from: last + 1, to: c.HeadSeq, nextID: c.HeadID}
-			v.reportGap(g)
-		case v.res.LastSeq > c.HeadSeq:
-			// Events moved past the head are reported as reordered.
-			var first string
-			n := v.nBeyond
-			for _, id := range v.beyond {
-				if v.movedIDs[id] {
-					n--
-				} else if first == "" {
-					first = id
-				}
-			}
-			if n > 0 {
-				v.report(Problem{Kind: ProblemInserted, Seq: c.HeadSeq + 1, LastSeq: v.res.LastSeq, EventID: first,
-					Message: fmt.Sprintf("%d events after the registered head (seq %d) were not appended by the chain's writer", n, c.HeadSeq)})
-			}
-		}
-		if v.headSeen && !v.headBad && v.headHash != c.HeadHash {
-			v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
-				Message: "the last event's hash differs from the one the chain registry recorded: it was rewritten with a recomputed hash"})
-		}
-		if c.HeadSeq == c.AnchorSeq && v.res.Events == 0 && c.HeadHash != c.AnchorHash {
-			v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
-				Message: "the chain is purged up to its head, but the anchor's hash differs from the head's"})
-		}
+		v.checkEnd()
 	}
 	return v.res
+}
+
+// checkEnd checks a registered chain's end against its registry: the
+// anchor before the head, nothing missing before the head, nothing after
+// it, and the head's hash.
+func (v *ChainVerifier) checkEnd() {
+	c := v.chain
+	last := max(v.res.LastSeq, c.AnchorSeq)
+	switch {
+	case c.AnchorSeq > c.HeadSeq:
+		v.report(Problem{Kind: ProblemModified, Seq: c.AnchorSeq, EventID: c.AnchorID,
+			Message: fmt.Sprintf("the registry's purge anchor (seq %d) lies after its head (seq %d)", c.AnchorSeq, c.HeadSeq)})
+	case last < c.HeadSeq:
+		g := gap{from: last + 1, to: c.HeadSeq, nextID: c.HeadID}
+		v.reportGap(g)
+	case v.res.LastSeq > c.HeadSeq:
+		// Events moved past the head are reported as reordered.
+		var first string
+		n := v.nBeyond
+		for _, id := range v.beyond {
+			if v.movedIDs[id] {
+				n--
+			} else if first == "" {
+				first = id
+			}
+		}
+		if n > 0 {
+			v.report(Problem{Kind: ProblemInserted, Seq: c.HeadSeq + 1, LastSeq: v.res.LastSeq, EventID: first,
+				Message: fmt.Sprintf("%d events after the registered head (seq %d) were not appended by the chain's writer", n, c.HeadSeq)})
+		}
+	}
+	if v.headSeen && !v.headBad && !v.headBadSeal && v.headHash != c.HeadHash {
+		v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
+			Message: "the last event's hash differs from the one the chain registry recorded: it was rewritten with a recomputed hash"})
+	}
+	if c.HeadSeq == c.AnchorSeq && v.res.Events == 0 && c.HeadHash != c.AnchorHash {
+		v.report(Problem{Kind: ProblemModified, Seq: c.HeadSeq, EventID: c.HeadID,
+			Message: "the chain is purged up to its head, but the anchor's hash differs from the head's"})
+	}
 }
 
 // classifySuspects decides, for each event whose hash does not match its
@@ -270,8 +356,7 @@ func (v *ChainVerifier) classifySuspects() {
 	for _, r := range v.suspects {
 		orig, ok := v.originalSeq(r, candidates)
 		if !ok {
-			v.report(Problem{Kind: ProblemModified, Seq: r.Link.Seq, EventID: r.Event.ID,
-				Message: "the stored hash does not match the event's contents"})
+			v.report(v.mismatch(r))
 			continue
 		}
 		moved[orig] = true
@@ -313,7 +398,7 @@ func (v *ChainVerifier) originalSeq(r Record, candidates []int64) (int64, bool) 
 		tried[s] = true
 		moved := r
 		moved.Link.Seq = s
-		return moved.ComputeHash() == r.Link.Hash
+		return v.linkOK(moved) // its stored link, checked at seq s
 	}
 	switch r.Link.PrevHash {
 	case "":
