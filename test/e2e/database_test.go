@@ -41,19 +41,25 @@ var networkDrivers = []string{"postgres", "mysql"}
 // server's query timeout ends the wait). Throughout, the API answers 503
 // with Retry-After and the service_unavailable envelope, never a 500 and
 // nothing internal, within a few seconds; /healthz stays 200, /readyz
-// says 503, and a key verified before the outage still verifies from the
-// cache. Once the database is back everything works again without a
-// restart.
+// says 503, and, with security.on_stale: serve_stale, a key verified
+// before the outage still verifies from the cache (the default,
+// fail_closed, answers it 503 too once the invalidation poll is stale: see
+// TestPartitionedInstanceFailsClosed). Once the database is back
+// everything works again without a restart.
 func TestDatabaseOutage(t *testing.T) {
 	for _, driver := range networkDrivers {
 		t.Run(driver, func(t *testing.T) {
 			dsn := dbtest.DSN(t, driver)
 			p, proxied := faultproxy.StartDSN(t, driver, dsn)
 			s := start(t, env{driver: driver, dsn: proxied},
-				"APIKEYS_STORAGE_QUERY_TIMEOUT="+outageQueryTimeout.String())
+				"APIKEYS_STORAGE_QUERY_TIMEOUT="+outageQueryTimeout.String(), "APIKEYS_SECURITY_ON_STALE=serve_stale")
+			// Keys are created on another instance, which reaches the
+			// database directly: the instance under test has not cached
+			// them (an instance primes its cache with the keys it creates).
+			other := start(t, env{driver: driver, dsn: dsn})
 			tok := s.token("user_1", "org_123")
 			create := func() (id, key string) {
-				r := s.do("POST", "/api/v1/api-keys", `{"name":"outage","organization_id":"org_123","scopes":["events:read"]}`, jsonBearer(tok)...)
+				r := other.do("POST", "/api/v1/api-keys", `{"name":"outage","organization_id":"org_123","scopes":["events:read"]}`, jsonBearer(tok)...)
 				want(t, r, 201)
 				return r.json(t)["id"].(string), r.json(t)["key"].(string)
 			}
