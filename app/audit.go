@@ -31,7 +31,8 @@ func newAuditLog(cfg AuditConfig, store *gormstore.Store) (*auditlog.Service, er
 	if err != nil {
 		return nil, err
 	}
-	return auditlog.New(auditlog.Deps{Events: store, Chains: store, Keys: store, Clock: systemClock{}, Entropy: rand.Reader, ChainKeys: chainKeys})
+	return auditlog.New(auditlog.Deps{Events: store, Chains: store, Keys: store, Clock: systemClock{}, Entropy: rand.Reader, ChainKeys: chainKeys},
+		auditlog.Options{Operators: cfg.Operators})
 }
 
 // chainKeys returns the audit chain keys of a: audit.chain_key, the

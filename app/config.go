@@ -172,6 +172,14 @@ type AuditConfig struct {
 	// PurgeInterval is how often serve deletes the events older than
 	// Retention (0: never; run `apikeys audit purge` instead).
 	PurgeInterval time.Duration `koanf:"purge_interval"`
+	// FailureSummaryInterval is how long failed verifications that name
+	// no key are counted into one key.auth_failed summary event per client
+	// address and outcome before the summary is recorded.
+	FailureSummaryInterval time.Duration `koanf:"failure_summary_interval"`
+	// Operators are the actors (user:<sub>, user:<issuer>:<sub>,
+	// key:<id>) who may read the events that belong to no organization
+	// through GET /api/v1/audit-logs?unattributed=true.
+	Operators []string `koanf:"operators"`
 	// ChainKey keys the audit hash chains (docs/audit.md): a secret kept
 	// out of the database, generated in development.
 	ChainKey string `koanf:"chain_key"`
@@ -237,7 +245,8 @@ func Defaults() Config {
 			FailedAuth: limits.FailedAuth, ManagementLimit: limits.Management,
 		},
 		Audit: AuditConfig{QueueCapacity: queue.Capacity, BatchSize: queue.BatchSize, FlushInterval: queue.FlushInterval,
-			OnFull: queue.OnFull, BlockTimeout: queue.BlockTimeout, PurgeInterval: time.Hour, PreviousChainKeys: []string{}},
+			OnFull: queue.OnFull, BlockTimeout: queue.BlockTimeout, PurgeInterval: time.Hour, PreviousChainKeys: []string{},
+			FailureSummaryInterval: 10 * time.Second, Operators: []string{}},
 		RateLimit: limits.Backend,
 		Log:       LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
 
@@ -287,7 +296,7 @@ func Load(path string, environ []string) (Config, error) {
 				unknownEnv = append(unknownEnv, name)
 				return "", nil
 			}
-			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" || key == "audit.previous_chain_keys" {
+			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" || key == "audit.previous_chain_keys" || key == "audit.operators" {
 				return key, splitList(value)
 			}
 			if key == issuersKey {

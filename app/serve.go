@@ -233,6 +233,7 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	cfg := s.cfg
 	s.closers.add("invalidation poll", s.startInvalidationPoll())
 	s.closers.add("audit purge job", startPurgeJob(cfg, s.auditLog, s.log))
+	s.closers.add("failure summaries", s.startFailureSummaries())
 
 	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -277,6 +278,22 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	}
 	s.log.Info("stopped")
 	return runErr
+}
+
+// startFailureSummaries records, every audit.failure_summary_interval, the
+// summaries of failed verifications that named no key; its closer records
+// the last ones, before the audit queue (closed after it) flushes.
+func (s *service) startFailureSummaries() func(context.Context) error {
+	flush := func(ctx context.Context) {
+		if err := s.keys.FlushFailureSummaries(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("record failure summaries", slog.String("error", err.Error()))
+		}
+	}
+	stop := every(s.cfg.Audit.FailureSummaryInterval, flush)
+	return func(ctx context.Context) error {
+		_ = stop(ctx)
+		return s.keys.FlushFailureSummaries(ctx)
+	}
 }
 
 // startInvalidationPoll applies, every security.invalidation_poll, the

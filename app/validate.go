@@ -172,7 +172,13 @@ var auditKeys = map[string]string{
 }
 
 func (a AuditConfig) validate(p *problems) {
-	p.positive(map[string]time.Duration{"audit.flush_interval": a.FlushInterval, "audit.block_timeout": a.BlockTimeout})
+	p.positive(map[string]time.Duration{"audit.flush_interval": a.FlushInterval, "audit.block_timeout": a.BlockTimeout,
+		"audit.failure_summary_interval": a.FailureSummaryInterval})
+	for _, op := range a.Operators {
+		if op != strings.TrimSpace(op) || !strings.HasPrefix(op, "user:") && !strings.HasPrefix(op, "key:") {
+			p.add("audit.operators", "%q is not an actor: write user:<sub>, user:<issuer>:<sub> or key:<id>, as the audit trail names them", op)
+		}
+	}
 	var ce *auditqueue.ConfigError
 	if err := a.queue().Validate(); errors.As(err, &ce) {
 		if key, ok := auditKeys[ce.Field]; ok {

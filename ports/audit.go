@@ -29,6 +29,10 @@ type AuditListInput struct {
 	Action         string // one of audit.Actions, or ""
 	Actor          string // "user:<sub>", "key:<id>", ...
 	Since, Until   *time.Time
+	// Unattributed asks for the events that belong to no organization
+	// (summaries of failed verifications naming no key, purges) instead:
+	// for operators only.
+	Unattributed bool
 	AuditPageInput
 }
 

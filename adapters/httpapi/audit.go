@@ -124,6 +124,10 @@ func (s *Server) listAuditLogs(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	if in.Unattributed, err = parseBoolQuery(c, "unattributed"); err != nil {
+		s.writeError(c, err)
+		return
+	}
 	events, err := s.audit.List(c.Request.Context(), principal(c), in)
 	if err != nil {
 		s.writeError(c, err)

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/agentauri/apikeys/core/apikey"
 )
 
 func TestEventIDsSortByTime(t *testing.T) {
@@ -45,5 +48,21 @@ func TestEventIDsSortByTime(t *testing.T) {
 	}
 	if got := id[len(IDPrefix) : len(IDPrefix)+idTimeLen]; got != "00000105" {
 		t.Fatalf("time digits of 62²+5 ms = %q, want 00000105", got)
+	}
+}
+
+func TestRequestFactsAreCapped(t *testing.T) {
+	long := strings.Repeat("é", 400) // 800 bytes
+	ev := Change(Stamp{ID: "evt_x"}, ActionKeyCreated, "user:u", "org", "key_x",
+		Request{Path: "/" + long, UserAgent: long, ClientIP: "10.0.0.1"}, nil)
+	if len(ev.Path) > MaxPathLen || len(ev.UserAgent) > MaxUserAgentLen || !utf8.ValidString(ev.Path) || !utf8.ValidString(ev.UserAgent) {
+		t.Fatalf("path %d bytes, user agent %d bytes (valid UTF-8: %v, %v)", len(ev.Path), len(ev.UserAgent), utf8.ValidString(ev.Path), utf8.ValidString(ev.UserAgent))
+	}
+	if len(ev.Path) < MaxPathLen-1 || len(ev.UserAgent) < MaxUserAgentLen-1 {
+		t.Fatalf("cut too much: %d, %d", len(ev.Path), len(ev.UserAgent))
+	}
+	short := Use(Stamp{ID: "evt_y"}, apikey.Verified{}, apikey.OutcomeUnknown, 401, "", Request{Path: "/v1/x", UserAgent: "curl"})
+	if short.Path != "/v1/x" || short.UserAgent != "curl" {
+		t.Fatalf("short facts changed: %+v", short)
 	}
 }

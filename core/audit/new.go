@@ -3,6 +3,7 @@ package audit
 import (
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentauri/apikeys/core/apikey"
 )
@@ -97,8 +98,28 @@ func System(s Stamp, action Action, actor string, details map[string]any) Event 
 	return Event{ID: s.ID, Time: s.Time, Actor: actor, Action: action, Outcome: apikey.OutcomeOK, Details: details}
 }
 
+// Caps of the request facts a caller chooses, in bytes: an event records
+// at most this much of them, so that a caller cannot grow the trail with
+// long headers.
+const (
+	MaxPathLen      = 512
+	MaxUserAgentLen = 256
+)
+
 func withRequest(ev Event, req Request) Event {
-	ev.RequestID, ev.TraceID, ev.Method, ev.Path = req.RequestID, req.TraceID, req.Method, req.Path
-	ev.ClientIP, ev.UserAgent = req.ClientIP, req.UserAgent
+	ev.RequestID, ev.TraceID, ev.Method = req.RequestID, req.TraceID, req.Method
+	ev.Path, ev.UserAgent = capUTF8(req.Path, MaxPathLen), capUTF8(req.UserAgent, MaxUserAgentLen)
+	ev.ClientIP = req.ClientIP
 	return ev
+}
+
+// capUTF8 returns s cut to at most n bytes, at a character boundary.
+func capUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

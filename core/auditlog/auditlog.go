@@ -51,16 +51,26 @@ type Deps struct {
 	ChainKeys audit.ChainKeys
 }
 
+// Options tune a Service; the zero value is valid.
+type Options struct {
+	// Operators are the actors ("user:alice", "user:keycloak:bob",
+	// "key:key_…") who may read the events that belong to no organization:
+	// summaries of failed verifications that named no key (brute force)
+	// and purge records. Nobody may when it is empty.
+	Operators []string
+}
+
 // Service implements ports.AuditService and the operator's verify and
 // purge commands.
 type Service struct {
-	d Deps
+	d   Deps
+	opt Options
 }
 
 var _ ports.AuditService = (*Service)(nil)
 
 // New returns a Service, refusing a missing dependency.
-func New(d Deps) (*Service, error) {
+func New(d Deps, opts ...Options) (*Service, error) {
 	var missing []string
 	for name, ok := range map[string]bool{
 		"Events": d.Events != nil, "Chains": d.Chains != nil, "Keys": d.Keys != nil,
@@ -74,7 +84,11 @@ func New(d Deps) (*Service, error) {
 		slices.Sort(missing)
 		return nil, fmt.Errorf("auditlog.New: missing %s", strings.Join(missing, ", "))
 	}
-	return &Service{d: d}, nil
+	s := &Service{d: d}
+	if len(opts) > 0 {
+		s.opt = opts[0]
+	}
+	return s, nil
 }
 
 // memberOrgs returns the organizations whose events p may read. The empty
@@ -98,7 +112,16 @@ func (a *Service) List(ctx context.Context, p apikey.Principal, in ports.AuditLi
 		return ports.AuditPage{}, err
 	}
 	orgs := memberOrgs(p)
-	if in.OrganizationID != "" {
+	switch {
+	case in.Unattributed && in.OrganizationID != "":
+		return ports.AuditPage{}, apikey.Invalid("unattributed", "unattributed=true and organization_id exclude each other")
+	case in.Unattributed:
+		if !slices.Contains(a.opt.Operators, p.Actor()) {
+			return ports.AuditPage{}, &apikey.DeniedError{Field: "unattributed", Code: "forbidden_organization",
+				Message: "only operators (audit.operators) may read the events that belong to no organization"}
+		}
+		orgs = []string{""}
+	case in.OrganizationID != "":
 		if !p.MemberOf(in.OrganizationID) {
 			return ports.AuditPage{}, apikey.ForbiddenOrganization("organization_id", in.OrganizationID)
 		}

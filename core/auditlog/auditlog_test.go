@@ -329,3 +329,40 @@ func TestVerifyChainsCountsEveryChain(t *testing.T) {
 		t.Errorf("report: %d problems, OK=%v; want %d, not OK", rep.Problems, rep.OK(), want)
 	}
 }
+
+// TestUnattributedEventsAreForOperators: the events that belong to no
+// organization (summaries of failures that named no key, purges) are read
+// by the configured operators only.
+func TestUnattributedEventsAreForOperators(t *testing.T) {
+	f := newAuditFixture(t)
+	op, err := New(Deps{Events: f.events, Chains: f.chains, Keys: f.keys, Clock: f.clock, Entropy: rand.Reader,
+		ChainKeys: f.log.d.ChainKeys}, Options{Operators: []string{"user:root"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := apikey.Principal{Subject: "root", Organizations: []string{"org_1"}}
+	if _, err := op.List(ctx, root, ports.AuditListInput{Unattributed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if q := f.events.queries[len(f.events.queries)-1]; len(q.OrganizationIDs) != 1 || q.OrganizationIDs[0] != "" {
+		t.Errorf("operator's query %+v: want the events of no organization", q)
+	}
+	n := len(f.events.queries)
+	_, err = op.List(ctx, alice, ports.AuditListInput{Unattributed: true})
+	if field, code := fieldCodeOf(err); field != "unattributed" || code != "forbidden_organization" || !errors.Is(err, apikey.ErrForbidden) {
+		t.Errorf("a non-operator reading unattributed events: %v", err)
+	}
+	_, err = op.List(ctx, root, ports.AuditListInput{Unattributed: true, OrganizationID: "org_1"})
+	wantField(t, "unattributed with an organization", err, "unattributed")
+	if len(f.events.queries) != n {
+		t.Error("a refused listing reached the store")
+	}
+}
+
+func fieldCodeOf(err error) (field, code string) {
+	var de *apikey.DeniedError
+	if errors.As(err, &de) {
+		return de.Field, de.Code
+	}
+	return "", ""
+}

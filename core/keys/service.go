@@ -64,6 +64,7 @@ type Service struct {
 	opt    Options
 	flight flight
 	inval  invalidations
+	sums   summaries
 }
 
 var _ ports.KeyService = (*Service)(nil)

@@ -198,12 +198,16 @@ func parseOutcome(err error) apikey.Outcome {
 
 // Record records v as one usage event: key.used for OutcomeOK,
 // key.auth_failed for any other outcome, with status, the answer the
-// caller gives (0 when not known yet). It returns apikey.ErrUnavailable
-// when the event cannot be accepted; the caller must then not act on a
-// successful verification.
+// caller gives (0 when not known yet). A failure that identifies no key is
+// counted into the next failure summary instead (FlushFailureSummaries).
+// It returns apikey.ErrUnavailable when the event cannot be accepted; the
+// caller must then not act on a successful verification.
 func (s *Service) Record(ctx context.Context, v ports.Verification, status int) error {
 	if !v.Outcome.Decided() || v.Event.ID == "" {
 		return fmt.Errorf("record usage: verification not decided")
+	}
+	if !v.Outcome.Identified() {
+		return s.summarize(ctx, v, status)
 	}
 	if err := s.d.Usage.Record(ctx, audit.Use(v.Event, v.Key, v.Outcome, status, v.Scope, v.Request)); err != nil {
 		return fmt.Errorf("record usage: %w", apikey.ErrUnavailable)
