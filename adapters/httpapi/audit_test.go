@@ -22,7 +22,8 @@ type fakeKeys struct {
 	ports.KeyService
 	mu       sync.Mutex
 	reqs     []audit.Request
-	recorded []int // statuses of the recorded verifications
+	scopes   [][]string // the scopes each verification required
+	recorded []int      // statuses of the recorded verifications
 	outcome  apikey.Outcome
 	err      error
 }
@@ -38,8 +39,14 @@ func (f *fakeKeys) Verify(_ context.Context, in ports.VerifyInput) (ports.Verifi
 	if out == "" {
 		out = apikey.OutcomeOK
 	}
-	sc, _ := apikey.ParseScope(in.Scope)
-	return ports.Verification{Outcome: out, Scope: sc, Request: in.Request, Key: apikey.Verified{KeyID: "key_caller", OrganizationID: "org_1",
+	f.scopes = append(f.scopes, in.Scopes)
+	var missing apikey.Scopes
+	if out == apikey.OutcomeScopeDenied {
+		for _, n := range in.Scopes {
+			missing = append(missing, apikey.Scope(n))
+		}
+	}
+	return ports.Verification{Outcome: out, Missing: missing, Request: in.Request, Key: apikey.Verified{KeyID: "key_caller", OrganizationID: "org_1",
 		Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage}, Environment: apikey.EnvTest}}, nil
 }
 

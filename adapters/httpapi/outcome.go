@@ -55,14 +55,14 @@ func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 
 // refuse answers a verification whose outcome is not OutcomeOK: one 401
 // body for every key that does not authenticate, 403 insufficient_scope
-// for a missing scope.
+// naming the required scopes the key lacks.
 func refuse(c *gin.Context, v ports.Verification) {
 	switch st := verifyStatus(v.Outcome); st {
 	case http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `ApiKey realm="apikeys", header="X-API-Key"`)
 		abort(c, st, codeInvalidKey, msgInvalidKey, "")
 	case http.StatusForbidden:
-		abort(c, st, codeInsufficientScope, "missing scope "+string(v.Scope), "")
+		abort(c, st, codeInsufficientScope, (&apikey.ScopeError{Required: v.Missing, Granted: v.Key.Scopes}).Error(), "")
 	default:
 		abort(c, st, "internal_error", "internal error", "")
 	}

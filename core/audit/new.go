@@ -79,17 +79,27 @@ func Change(s Stamp, action Action, actor, org, keyID string, req Request, detai
 // Use returns the event of one verification: key.used when the outcome is
 // OutcomeOK, key.auth_failed otherwise. key is the verified key's facts
 // (zero when the presented secret identifies no key), status the HTTP
-// status answered (0 when not known yet) and scope the scope required.
-func Use(s Stamp, key apikey.Verified, outcome apikey.Outcome, status int, scope apikey.Scope, req Request) Event {
+// status answered (0 when not known yet), required the scopes the request
+// required (its Scope field holds them comma-separated) and missing those
+// the key lacks (details "missing_scopes", for a scope_denied outcome).
+func Use(s Stamp, key apikey.Verified, outcome apikey.Outcome, status int, required, missing apikey.Scopes, req Request) Event {
 	action := ActionKeyUsed
 	if outcome != apikey.OutcomeOK {
 		action = ActionKeyAuthFailed
 	}
-	return withRequest(Event{
+	ev := Event{
 		ID: s.ID, Time: s.Time, OrganizationID: key.OrganizationID, Actor: UsageActor(key.KeyID), Action: action,
-		KeyID: key.KeyID, Status: status, Outcome: outcome, Scope: string(scope),
-	}, req)
+		KeyID: key.KeyID, Status: status, Outcome: outcome, Scope: required.Join(ScopeSeparator),
+	}
+	if len(missing) > 0 {
+		ev.Details = map[string]any{"missing_scopes": missing.Strings()}
+	}
+	return withRequest(ev, req)
 }
+
+// ScopeSeparator separates the scopes of an event's Scope field when a
+// request required several.
+const ScopeSeparator = ","
 
 // System returns an event that a job of the service itself (actor
 // "system:<job>") recorded, belonging to no organization and no key.
