@@ -37,22 +37,23 @@ func (keyRow) TableName() string { return "api_keys" }
 
 // eventRow is one row of audit_events.
 type eventRow struct {
-	ID             string    `gorm:"column:id;primaryKey"`
-	OccurredAt     time.Time `gorm:"column:occurred_at"`
-	OrganizationID string    `gorm:"column:organization_id"`
-	Actor          string    `gorm:"column:actor"`
-	Action         string    `gorm:"column:action"`
-	KeyID          string    `gorm:"column:key_id"`
-	RequestID      string    `gorm:"column:request_id"`
-	TraceID        string    `gorm:"column:trace_id"`
-	Method         string    `gorm:"column:method"`
-	Path           string    `gorm:"column:path"`
-	ClientIP       string    `gorm:"column:client_ip"`
-	UserAgent      string    `gorm:"column:user_agent"`
-	Status         int       `gorm:"column:status"`
-	Outcome        string    `gorm:"column:outcome"`
-	Scope          string    `gorm:"column:scope"`
-	Details        *string   `gorm:"column:details"` // JSON object; NULL when the event has none
+	ID              string    `gorm:"column:id;primaryKey"`
+	OccurredAt      time.Time `gorm:"column:occurred_at"`
+	OrganizationID  string    `gorm:"column:organization_id"`
+	Actor           string    `gorm:"column:actor"`
+	Action          string    `gorm:"column:action"`
+	KeyID           string    `gorm:"column:key_id"`
+	RequestID       string    `gorm:"column:request_id"`
+	ClientRequestID *string   `gorm:"column:client_request_id"` // NULL when the client sent none
+	TraceID         string    `gorm:"column:trace_id"`
+	Method          string    `gorm:"column:method"`
+	Path            string    `gorm:"column:path"`
+	ClientIP        string    `gorm:"column:client_ip"`
+	UserAgent       string    `gorm:"column:user_agent"`
+	Status          int       `gorm:"column:status"`
+	Outcome         string    `gorm:"column:outcome"`
+	Scope           string    `gorm:"column:scope"`
+	Details         *string   `gorm:"column:details"` // JSON object; NULL when the event has none
 	// The event's link in its writer's hash chain (see chain.go).
 	ChainID  string `gorm:"column:chain_id"`
 	Seq      *int64 `gorm:"column:seq"` // NULL only for events no chain holds
@@ -164,13 +165,16 @@ const (
 	maxActor     = 255
 	maxAction    = 32
 	maxRequestID = 128
-	maxTraceID   = 64
-	maxMethod    = 16
-	maxPath      = 2048
-	maxClientIP  = 64
-	maxUserAgent = 512
-	maxOutcome   = 32
-	maxScope     = 64
+	// maxClientRequestID is the width of client_request_id (migration
+	// 00007); the HTTP adapter keeps no longer id.
+	maxClientRequestID = audit.MaxClientRequestIDLen
+	maxTraceID         = 64
+	maxMethod          = 16
+	maxPath            = 2048
+	maxClientIP        = 64
+	maxUserAgent       = 512
+	maxOutcome         = 32
+	maxScope           = 255 // every scope required, comma-separated (migration 00007)
 )
 
 func toEventRow(ev audit.Event) (eventRow, error) {
@@ -188,22 +192,23 @@ func toEventRow(ev audit.Event) (eventRow, error) {
 		details = &s
 	}
 	return eventRow{
-		ID:             ev.ID,
-		OccurredAt:     utc(ev.Time),
-		OrganizationID: ev.OrganizationID,
-		Actor:          clean(ev.Actor, maxActor),
-		Action:         clean(string(ev.Action), maxAction),
-		KeyID:          ev.KeyID,
-		RequestID:      clean(ev.RequestID, maxRequestID),
-		TraceID:        clean(ev.TraceID, maxTraceID),
-		Method:         clean(ev.Method, maxMethod),
-		Path:           clean(ev.Path, maxPath),
-		ClientIP:       clean(ev.ClientIP, maxClientIP),
-		UserAgent:      clean(ev.UserAgent, maxUserAgent),
-		Status:         ev.Status,
-		Outcome:        clean(string(ev.Outcome), maxOutcome),
-		Scope:          clean(ev.Scope, maxScope),
-		Details:        details,
+		ID:              ev.ID,
+		OccurredAt:      utc(ev.Time),
+		OrganizationID:  ev.OrganizationID,
+		Actor:           clean(ev.Actor, maxActor),
+		Action:          clean(string(ev.Action), maxAction),
+		KeyID:           ev.KeyID,
+		RequestID:       clean(ev.RequestID, maxRequestID),
+		ClientRequestID: nullable(clean(ev.ClientRequestID, maxClientRequestID)),
+		TraceID:         clean(ev.TraceID, maxTraceID),
+		Method:          clean(ev.Method, maxMethod),
+		Path:            clean(ev.Path, maxPath),
+		ClientIP:        clean(ev.ClientIP, maxClientIP),
+		UserAgent:       clean(ev.UserAgent, maxUserAgent),
+		Status:          ev.Status,
+		Outcome:         clean(string(ev.Outcome), maxOutcome),
+		Scope:           clean(ev.Scope, maxScope),
+		Details:         details,
 	}, nil
 }
 
@@ -215,23 +220,40 @@ func (r eventRow) event() (audit.Event, error) {
 		}
 	}
 	return audit.Event{
-		ID:             r.ID,
-		Time:           utc(r.OccurredAt),
-		OrganizationID: r.OrganizationID,
-		Actor:          r.Actor,
-		Action:         audit.Action(r.Action),
-		KeyID:          r.KeyID,
-		RequestID:      r.RequestID,
-		TraceID:        r.TraceID,
-		Method:         r.Method,
-		Path:           r.Path,
-		ClientIP:       r.ClientIP,
-		UserAgent:      r.UserAgent,
-		Status:         r.Status,
-		Outcome:        apikey.Outcome(r.Outcome),
-		Scope:          r.Scope,
-		Details:        details,
+		ID:              r.ID,
+		Time:            utc(r.OccurredAt),
+		OrganizationID:  r.OrganizationID,
+		Actor:           r.Actor,
+		Action:          audit.Action(r.Action),
+		KeyID:           r.KeyID,
+		RequestID:       r.RequestID,
+		ClientRequestID: deref(r.ClientRequestID),
+		TraceID:         r.TraceID,
+		Method:          r.Method,
+		Path:            r.Path,
+		ClientIP:        r.ClientIP,
+		UserAgent:       r.UserAgent,
+		Status:          r.Status,
+		Outcome:         apikey.Outcome(r.Outcome),
+		Scope:           r.Scope,
+		Details:         details,
 	}, nil
+}
+
+// nullable is s, or nil (NULL) when s is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// deref is the string p points to, "" for nil (NULL).
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // clean makes s storable in a text column of n characters on every

@@ -9,15 +9,44 @@ import (
 
 // Request describes the request that caused an event, as the audit trail
 // records it. The driving adapter fills it from what it believes of the
-// request (the client address through trusted proxies, a validated request
-// id); fields it does not know stay empty.
+// request (the client address through trusted proxies); fields it does not
+// know stay empty.
 type Request struct {
 	Method    string
 	Path      string
 	ClientIP  string
 	UserAgent string
+	// RequestID is the id the server made for the request, never one a
+	// client sent.
 	RequestID string
-	TraceID   string
+	// ClientRequestID is the id the client sent for the request (its
+	// X-Request-Id), kept only when ValidClientRequestID accepts it.
+	ClientRequestID string
+	TraceID         string
+}
+
+// MaxClientRequestIDLen is the longest client request id kept.
+const MaxClientRequestIDLen = 64
+
+// ValidClientRequestID reports whether id may be recorded as a client's
+// request id: 1 to MaxClientRequestIDLen characters among A-Z a-z 0-9 and
+// . _ : - (UUIDs, ULIDs, "trace:span" pairs, ...). Anything else (spaces,
+// control characters, quotes, non-ASCII, longer values) is dropped rather
+// than cleaned, so the audit trail never holds a value a client shaped to
+// look like something else.
+func ValidClientRequestID(id string) bool {
+	if id == "" || len(id) > MaxClientRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
+		case ch == '.', ch == '_', ch == ':', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Event ids: IDPrefix, the event's time in milliseconds since 1970 as
@@ -108,7 +137,8 @@ func System(s Stamp, action Action, actor string, details map[string]any) Event 
 }
 
 func withRequest(ev Event, req Request) Event {
-	ev.RequestID, ev.TraceID, ev.Method, ev.Path = req.RequestID, req.TraceID, req.Method, req.Path
+	ev.RequestID, ev.ClientRequestID, ev.TraceID = req.RequestID, req.ClientRequestID, req.TraceID
+	ev.Method, ev.Path = req.Method, req.Path
 	ev.ClientIP, ev.UserAgent = req.ClientIP, req.UserAgent
 	return ev
 }

@@ -62,6 +62,18 @@ func TestVerifyScopeChecksFailClosed(t *testing.T) {
 				t.Errorf("%s: the message does not name the parameter: %s", c.query, r.body)
 			}
 		}
+		// Every scope at once: the event keeps all of them (95 characters,
+		// wider than the column was before migration 00007) and the
+		// chains still verify.
+		allID, all := createKey(t, s, tok, `{"name":"all","scopes":["triggers:read","triggers:write","events:read","organizations:read","organizations:write","api-keys:manage"]}`)
+		want(t, verify("?scope=api-keys:manage&scope=organizations:write&scope=organizations:read&scope=events:read&scope=triggers:write&scope=triggers:read", all, "e2e-scope-all"), 200)
+		eventually(t, 10*time.Second, "the use of every scope is recorded", func() bool {
+			return len(s.auditLog("/api/v1/api-keys/"+allID+"/usage", bearer(tok)...)) == 1
+		})
+		wantFields(t, "every scope", s.auditLog("/api/v1/api-keys/"+allID+"/usage", bearer(tok)...)[0], map[string]any{
+			"client_request_id": "e2e-scope-all", "action": "key.used",
+			"scope": "triggers:read,triggers:write,events:read,organizations:read,organizations:write,api-keys:manage"})
+
 		// A key that holds the scope still passes, with or without it asked.
 		want(t, verify("?scope=triggers:read", secret, "e2e-scope-one"), 200)
 		want(t, verify("", secret, "e2e-scope-none"), 200)
@@ -73,20 +85,23 @@ func TestVerifyScopeChecksFailClosed(t *testing.T) {
 			evs = s.auditLog("/api/v1/api-keys/"+id+"/usage", bearer(tok)...)
 			return len(evs) >= 4
 		})
-		denied := findEvent(t, evs, map[string]any{"request_id": "e2e-scopes-denied"})
+		denied := findEvent(t, evs, map[string]any{"client_request_id": "e2e-scopes-denied"})
 		wantFields(t, "denied", denied, map[string]any{"action": "key.auth_failed", "outcome": "scope_denied",
 			"status": float64(403), "scope": "triggers:read,events:read"})
 		if d, _ := denied["details"].(map[string]any); d == nil || !slices.Equal(stringsOf(d["missing_scopes"]), []string{"events:read"}) {
 			t.Errorf("denied: details %v, want missing_scopes [events:read]", denied["details"])
 		}
-		wantFields(t, "duplicate", findEvent(t, evs, map[string]any{"request_id": "e2e-scopes-dup"}),
+		wantFields(t, "duplicate", findEvent(t, evs, map[string]any{"client_request_id": "e2e-scopes-dup"}),
 			map[string]any{"action": "key.used", "scope": "triggers:read", "details": nil})
-		wantFields(t, "no scope", findEvent(t, evs, map[string]any{"request_id": "e2e-scope-none"}),
+		wantFields(t, "no scope", findEvent(t, evs, map[string]any{"client_request_id": "e2e-scope-none"}),
 			map[string]any{"action": "key.used", "scope": nil})
 		for _, ev := range evs {
-			if ev["request_id"] == "e2e-bad-query" {
+			if ev["client_request_id"] == "e2e-bad-query" {
 				t.Errorf("a refused query was recorded as a use: %v", ev)
 			}
+		}
+		if out := s.cli("audit", "verify"); !strings.Contains(out, "no problems found") {
+			t.Errorf("audit verify: %s", out)
 		}
 	})
 }
