@@ -34,7 +34,7 @@ func TestLoadShippedConfigs(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
-		env := []string{"APIKEYS_JWT_SECRET=" + strings.Repeat("j", 32), "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 32)}
+		env := []string{"APIKEYS_JWT_SECRET=" + testJWTSecret, "APIKEYS_SECURITY_PEPPER=" + testPepper}
 		if _, err := Load(p, env); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
@@ -90,7 +90,7 @@ func TestProductionRequiresSecrets(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	_, err = Load(writeFile(t, "{}\n"), []string{"APIKEYS_ENV=production",
-		"APIKEYS_JWT_SECRET=" + strings.Repeat("s", 40), "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40),
+		"APIKEYS_JWT_SECRET=" + testJWTSecret, "APIKEYS_SECURITY_PEPPER=" + testPepper,
 		"APIKEYS_JWT_ISSUER=apikeys", "APIKEYS_JWT_AUDIENCE=apikeys"})
 	if err != nil {
 		t.Fatal(err)
