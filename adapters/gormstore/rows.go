@@ -37,29 +37,32 @@ func (keyRow) TableName() string { return "api_keys" }
 
 // eventRow is one row of audit_events.
 type eventRow struct {
-	ID              string    `gorm:"column:id;primaryKey"`
-	OccurredAt      time.Time `gorm:"column:occurred_at"`
-	OrganizationID  string    `gorm:"column:organization_id"`
-	Actor           string    `gorm:"column:actor"`
-	Action          string    `gorm:"column:action"`
-	KeyID           string    `gorm:"column:key_id"`
-	RequestID       string    `gorm:"column:request_id"`
-	ClientRequestID *string   `gorm:"column:client_request_id"` // NULL when the client sent none
-	TraceID         string    `gorm:"column:trace_id"`
-	Method          string    `gorm:"column:method"`
-	Path            string    `gorm:"column:path"`
-	ClientIP        string    `gorm:"column:client_ip"`
-	UserAgent       string    `gorm:"column:user_agent"`
-	Status          int       `gorm:"column:status"`
-	Outcome         string    `gorm:"column:outcome"`
-	Scope           string    `gorm:"column:scope"`
-	Details         *string   `gorm:"column:details"` // JSON object; NULL when the event has none
+	ID             string    `gorm:"column:id;primaryKey"`
+	OccurredAt     time.Time `gorm:"column:occurred_at"`
+	OrganizationID string    `gorm:"column:organization_id"`
+	Actor          string    `gorm:"column:actor"`
+	Action         string    `gorm:"column:action"`
+	KeyID          string    `gorm:"column:key_id"`
+	RequestID      string    `gorm:"column:request_id"`
+	TraceID        string    `gorm:"column:trace_id"`
+	Method         string    `gorm:"column:method"`
+	Path           string    `gorm:"column:path"`
+	ClientIP       string    `gorm:"column:client_ip"`
+	UserAgent      string    `gorm:"column:user_agent"`
+	Status         int       `gorm:"column:status"`
+	Outcome        string    `gorm:"column:outcome"`
+	Scope          string    `gorm:"column:scope"`
+	Details        *string   `gorm:"column:details"` // JSON object; NULL when the event has none
 	// The event's link in its writer's hash chain (see chain.go).
 	ChainID  string `gorm:"column:chain_id"`
 	Seq      *int64 `gorm:"column:seq"` // NULL only for events no chain holds
 	PrevID   string `gorm:"column:prev_id"`
 	PrevHash string `gorm:"column:prev_hash"`
 	Hash     string `gorm:"column:hash"`
+
+	// ClientRequestID is the id the client sent (migration 00007); NULL
+	// when it sent none.
+	ClientRequestID *string `gorm:"column:client_request_id"`
 }
 
 func (eventRow) TableName() string { return "audit_events" }
@@ -165,16 +168,17 @@ const (
 	maxActor     = 255
 	maxAction    = 32
 	maxRequestID = 128
+	maxTraceID   = 64
+	maxMethod    = 16
+	maxPath      = 2048
+	maxClientIP  = 64
+	maxUserAgent = 512
+	maxOutcome   = 32
+	maxScope     = 255 // every scope required, comma-separated (migration 00007)
+
 	// maxClientRequestID is the width of client_request_id (migration
 	// 00007); the HTTP adapter keeps no longer id.
 	maxClientRequestID = audit.MaxClientRequestIDLen
-	maxTraceID         = 64
-	maxMethod          = 16
-	maxPath            = 2048
-	maxClientIP        = 64
-	maxUserAgent       = 512
-	maxOutcome         = 32
-	maxScope           = 255 // every scope required, comma-separated (migration 00007)
 )
 
 func toEventRow(ev audit.Event) (eventRow, error) {
@@ -191,25 +195,26 @@ func toEventRow(ev audit.Event) (eventRow, error) {
 		s := string(enc)
 		details = &s
 	}
-	return eventRow{
-		ID:              ev.ID,
-		OccurredAt:      utc(ev.Time),
-		OrganizationID:  ev.OrganizationID,
-		Actor:           clean(ev.Actor, maxActor),
-		Action:          clean(string(ev.Action), maxAction),
-		KeyID:           ev.KeyID,
-		RequestID:       clean(ev.RequestID, maxRequestID),
-		ClientRequestID: nullable(clean(ev.ClientRequestID, maxClientRequestID)),
-		TraceID:         clean(ev.TraceID, maxTraceID),
-		Method:          clean(ev.Method, maxMethod),
-		Path:            clean(ev.Path, maxPath),
-		ClientIP:        clean(ev.ClientIP, maxClientIP),
-		UserAgent:       clean(ev.UserAgent, maxUserAgent),
-		Status:          ev.Status,
-		Outcome:         clean(string(ev.Outcome), maxOutcome),
-		Scope:           clean(ev.Scope, maxScope),
-		Details:         details,
-	}, nil
+	row := eventRow{
+		ID:             ev.ID,
+		OccurredAt:     utc(ev.Time),
+		OrganizationID: ev.OrganizationID,
+		Actor:          clean(ev.Actor, maxActor),
+		Action:         clean(string(ev.Action), maxAction),
+		KeyID:          ev.KeyID,
+		RequestID:      clean(ev.RequestID, maxRequestID),
+		TraceID:        clean(ev.TraceID, maxTraceID),
+		Method:         clean(ev.Method, maxMethod),
+		Path:           clean(ev.Path, maxPath),
+		ClientIP:       clean(ev.ClientIP, maxClientIP),
+		UserAgent:      clean(ev.UserAgent, maxUserAgent),
+		Status:         ev.Status,
+		Outcome:        clean(string(ev.Outcome), maxOutcome),
+		Scope:          clean(ev.Scope, maxScope),
+		Details:        details,
+	}
+	row.ClientRequestID = nullable(clean(ev.ClientRequestID, maxClientRequestID))
+	return row, nil
 }
 
 func (r eventRow) event() (audit.Event, error) {
@@ -219,25 +224,26 @@ func (r eventRow) event() (audit.Event, error) {
 			return audit.Event{}, fmt.Errorf("decode details of event %s: %w", r.ID, err)
 		}
 	}
-	return audit.Event{
-		ID:              r.ID,
-		Time:            utc(r.OccurredAt),
-		OrganizationID:  r.OrganizationID,
-		Actor:           r.Actor,
-		Action:          audit.Action(r.Action),
-		KeyID:           r.KeyID,
-		RequestID:       r.RequestID,
-		ClientRequestID: deref(r.ClientRequestID),
-		TraceID:         r.TraceID,
-		Method:          r.Method,
-		Path:            r.Path,
-		ClientIP:        r.ClientIP,
-		UserAgent:       r.UserAgent,
-		Status:          r.Status,
-		Outcome:         apikey.Outcome(r.Outcome),
-		Scope:           r.Scope,
-		Details:         details,
-	}, nil
+	ev := audit.Event{
+		ID:             r.ID,
+		Time:           utc(r.OccurredAt),
+		OrganizationID: r.OrganizationID,
+		Actor:          r.Actor,
+		Action:         audit.Action(r.Action),
+		KeyID:          r.KeyID,
+		RequestID:      r.RequestID,
+		TraceID:        r.TraceID,
+		Method:         r.Method,
+		Path:           r.Path,
+		ClientIP:       r.ClientIP,
+		UserAgent:      r.UserAgent,
+		Status:         r.Status,
+		Outcome:        apikey.Outcome(r.Outcome),
+		Scope:          r.Scope,
+		Details:        details,
+	}
+	ev.ClientRequestID = deref(r.ClientRequestID)
+	return ev, nil
 }
 
 // nullable is s, or nil (NULL) when s is empty.

@@ -24,23 +24,24 @@ func (s *Server) auditRoutes(v1 *gin.RouterGroup) {
 // eventJSON is an audit event as the API shows it. Facts the event does
 // not have are null.
 type eventJSON struct {
-	ID              string         `json:"id"`
-	Time            time.Time      `json:"time"`
-	OrganizationID  string         `json:"organization_id"`
-	Actor           string         `json:"actor"`
-	Action          string         `json:"action"`
-	KeyID           *string        `json:"key_id"`
-	RequestID       *string        `json:"request_id"`
-	ClientRequestID *string        `json:"client_request_id"`
-	TraceID         *string        `json:"trace_id"`
-	Method          *string        `json:"method"`
-	Path            *string        `json:"path"`
-	ClientIP        *string        `json:"client_ip"`
-	UserAgent       *string        `json:"user_agent"`
-	Status          *int           `json:"status"`
-	Outcome         *string        `json:"outcome"`
-	Scope           *string        `json:"scope"`
-	Details         map[string]any `json:"details"`
+	ID             string         `json:"id"`
+	Time           time.Time      `json:"time"`
+	OrganizationID string         `json:"organization_id"`
+	Actor          string         `json:"actor"`
+	Action         string         `json:"action"`
+	KeyID          *string        `json:"key_id"`
+	RequestID      *string        `json:"request_id"`
+	TraceID        *string        `json:"trace_id"`
+	Method         *string        `json:"method"`
+	Path           *string        `json:"path"`
+	ClientIP       *string        `json:"client_ip"`
+	UserAgent      *string        `json:"user_agent"`
+	Status         *int           `json:"status"`
+	Outcome        *string        `json:"outcome"`
+	Scope          *string        `json:"scope"`
+	Details        map[string]any `json:"details"`
+	// ClientRequestID is the X-Request-Id the client sent, when kept.
+	ClientRequestID *string `json:"client_request_id"`
 }
 
 type eventsJSON struct {
@@ -58,12 +59,12 @@ func optional(s string) *string {
 func toEventJSON(ev audit.Event) eventJSON {
 	out := eventJSON{
 		ID: ev.ID, Time: ev.Time.UTC(), OrganizationID: ev.OrganizationID, Actor: ev.Actor, Action: string(ev.Action),
-		KeyID: optional(ev.KeyID), RequestID: optional(ev.RequestID), ClientRequestID: optional(ev.ClientRequestID),
-		TraceID: optional(ev.TraceID),
-		Method:  optional(ev.Method), Path: optional(ev.Path), ClientIP: optional(ev.ClientIP),
+		KeyID: optional(ev.KeyID), RequestID: optional(ev.RequestID), TraceID: optional(ev.TraceID),
+		Method: optional(ev.Method), Path: optional(ev.Path), ClientIP: optional(ev.ClientIP),
 		UserAgent: optional(ev.UserAgent), Outcome: optional(string(ev.Outcome)), Scope: optional(ev.Scope),
 		Details: ev.Details,
 	}
+	out.ClientRequestID = optional(ev.ClientRequestID)
 	if ev.Status != 0 {
 		st := ev.Status
 		out.Status = &st

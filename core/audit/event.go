@@ -78,19 +78,20 @@ type Event struct {
 	Actor          string // "user:<sub>", "key:<id>", "anonymous" or "system:<job>"
 	Action         Action
 	KeyID          string
-	RequestID      string // the server's id of the request
+	RequestID      string
+	TraceID        string
+	Method         string
+	Path           string
+	ClientIP       string
+	UserAgent      string
+	Status         int            // HTTP status answered, where known
+	Outcome        apikey.Outcome // of a verification (usage events); "" for changes
+	Scope          string         // scopes required by the request, comma-separated (ScopeSeparator); "" if none
+	Details        map[string]any
 	// ClientRequestID is the id the client gave the request (its
 	// X-Request-Id, when ValidClientRequestID accepted it); "" if none.
+	// RequestID is always the server's own.
 	ClientRequestID string
-	TraceID         string
-	Method          string
-	Path            string
-	ClientIP        string
-	UserAgent       string
-	Status          int            // HTTP status answered, where known
-	Outcome         apikey.Outcome // of a verification (usage events); "" for changes
-	Scope           string         // scopes required by the request, comma-separated (ScopeSeparator); "" if none
-	Details         map[string]any
 }
 
 // IDPrefix starts every audit event id.

@@ -65,44 +65,46 @@ func newKey(org string, created time.Time) apikey.Key {
 // keyEvent returns the management event of action on k at t.
 func keyEvent(action audit.Action, k apikey.Key, t time.Time) audit.Event {
 	return audit.Event{
-		ID:              newEventID(),
-		Time:            t,
-		OrganizationID:  k.OrganizationID,
-		Actor:           "user:alice",
-		Action:          action,
-		KeyID:           k.ID,
-		RequestID:       "req_" + token(16),
+		ID:             newEventID(),
+		Time:           t,
+		OrganizationID: k.OrganizationID,
+		Actor:          "user:alice",
+		Action:         action,
+		KeyID:          k.ID,
+		RequestID:      "req_" + token(16),
+		TraceID:        strings.Repeat("4bf92f3577b34da6", 2),
+		Method:         "POST",
+		Path:           "/v1/api-keys",
+		ClientIP:       "203.0.113.7",
+		UserAgent:      "curl/8.5.0",
+		Status:         201,
+		Outcome:        "ok",
+		Scope:          string(apikey.ScopeAPIKeysManage),
+		Details:        map[string]any{"name": k.Name, "scopes": []any{"triggers:read", "events:read"}},
+
 		ClientRequestID: "deploy-" + token(12),
-		TraceID:         strings.Repeat("4bf92f3577b34da6", 2),
-		Method:          "POST",
-		Path:            "/v1/api-keys",
-		ClientIP:        "203.0.113.7",
-		UserAgent:       "curl/8.5.0",
-		Status:          201,
-		Outcome:         "ok",
-		Scope:           string(apikey.ScopeAPIKeysManage),
-		Details:         map[string]any{"name": k.Name, "scopes": []any{"triggers:read", "events:read"}},
 	}
 }
 
 // useEvent returns a usage event of key k at t with outcome.
 func useEvent(action audit.Action, k apikey.Key, t time.Time, outcome apikey.Outcome) audit.Event {
 	return audit.Event{
-		ID:              newEventID(),
-		Time:            t,
-		OrganizationID:  k.OrganizationID,
-		Actor:           "key:" + k.ID,
-		Action:          action,
-		KeyID:           k.ID,
-		RequestID:       "req_" + token(16),
+		ID:             newEventID(),
+		Time:           t,
+		OrganizationID: k.OrganizationID,
+		Actor:          "key:" + k.ID,
+		Action:         action,
+		KeyID:          k.ID,
+		RequestID:      "req_" + token(16),
+		Method:         "GET",
+		Path:           "/v1/triggers",
+		ClientIP:       "198.51.100.23",
+		UserAgent:      "Go-http-client/1.1",
+		Status:         200,
+		Outcome:        outcome,
+		Scope:          string(apikey.ScopeTriggersRead),
+
 		ClientRequestID: "0f8fad5b-d9cb-469f-a165-" + token(12),
-		Method:          "GET",
-		Path:            "/v1/triggers",
-		ClientIP:        "198.51.100.23",
-		UserAgent:       "Go-http-client/1.1",
-		Status:          200,
-		Outcome:         outcome,
-		Scope:           string(apikey.ScopeTriggersRead),
 	}
 }
 
