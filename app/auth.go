@@ -104,7 +104,7 @@ func (c Config) hs256On() bool {
 func (c Config) validateAuth(p *problems) {
 	bad := p.add
 	if c.JWT.Secret != "" && len(c.JWT.Secret) < jwtauth.MinSecretLen {
-		bad("jwt.secret", "must be at least %d bytes (generate one with: openssl rand -base64 48)", jwtauth.MinSecretLen)
+		bad("jwt.secret", "must be at least %d bytes (%s)", jwtauth.MinSecretLen, generateHint)
 	}
 	if c.JWT.Leeway < 0 || c.JWT.Leeway > 5*time.Minute {
 		bad("jwt.leeway", "must be between 0 and 5m, got %s", c.JWT.Leeway)
@@ -118,7 +118,7 @@ func (c Config) validateAuth(p *problems) {
 			why = "with storage.driver=" + c.Storage.Driver + " (instances sharing a database must share it)"
 		}
 		if c.JWT.Secret == "" && len(c.Auth.Issuers) == 0 {
-			bad("jwt.secret", "is required %s unless auth.issuers lists an identity provider", why)
+			bad("jwt.secret", "is required %s unless auth.issuers lists an identity provider (%s)", why, generateHint)
 		}
 	}
 	if c.Production() && c.JWT.Secret != "" {

@@ -69,7 +69,7 @@ func TestIssuerSettingsNamed(t *testing.T) {
 		"jwks_refresh":         {"{}\n", []string{"APIKEYS_AUTH_JWKS_REFRESH=0s"}, "auth.jwks_refresh"},
 		"same issuer as jwt":   {issuersYAML, []string{"APIKEYS_JWT_ISSUER=https://id.example.com/realms/acme"}, "jwt.issuer"},
 		"http in production":   {strings.Replace(issuersYAML, "https://id.example.com", "http://id.example.com", 1), prodEnv(), "auth.issuers[0].issuer"},
-		"production HS256 iss": {"{}\n", prodEnv("APIKEYS_JWT_SECRET=" + strings.Repeat("s", 40)), "jwt.issuer: is required in production"},
+		"production HS256 iss": {"{}\n", prodEnv("APIKEYS_JWT_SECRET=" + testJWTSecret), "jwt.issuer: is required in production"},
 		"production no issuer": {"{}\n", prodEnv(), "unless auth.issuers lists an identity provider"},
 	}
 	for name, c := range cases {
@@ -83,7 +83,7 @@ func TestIssuerSettingsNamed(t *testing.T) {
 }
 
 func prodEnv(extra ...string) []string {
-	return append([]string{"APIKEYS_ENV=production", "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40), "APIKEYS_AUDIT_CHAIN_KEY=" + strings.Repeat("c", 40)}, extra...)
+	return append([]string{"APIKEYS_ENV=production", "APIKEYS_SECURITY_PEPPER=" + testPepper, "APIKEYS_AUDIT_CHAIN_KEY=" + testChainKey}, extra...)
 }
 
 // TestProductionWithIssuersOnly: production may turn the HS256 issuer off.

@@ -216,6 +216,11 @@ type DebugConfig struct {
 	// turns it off. Profiles reveal internals: keep it on a loopback or
 	// otherwise private address.
 	Addr string `koanf:"addr"`
+	// AllowPublicAddr lets Addr be other than a loopback address (e.g. a
+	// pod address scraped from a private network). Off, a non-loopback
+	// Addr is refused: profiles and counters would be served to anyone
+	// who can reach it.
+	AllowPublicAddr bool `koanf:"allow_public_addr"`
 }
 
 // Defaults returns the configuration used where neither file nor

@@ -34,8 +34,7 @@ func TestLoadShippedConfigs(t *testing.T) {
 		if _, err := os.Stat(p); err != nil {
 			continue
 		}
-		env := []string{"APIKEYS_JWT_SECRET=" + strings.Repeat("j", 32), "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 32),
-			"APIKEYS_AUDIT_CHAIN_KEY=" + strings.Repeat("c", 32)}
+		env := []string{"APIKEYS_JWT_SECRET=" + testJWTSecret, "APIKEYS_SECURITY_PEPPER=" + testPepper, "APIKEYS_AUDIT_CHAIN_KEY=" + testChainKey}
 		if _, err := Load(p, env); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
@@ -97,14 +96,14 @@ func TestProductionRequiresSecrets(t *testing.T) {
 		!strings.Contains(err.Error(), "audit.chain_key: is required in production") {
 		t.Fatalf("got %v", err)
 	}
-	secrets := []string{"APIKEYS_ENV=production", "APIKEYS_JWT_SECRET=" + strings.Repeat("s", 40), "APIKEYS_SECURITY_PEPPER=" + strings.Repeat("p", 40),
+	secrets := []string{"APIKEYS_ENV=production", "APIKEYS_JWT_SECRET=" + testJWTSecret, "APIKEYS_SECURITY_PEPPER=" + testPepper,
 		"APIKEYS_JWT_ISSUER=apikeys", "APIKEYS_JWT_AUDIENCE=apikeys"}
 	_, err = Load(writeFile(t, "{}\n"), secrets)
 	if err == nil || strings.Contains(err.Error(), "jwt.secret") || !strings.Contains(err.Error(), "audit.chain_key: is required in production") {
 		t.Fatalf("without audit.chain_key: %v", err)
 	}
-	cfg, err := Load(writeFile(t, "{}\n"), append(secrets, "APIKEYS_AUDIT_CHAIN_KEY="+strings.Repeat("c", 40),
-		"APIKEYS_AUDIT_PREVIOUS_CHAIN_KEYS="+strings.Repeat("o", 40)+", "+strings.Repeat("q", 40)))
+	cfg, err := Load(writeFile(t, "{}\n"), append(secrets, "APIKEYS_AUDIT_CHAIN_KEY="+testChainKey,
+		"APIKEYS_AUDIT_PREVIOUS_CHAIN_KEYS="+testPreviousChainKey+", "+testOlderChainKey))
 	if err != nil {
 		t.Fatal(err)
 	}

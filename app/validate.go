@@ -52,6 +52,7 @@ func (c Config) Validate() error {
 	c.Log.validate(&p)
 	c.Debug.validate(&p, c.HTTP.Addr)
 	c.validateSecrets(&p)
+	c.validateProductionSecrets(&p)
 	p = append(p, c.Telemetry.validate()...)
 	return errors.Join(p...)
 }
@@ -72,7 +73,7 @@ func (c Config) validateSecrets(p *problems) {
 		why = "with storage.driver=" + c.Storage.Driver + " (instances sharing a database must share it)"
 	}
 	if c.Security.Pepper == "" {
-		p.add("security.pepper", "is required %s", why)
+		p.add("security.pepper", "is required %s (%s)", why, generateHint)
 	}
 	if c.Audit.ChainKey == "" {
 		p.add("audit.chain_key", "is required %s", why)
@@ -130,7 +131,7 @@ var argon2Keys = map[string]string{
 
 func (s SecurityConfig) validate(p *problems) {
 	if s.Pepper != "" && len(s.Pepper) < 32 {
-		p.add("security.pepper", "must be at least 32 bytes")
+		p.add("security.pepper", "must be at least 32 bytes (%s)", generateHint)
 	}
 	var pe *argon2id.ParamError
 	if err := s.Argon2.params().Validate(); errors.As(err, &pe) {
@@ -240,5 +241,8 @@ func (d DebugConfig) validate(p *problems, httpAddr string) {
 		p.add("debug.addr", "must be empty (off) or host:port, got %q", d.Addr)
 	} else if d.Addr == httpAddr {
 		p.add("debug.addr", "must differ from http.addr (%s)", httpAddr)
+	} else if !loopback(d.Addr) && !d.AllowPublicAddr {
+		p.add("debug.addr", "%q is not a loopback address: pprof profiles and expvar counters would be served to anyone who can reach it; "+
+			"use 127.0.0.1:6060, or set debug.allow_public_addr: true if only trusted hosts can reach that address", d.Addr)
 	}
 }

@@ -31,8 +31,10 @@ type KeyService interface {
 
 // VerifyInput is one presented secret to verify.
 type VerifyInput struct {
-	Secret  string
-	Scope   string // required scope name, or ""
+	Secret string
+	// Scopes names the scopes the key must hold, every one of them (none:
+	// any valid key passes). The core refuses an empty or unknown name.
+	Scopes  []string
 	Request audit.Request
 }
 
@@ -44,8 +46,12 @@ type Verification struct {
 	// OutcomeOK, and also for the failures of an identified key (revoked,
 	// expired, scope_denied) so that they can be audited; zero otherwise.
 	Key apikey.Verified
-	// Scope is the scope that was required, if any.
-	Scope apikey.Scope
+	// Scopes are the scopes that were required, each once, in the
+	// documented order (apikey.AllScopes); empty when none was.
+	Scopes apikey.Scopes
+	// Missing are the required scopes the key lacks: set exactly when the
+	// outcome is OutcomeScopeDenied.
+	Missing apikey.Scopes
 	// CacheHit says the verification cache answered, without a store read.
 	CacheHit bool
 	// Request is the request the verification answers, for its event.

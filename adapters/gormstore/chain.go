@@ -123,6 +123,7 @@ func (r eventRow) record() audit.Record {
 		},
 		Link: audit.Link{ChainID: r.ChainID, PrevID: r.PrevID, PrevHash: r.PrevHash, Hash: r.Hash},
 	}
+	rec.Event.ClientRequestID = deref(r.ClientRequestID)
 	if r.Seq != nil {
 		rec.Link.Seq = *r.Seq
 	}

@@ -10,12 +10,12 @@ import (
 
 // eventColumns are the audit_events columns in the order sqliteInsertSQL lists
 // them and eventArgs gives their values.
-const eventColumns = "id, occurred_at, organization_id, actor, action, key_id, request_id, trace_id, " +
+const eventColumns = "id, occurred_at, organization_id, actor, action, key_id, request_id, client_request_id, trace_id, " +
 	"method, path, client_ip, user_agent, status, outcome, scope, details, " +
 	"chain_id, seq, prev_id, prev_hash, hash"
 
 // eventColumnCount is the number of names in eventColumns.
-const eventColumnCount = 21
+const eventColumnCount = 22
 
 // sqliteInsertSQL returns a SQLite INSERT of n audit_events rows with
 // positional parameters. OR FAIL: a statement that breaks a constraint
@@ -42,7 +42,7 @@ func sqliteInsertSQL(n int) string {
 
 // eventArgs appends r's values to args in eventColumns order.
 func eventArgs(args []any, r *eventRow) []any {
-	return append(args, r.ID, r.OccurredAt, r.OrganizationID, r.Actor, r.Action, r.KeyID, r.RequestID, r.TraceID,
+	return append(args, r.ID, r.OccurredAt, r.OrganizationID, r.Actor, r.Action, r.KeyID, r.RequestID, r.ClientRequestID, r.TraceID,
 		r.Method, r.Path, r.ClientIP, r.UserAgent, r.Status, r.Outcome, r.Scope, r.Details,
 		r.ChainID, r.Seq, r.PrevID, r.PrevHash, r.Hash)
 }

@@ -60,6 +60,10 @@ type eventRow struct {
 	PrevID   string `gorm:"column:prev_id"`
 	PrevHash string `gorm:"column:prev_hash"`
 	Hash     string `gorm:"column:hash"`
+
+	// ClientRequestID is the id the client sent (migration 00007); NULL
+	// when it sent none.
+	ClientRequestID *string `gorm:"column:client_request_id"`
 }
 
 func (eventRow) TableName() string { return "audit_events" }
@@ -189,7 +193,11 @@ const (
 	maxClientIP  = 64
 	maxUserAgent = 512
 	maxOutcome   = 32
-	maxScope     = 64
+	maxScope     = 255 // every scope required, comma-separated (migration 00007)
+
+	// maxClientRequestID is the width of client_request_id (migration
+	// 00007); the HTTP adapter keeps no longer id.
+	maxClientRequestID = audit.MaxClientRequestIDLen
 )
 
 func toEventRow(ev audit.Event) (eventRow, error) {
@@ -206,7 +214,7 @@ func toEventRow(ev audit.Event) (eventRow, error) {
 		s := string(enc)
 		details = &s
 	}
-	return eventRow{
+	row := eventRow{
 		ID:             ev.ID,
 		OccurredAt:     utc(ev.Time),
 		OrganizationID: ev.OrganizationID,
@@ -223,7 +231,9 @@ func toEventRow(ev audit.Event) (eventRow, error) {
 		Outcome:        clean(string(ev.Outcome), maxOutcome),
 		Scope:          clean(ev.Scope, maxScope),
 		Details:        details,
-	}, nil
+	}
+	row.ClientRequestID = nullable(clean(ev.ClientRequestID, maxClientRequestID))
+	return row, nil
 }
 
 func (r eventRow) event() (audit.Event, error) {
@@ -233,7 +243,7 @@ func (r eventRow) event() (audit.Event, error) {
 			return audit.Event{}, fmt.Errorf("decode details of event %s: %w", r.ID, err)
 		}
 	}
-	return audit.Event{
+	ev := audit.Event{
 		ID:             r.ID,
 		Time:           utc(r.OccurredAt),
 		OrganizationID: r.OrganizationID,
@@ -250,7 +260,25 @@ func (r eventRow) event() (audit.Event, error) {
 		Outcome:        apikey.Outcome(r.Outcome),
 		Scope:          r.Scope,
 		Details:        details,
-	}, nil
+	}
+	ev.ClientRequestID = deref(r.ClientRequestID)
+	return ev, nil
+}
+
+// nullable is s, or nil (NULL) when s is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// deref is the string p points to, "" for nil (NULL).
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // clean makes s storable in a text column of n characters on every

@@ -40,6 +40,8 @@ type eventJSON struct {
 	Outcome        *string        `json:"outcome"`
 	Scope          *string        `json:"scope"`
 	Details        map[string]any `json:"details"`
+	// ClientRequestID is the X-Request-Id the client sent, when kept.
+	ClientRequestID *string `json:"client_request_id"`
 }
 
 type eventsJSON struct {
@@ -62,6 +64,7 @@ func toEventJSON(ev audit.Event) eventJSON {
 		UserAgent: optional(ev.UserAgent), Outcome: optional(string(ev.Outcome)), Scope: optional(ev.Scope),
 		Details: ev.Details,
 	}
+	out.ClientRequestID = optional(ev.ClientRequestID)
 	if ev.Status != 0 {
 		st := ev.Status
 		out.Status = &st

@@ -22,7 +22,8 @@ type fakeKeys struct {
 	ports.KeyService
 	mu       sync.Mutex
 	reqs     []audit.Request
-	recorded []int // statuses of the recorded verifications
+	scopes   [][]string // the scopes each verification required
+	recorded []int      // statuses of the recorded verifications
 	outcome  apikey.Outcome
 	err      error
 }
@@ -38,8 +39,14 @@ func (f *fakeKeys) Verify(_ context.Context, in ports.VerifyInput) (ports.Verifi
 	if out == "" {
 		out = apikey.OutcomeOK
 	}
-	sc, _ := apikey.ParseScope(in.Scope)
-	return ports.Verification{Outcome: out, Scope: sc, Request: in.Request, Key: apikey.Verified{KeyID: "key_caller", OrganizationID: "org_1",
+	f.scopes = append(f.scopes, in.Scopes)
+	var missing apikey.Scopes
+	if out == apikey.OutcomeScopeDenied {
+		for _, n := range in.Scopes {
+			missing = append(missing, apikey.Scope(n))
+		}
+	}
+	return ports.Verification{Outcome: out, Missing: missing, Request: in.Request, Key: apikey.Verified{KeyID: "key_caller", OrganizationID: "org_1",
 		Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage}, Environment: apikey.EnvTest}}, nil
 }
 
@@ -173,17 +180,19 @@ func TestClientIPTrustsOnlyListedProxies(t *testing.T) {
 
 // TestVerifyRecordsRequest checks what the verify endpoint hands the core
 // for its usage event: the forwarded original request without its query
-// string, the request id it echoes, and the status of each outcome.
+// string, the server's request id it echoes, the client's request id
+// apart, and the status of each outcome.
 func TestVerifyRecordsRequest(t *testing.T) {
 	keys := &fakeKeys{}
 	h := newServer(t, keys, nil)
 	w := serve(h, "GET", "/api/v1/auth/verify?scope=events:read", "127.0.0.1:1", "X-API-Key", validKey,
 		"X-Request-ID", "req-42", "X-Original-URI", "/v1/events?token=secret", "X-Original-Method", "POST", "User-Agent", "nginx-auth")
-	if w.Code != 200 || w.Header().Get("X-Request-ID") != "req-42" {
-		t.Fatalf("status %d, request id %q", w.Code, w.Header().Get("X-Request-ID"))
+	rid := w.Header().Get("X-Request-ID")
+	if w.Code != 200 || !serverRequestID.MatchString(rid) || w.Header().Get("X-Client-Request-Id") != "req-42" {
+		t.Fatalf("status %d, request id %q, client request id %q", w.Code, rid, w.Header().Get("X-Client-Request-Id"))
 	}
 	ri := keys.last(t)
-	if ri.Path != "/v1/events" || ri.Method != "POST" || ri.RequestID != "req-42" || ri.UserAgent != "nginx-auth" {
+	if ri.Path != "/v1/events" || ri.Method != "POST" || ri.RequestID != rid || ri.ClientRequestID != "req-42" || ri.UserAgent != "nginx-auth" {
 		t.Errorf("request info %+v", ri)
 	}
 	if got := keys.lastStatus(t); got != 200 {
@@ -213,7 +222,7 @@ func TestAuditLogsEndpoint(t *testing.T) {
 	aud := &fakeAudit{page: ports.AuditPage{
 		Events: []audit.Event{
 			{ID: "evt_2", Time: at, OrganizationID: "org_1", Actor: "key:key_a", Action: audit.ActionKeyUsed, KeyID: "key_a",
-				RequestID: "req-1", Method: "GET", Path: "/v1/x", ClientIP: "203.0.113.9", UserAgent: "curl", Status: 200,
+				RequestID: "req_1", ClientRequestID: "client-1", Method: "GET", Path: "/v1/x", ClientIP: "203.0.113.9", UserAgent: "curl", Status: 200,
 				Outcome: "ok", Scope: "events:read"},
 			{ID: "evt_1", Time: at.Add(-time.Second), OrganizationID: "org_1", Actor: "user:alice", Action: audit.ActionKeyCreated,
 				KeyID: "key_a", Details: map[string]any{"name": "ci", "scopes": []any{"events:read"}}},
@@ -243,7 +252,7 @@ func TestAuditLogsEndpoint(t *testing.T) {
 		t.Fatalf("body %s", w.Body)
 	}
 	used, created := body.Data[0], body.Data[1]
-	for _, f := range []string{"id", "time", "organization_id", "actor", "action", "key_id", "request_id", "trace_id", "method",
+	for _, f := range []string{"id", "time", "organization_id", "actor", "action", "key_id", "request_id", "client_request_id", "trace_id", "method",
 		"path", "client_ip", "user_agent", "status", "outcome", "scope", "details"} {
 		if _, ok := used[f]; !ok {
 			t.Errorf("field %s missing", f)
@@ -252,7 +261,10 @@ func TestAuditLogsEndpoint(t *testing.T) {
 	if used["time"] != "2025-03-14T15:09:26.535897Z" || used["status"] != float64(200) || used["trace_id"] != nil || used["client_ip"] != "203.0.113.9" {
 		t.Errorf("key.used as JSON: %v", used)
 	}
-	if created["status"] != nil || created["method"] != nil || created["details"].(map[string]any)["name"] != "ci" {
+	if used["request_id"] != "req_1" || used["client_request_id"] != "client-1" {
+		t.Errorf("key.used request ids as JSON: %v, %v", used["request_id"], used["client_request_id"])
+	}
+	if created["status"] != nil || created["method"] != nil || created["client_request_id"] != nil || created["details"].(map[string]any)["name"] != "ci" {
 		t.Errorf("key.created as JSON: %v", created)
 	}
 

@@ -47,7 +47,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Next()
 	case secret != "":
 		v, err := s.keys.Verify(c.Request.Context(), ports.VerifyInput{
-			Secret: secret, Scope: string(apikey.ScopeAPIKeysManage), Request: s.requestInfo(c),
+			Secret: secret, Scopes: []string{string(apikey.ScopeAPIKeysManage)}, Request: s.requestInfo(c),
 		})
 		if err != nil {
 			s.writeError(c, err)

@@ -66,7 +66,7 @@ func TestBearerRefusals(t *testing.T) {
 					line = l
 				}
 			}
-			if !strings.Contains(line, c.err.Error()) || !strings.Contains(line, `"request_id":"req-`) {
+			if rid := w.Header().Get("X-Request-Id"); rid == "" || !strings.Contains(line, c.err.Error()) || !strings.Contains(line, `"request_id":"`+rid+`"`) {
 				t.Fatalf("debug line %q lacks the reason or request id", line)
 			}
 			if strings.Contains(strings.Join(out.lines(), "\n"), token) {

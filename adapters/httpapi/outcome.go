@@ -66,7 +66,8 @@ func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 
 // refuse answers a verification whose outcome is not OutcomeOK: one 401
 // body for every key that does not authenticate, 403 insufficient_scope
-// for a missing scope, 429 with Retry-After for a spent budget.
+// naming the required scopes the key lacks, 429 with Retry-After for a
+// spent budget.
 func refuse(c *gin.Context, v ports.Verification) {
 	budgetHeaders(c, v)
 	switch st := verifyStatus(v.Outcome); {
@@ -74,7 +75,7 @@ func refuse(c *gin.Context, v ports.Verification) {
 		c.Header("WWW-Authenticate", `ApiKey realm="apikeys", header="X-API-Key"`)
 		abort(c, st, codeInvalidKey, msgInvalidKey, "")
 	case st == http.StatusForbidden:
-		abort(c, st, codeInsufficientScope, "missing scope "+string(v.Scope), "")
+		abort(c, st, codeInsufficientScope, (&apikey.ScopeError{Required: v.Missing, Granted: v.Key.Scopes}).Error(), "")
 	case v.Outcome == apikey.OutcomeRateLimited:
 		abort(c, st, codeRateLimited, msgRateLimited, "")
 	case v.Outcome == apikey.OutcomeThrottled:

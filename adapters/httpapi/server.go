@@ -211,33 +211,30 @@ func isHex(c byte) bool {
 // Header names are written in their canonical form (textproto), which a
 // lookup or a Set would otherwise compute, and allocate, on every request.
 const (
-	requestIDHeader = "X-Request-Id"
-	apiKeyHeader    = "X-Api-Key" //nolint:gosec // a header name, not a credential
+	requestIDHeader       = "X-Request-Id"
+	clientRequestIDHeader = "X-Client-Request-Id"
+	apiKeyHeader          = "X-Api-Key" //nolint:gosec // a header name, not a credential
 )
 
-// requestID takes a well-formed X-Request-ID from the caller or makes one,
-// and echoes it in the response.
+// clientRequestIDKey is where requestID keeps the client's request id in
+// the gin context.
+const clientRequestIDKey = "apikeys.client_request_id"
+
+// requestID gives every request an id the server made, recorded as the
+// request id and echoed in X-Request-Id: a client can never choose the id
+// the audit trail and the logs file a request under. A client's own
+// X-Request-Id is kept apart, only when audit.ValidClientRequestID accepts
+// it, and echoed back in X-Client-Request-Id so the client can correlate
+// (no such header means it was dropped).
 func (s *Server) requestID(c *gin.Context) {
-	id := c.GetHeader(requestIDHeader)
-	if !validRequestID(id) {
-		id = newRequestID()
-	}
+	id := newRequestID()
 	c.Set(requestIDHeader, id)
 	c.Header(requestIDHeader, id)
+	if cid := c.GetHeader(requestIDHeader); audit.ValidClientRequestID(cid) {
+		c.Set(clientRequestIDKey, cid)
+		c.Header(clientRequestIDHeader, cid)
+	}
 	c.Next()
-}
-
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		ch := id[i]
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 func newRequestID() string {
@@ -254,6 +251,10 @@ func newRequestID() string {
 
 func requestID(c *gin.Context) string { return c.GetString(requestIDHeader) }
 
+// clientRequestID is the client's request id, "" when it sent none or one
+// that was dropped.
+func clientRequestID(c *gin.Context) string { return c.GetString(clientRequestIDKey) }
+
 // accessLog writes one line per request. It logs the path without the
 // query string and no headers, so no credential can reach the log.
 func (s *Server) accessLog(c *gin.Context) {
@@ -269,14 +270,20 @@ func (s *Server) accessLog(c *gin.Context) {
 	if !s.log.Enabled(c.Request.Context(), level) {
 		return
 	}
-	s.log.LogAttrs(c.Request.Context(), level, "request",
+	attrs := [7]slog.Attr{
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.FullPath()),
 		slog.Int("status", c.Writer.Status()),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("client_ip", c.ClientIP()),
 		slog.String("request_id", requestID(c)),
-	)
+	}
+	n := 6
+	if cid := clientRequestID(c); cid != "" {
+		attrs[n] = slog.String("client_request_id", cid)
+		n++
+	}
+	s.log.LogAttrs(c.Request.Context(), level, "request", attrs[:n]...)
 }
 
 func (s *Server) recover(c *gin.Context) {
@@ -295,11 +302,12 @@ func (s *Server) recover(c *gin.Context) {
 // requestInfo describes the current request for audit records.
 func (s *Server) requestInfo(c *gin.Context) audit.Request {
 	ri := audit.Request{
-		Method:    c.Request.Method,
-		Path:      c.Request.URL.Path,
-		ClientIP:  c.ClientIP(),
-		UserAgent: c.Request.UserAgent(),
-		RequestID: requestID(c),
+		Method:          c.Request.Method,
+		Path:            c.Request.URL.Path,
+		ClientIP:        c.ClientIP(),
+		UserAgent:       c.Request.UserAgent(),
+		RequestID:       requestID(c),
+		ClientRequestID: clientRequestID(c),
 	}
 	if s.traceID != nil {
 		ri.TraceID = s.traceID(c.Request.Context())

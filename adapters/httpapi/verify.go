@@ -1,11 +1,15 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -13,9 +17,9 @@ import (
 const verifyPath = "/api/v1/auth/verify"
 
 // verify answers GET /api/v1/auth/verify: 200 with the key's identity for
-// a valid key (and the required scope, if asked), 401 with one body for any
-// missing, unknown, revoked, expired or rotated-away key, 403 when the scope
-// is missing. Reverse proxies (nginx auth_request, Traefik ForwardAuth) call
+// a valid key holding every scope asked for (scope=, repeatable), 401 with
+// one body for any missing, unknown, revoked, expired or rotated-away key,
+// 403 naming the scopes it lacks, 400 for a query it does not understand. Reverse proxies (nginx auth_request, Traefik ForwardAuth) call
 // it and copy the X-Key-Id, X-Organization-Id and X-Scopes headers.
 func (s *Server) verify(c *gin.Context) {
 	ri := s.requestInfo(c)
@@ -27,7 +31,12 @@ func (s *Server) verify(c *gin.Context) {
 	if m := firstHeader(c, "X-Original-Method", "X-Forwarded-Method"); m != "" {
 		ri.Method = m
 	}
-	v, err := s.keys.Verify(c.Request.Context(), ports.VerifyInput{Secret: c.GetHeader(apiKeyHeader), Scope: c.Query("scope"), Request: ri})
+	scopes, err := verifyQuery(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	v, err := s.keys.Verify(c.Request.Context(), ports.VerifyInput{Secret: c.GetHeader(apiKeyHeader), Scopes: scopes, Request: ri})
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -47,6 +56,44 @@ func (s *Server) verify(c *gin.Context) {
 		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
 	})
+}
+
+// scopeParam is the one query parameter of GET /api/v1/auth/verify.
+const scopeParam = "scope"
+
+// verifyQuery returns the scope names a verification requires: every
+// scope parameter (all are required). Any other parameter is refused with
+// invalid_query naming it, so that a misspelt scope parameter (Scope,
+// scope[], scopes) never silently verifies without the scope check.
+func verifyQuery(c *gin.Context) ([]string, error) {
+	if c.Request.URL.RawQuery == "" {
+		return nil, nil
+	}
+	q := c.Request.URL.Query() // strictQuery has refused what does not parse
+	for name := range q {
+		if name != scopeParam {
+			return nil, unknownParam(q, scopeParam)
+		}
+	}
+	return q[scopeParam], nil
+}
+
+// unknownParam is the invalid_query refusal of the first parameter of q
+// (in byte order, so the answer does not vary) not among known.
+func unknownParam(q url.Values, known ...string) error {
+	var names []string
+	for name := range q {
+		if !slices.Contains(known, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	name := names[0]
+	if len(name) > 64 {
+		name = strings.ToValidUTF8(name[:64], "") + "…"
+	}
+	return &apikey.ValidationError{Field: name, Code: "invalid_query",
+		Message: fmt.Sprintf("unknown query parameter %q (this endpoint takes %s)", name, strings.Join(known, ", "))}
 }
 
 func firstHeader(c *gin.Context, names ...string) string {

@@ -149,7 +149,7 @@ func storedEvent(ev audit.Event) (eventRecord, error) {
 		details = enc
 	}
 	ev.Time = norm(ev.Time)
-	for _, s := range []*string{&ev.Actor, &ev.RequestID, &ev.TraceID, &ev.Method, &ev.Path, &ev.ClientIP, &ev.UserAgent, &ev.Scope} {
+	for _, s := range []*string{&ev.Actor, &ev.RequestID, &ev.ClientRequestID, &ev.TraceID, &ev.Method, &ev.Path, &ev.ClientIP, &ev.UserAgent, &ev.Scope} {
 		*s = validUTF8(*s)
 	}
 	ev.Details = nil

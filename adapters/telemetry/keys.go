@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,10 +51,11 @@ func (s *keyService) start(ctx context.Context, name string, attrs ...attribute.
 func (s *keyService) Verify(ctx context.Context, in ports.VerifyInput) (ports.Verification, error) {
 	start := time.Now()
 	var attrs []attribute.KeyValue
-	// The scope comes from the query string: only a valid scope name is
-	// recorded, never whatever else a caller put there.
-	if sc, err := apikey.ParseScope(in.Scope); err == nil {
-		attrs = append(attrs, AttrScopeRequired.String(string(sc)))
+	// The scopes come from the query string: they are recorded only when
+	// every one is a valid scope name, never whatever else a caller put
+	// there.
+	if sc := validScopes(in.Scopes); sc != "" {
+		attrs = append(attrs, AttrScopeRequired.String(sc))
 	}
 	ctx, span := s.start(ctx, SpanVerify, attrs...)
 	defer span.End()
@@ -280,4 +282,15 @@ func (a *attrSets) get(outcome, env, hit string) metric.MeasurementOption {
 	}
 	o, _ := a.m.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kvs...)))
 	return o.(metric.MeasurementOption)
+}
+
+// validScopes returns names comma-separated, or "" when there are none or
+// one of them is not a scope name.
+func validScopes(names []string) string {
+	for _, n := range names {
+		if _, err := apikey.ParseScope(n); err != nil {
+			return ""
+		}
+	}
+	return strings.Join(names, ",")
 }

@@ -36,11 +36,15 @@ type fakeKeys struct {
 }
 
 func (f *fakeKeys) Verify(ctx context.Context, in ports.VerifyInput) (ports.Verification, error) {
-	sc, err := apikey.ParseScope(in.Scope)
-	if in.Scope != "" && err != nil {
-		return ports.Verification{}, &apikey.ValidationError{Field: "scope", Code: "invalid_scope", Message: err.Error()}
+	var required apikey.Scopes
+	for _, n := range in.Scopes {
+		sc, err := apikey.ParseScope(n)
+		if err != nil {
+			return ports.Verification{}, &apikey.ValidationError{Field: "scope", Code: "invalid_scope", Message: err.Error()}
+		}
+		required = append(required, sc)
 	}
-	v := ports.Verification{Scope: sc}
+	v := ports.Verification{Scopes: required}
 	if _, err := apikey.Parse(in.Secret); err != nil {
 		v.Outcome = map[error]apikey.Outcome{apikey.ErrMissingKey: apikey.OutcomeMissing,
 			apikey.ErrChecksum: apikey.OutcomeChecksum, apikey.ErrMalformedKey: apikey.OutcomeMalformed}[err]
@@ -57,7 +61,7 @@ func (f *fakeKeys) Verify(ctx context.Context, in ports.VerifyInput) (ports.Veri
 		return v, nil
 	}
 	v.Key, v.CacheHit, v.Outcome, v.Event = k, true, apikey.OutcomeOK, audit.Stamp{ID: "evt_" + k.KeyID}
-	if sc != "" && !k.Scopes.Has(sc) {
+	if missing := k.Scopes.Missing(required); len(missing) > 0 {
 		v.Outcome = apikey.OutcomeScopeDenied
 	}
 	return v, nil
@@ -213,7 +217,7 @@ func TestVerifySpanAttributesAndCacheHitUnderConcurrency(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = svc.Verify(context.Background(), ports.VerifyInput{Secret: secrets[i], Scope: "events:read"})
+			_, _ = svc.Verify(context.Background(), ports.VerifyInput{Secret: secrets[i], Scopes: []string{"events:read"}})
 		}()
 	}
 	wg.Wait()
@@ -270,7 +274,7 @@ func TestVerifyOutcomesAndMetricLabels(t *testing.T) {
 				{good, good, "invalid_request"}, // a secret pasted as the scope
 			}
 			for _, c := range cases {
-				_, _ = svc.Verify(context.Background(), ports.VerifyInput{Secret: c.secret, Scope: c.scope})
+				_, _ = svc.Verify(context.Background(), ports.VerifyInput{Secret: c.secret, Scopes: scopeList(c.scope)})
 			}
 			spans := rec.Ended()
 			if len(spans) != len(cases) {
@@ -506,5 +510,36 @@ func TestRedactPathAndSQLVerb(t *testing.T) {
 	}
 	if errorType(errors.New("x")) != "_OTHER" || errorType(apikey.ErrNotFound) != "not_found" {
 		t.Error("errorType")
+	}
+}
+
+// scopeList is the scope parameters of a query that names scope, or none.
+func scopeList(scope string) []string {
+	if scope == "" {
+		return nil
+	}
+	return []string{scope}
+}
+
+// TestVerifyScopeAttributeOnlyValidNames: the required scopes are recorded
+// comma-separated when every one is a scope name, and not at all when one
+// is not (a secret pasted as a scope must not reach a span).
+func TestVerifyScopeAttributeOnlyValidNames(t *testing.T) {
+	tel, rec, _ := newRecorded(t, Config{})
+	svc := tel.KeyService(&fakeKeys{cache: &mapCache{m: map[string]apikey.Verified{}}})
+	secret := secretFor(t, apikey.EnvTest, "s")
+	for _, scopes := range [][]string{{"events:read", "triggers:write"}, {"events:read", secret}, nil} {
+		_, _ = svc.Verify(context.Background(), ports.VerifyInput{Secret: secret, Scopes: scopes})
+	}
+	spans := rec.Ended()
+	if len(spans) != 3 {
+		t.Fatalf("%d spans, want 3", len(spans))
+	}
+	for i, want := range []string{"events:read,triggers:write", "", ""} {
+		a := attrMap(spans[i].Attributes())
+		got, ok := a[string(AttrScopeRequired)]
+		if want == "" && ok || want != "" && got.AsString() != want {
+			t.Errorf("span %d: scope attribute %v, want %q", i, got.AsString(), want)
+		}
 	}
 }

@@ -55,9 +55,10 @@ type Record struct {
 // Canonical returns the canonical encoding of r in format f: the
 // netstrings (len ":" bytes ",") of, in order, the format tag, chain id,
 // seq (decimal), previous event id, previous hash, event id, time
-// (TimeLayout), organization id, actor, action, key id, request id, trace
-// id, method, path, client IP, user agent, status (decimal), outcome, scope
-// and raw details. Lengths are in bytes, written in decimal.
+// (TimeLayout), organization id, actor, action, key id, request id, the
+// client's request id (v2 only), trace id, method, path, client IP, user
+// agent, status (decimal), outcome, scope and raw details. Lengths are in
+// bytes, written in decimal.
 func (r Record) Canonical(f Format) []byte {
 	return r.AppendCanonical(nil, f)
 }
@@ -67,7 +68,7 @@ func (r Record) Canonical(f Format) []byte {
 func (r Record) AppendCanonical(dst []byte, f Format) []byte {
 	ev := r.Event
 	var seq, status, stamp [32]byte
-	fields := [...]string{
+	head := [...]string{
 		string(f),
 		r.Link.ChainID,
 		string(strconv.AppendInt(seq[:0], r.Link.Seq, 10)),
@@ -80,6 +81,8 @@ func (r Record) AppendCanonical(dst []byte, f Format) []byte {
 		string(ev.Action),
 		ev.KeyID,
 		ev.RequestID,
+	}
+	tail := [...]string{
 		ev.TraceID,
 		ev.Method,
 		ev.Path,
@@ -90,7 +93,13 @@ func (r Record) AppendCanonical(dst []byte, f Format) []byte {
 		ev.Scope,
 		r.RawDetails,
 	}
-	return appendNetstrings(dst, fields[:]...)
+	dst = appendNetstrings(dst, head[:]...)
+	if f != FormatV1 {
+		// Events written before v2 have no client request id: v1 keeps
+		// the fields it always had.
+		dst = appendNetstrings(dst, ev.ClientRequestID)
+	}
+	return appendNetstrings(dst, tail[:]...)
 }
 
 // appendNetstrings appends each field as a netstring to dst.

@@ -13,7 +13,7 @@ func vectorRecord() Record {
 		Event: Event{
 			ID: "evt_7Q2M4X6C8V0B1N3K5J7H", Time: time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC),
 			OrganizationID: "org_123", Actor: "key:key_8fJ2kQ0xLm3Zp9Ab", Action: ActionKeyUsed,
-			KeyID: "key_8fJ2kQ0xLm3Zp9Ab", RequestID: "req_1", Method: "GET", Path: "/v1/triggers",
+			KeyID: "key_8fJ2kQ0xLm3Zp9Ab", RequestID: "req_1", ClientRequestID: "nginx-7f3a9c01", Method: "GET", Path: "/v1/triggers",
 			ClientIP: "203.0.113.7", UserAgent: "curl/8.5.0", Status: 200, Outcome: "ok", Scope: "triggers:read",
 		},
 		Link: Link{ChainID: "chn_EXAMPLE", Seq: 2, PrevID: "evt_PREVIOUS", PrevHash: strings.Repeat("ab", 32)},
@@ -49,7 +49,9 @@ func TestCanonicalVector(t *testing.T) {
 	if got := string(r.Canonical(FormatV1)); got != want {
 		t.Fatalf("canonical encoding\n got %s\nwant %s", got, want)
 	}
-	wantV2 := strings.Replace(want, "16:apikeys-audit-v1,", "16:apikeys-audit-v2,", 1)
+	// v2 adds the client's request id after the server's.
+	wantV2 := strings.Replace(strings.Replace(want, "16:apikeys-audit-v1,", "16:apikeys-audit-v2,", 1),
+		"5:req_1,", "5:req_1,14:nginx-7f3a9c01,", 1)
 	if got := string(r.Canonical(FormatV2)); got != wantV2 {
 		t.Fatalf("v2 canonical encoding\n got %s\nwant %s", got, wantV2)
 	}
@@ -58,7 +60,7 @@ func TestCanonicalVector(t *testing.T) {
 		t.Errorf("v1 hash %s, want %s (update docs/audit.md if the format changed on purpose)", got, wantHash)
 	}
 	k := mustKeys(t, exampleKey).Current()
-	const wantV2Hash = "1094de88413298a234f2e6850a618821262d176e7189c1dd08fac44b1876b274"
+	const wantV2Hash = "7193489ccb6abcf4e8dca3496c347f9e94a28782a3cfad351885feffca7c9140"
 	if got := r.HashV2(k); got != wantV2Hash {
 		t.Errorf("v2 hash %s, want %s", got, wantV2Hash)
 	}
@@ -66,7 +68,7 @@ func TestCanonicalVector(t *testing.T) {
 		t.Errorf("key id %s, want ck_1f9545c9b3620b07", got)
 	}
 	c := Chain{ID: "chn_EXAMPLE", KeyedFrom: 1, HeadSeq: 2, HeadID: r.Event.ID, HeadHash: wantV2Hash}
-	const wantSeal = "b58d2644f0adb909a0c02b9d5019bafd7ac06ce2f835f1578cc5ef13b9b5fcbf"
+	const wantSeal = "0547d4a3286cd16583f61d71889479c2ea623214569abf357da44ac1b6679690"
 	if got := c.ComputeHeadSeal(k); got != wantSeal {
 		t.Errorf("head seal %s, want %s", got, wantSeal)
 	}
@@ -101,6 +103,16 @@ func TestCanonicalCoversEveryField(t *testing.T) {
 		if r.HashV2(k) == h2 {
 			t.Errorf("changing the %s does not change the v2 hash", name)
 		}
+	}
+	// The client's request id is covered by v2 links; v1 links, written
+	// before events had it, never covered it.
+	r := base
+	r.Event.ClientRequestID = "other"
+	if r.HashV2(k) == h2 {
+		t.Error("changing the client request id does not change the v2 hash")
+	}
+	if r.HashV1() != h1 {
+		t.Error("v1 links changed meaning: they now cover the client request id")
 	}
 	local := base
 	local.Event.Time = base.Event.Time.In(time.FixedZone("X", 3600))

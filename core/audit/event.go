@@ -86,8 +86,12 @@ type Event struct {
 	UserAgent      string
 	Status         int            // HTTP status answered, where known
 	Outcome        apikey.Outcome // of a verification (usage events); "" for changes
-	Scope          string         // scope required by the request, if any
+	Scope          string         // scopes required by the request, comma-separated (ScopeSeparator); "" if none
 	Details        map[string]any
+	// ClientRequestID is the id the client gave the request (its
+	// X-Request-Id, when ValidClientRequestID accepted it); "" if none.
+	// RequestID is always the server's own.
+	ClientRequestID string
 }
 
 // IDPrefix starts every audit event id.

@@ -61,7 +61,7 @@ func TestRequestFactsAreCapped(t *testing.T) {
 	if len(ev.Path) < MaxPathLen-1 || len(ev.UserAgent) < MaxUserAgentLen-1 {
 		t.Fatalf("cut too much: %d, %d", len(ev.Path), len(ev.UserAgent))
 	}
-	short := Use(Stamp{ID: "evt_y"}, apikey.Verified{}, apikey.OutcomeUnknown, 401, "", Request{Path: "/v1/x", UserAgent: "curl"})
+	short := Use(Stamp{ID: "evt_y"}, apikey.Verified{}, apikey.OutcomeUnknown, 401, nil, nil, Request{Path: "/v1/x", UserAgent: "curl"})
 	if short.Path != "/v1/x" || short.UserAgent != "curl" {
 		t.Fatalf("short facts changed: %+v", short)
 	}

@@ -10,15 +10,44 @@ import (
 
 // Request describes the request that caused an event, as the audit trail
 // records it. The driving adapter fills it from what it believes of the
-// request (the client address through trusted proxies, a validated request
-// id); fields it does not know stay empty.
+// request (the client address through trusted proxies); fields it does not
+// know stay empty.
 type Request struct {
 	Method    string
 	Path      string
 	ClientIP  string
 	UserAgent string
+	// RequestID is the id the server made for the request, never one a
+	// client sent.
 	RequestID string
-	TraceID   string
+	// ClientRequestID is the id the client sent for the request (its
+	// X-Request-Id), kept only when ValidClientRequestID accepts it.
+	ClientRequestID string
+	TraceID         string
+}
+
+// MaxClientRequestIDLen is the longest client request id kept.
+const MaxClientRequestIDLen = 64
+
+// ValidClientRequestID reports whether id may be recorded as a client's
+// request id: 1 to MaxClientRequestIDLen characters among A-Z a-z 0-9 and
+// . _ : - (UUIDs, ULIDs, "trace:span" pairs, ...). Anything else (spaces,
+// control characters, quotes, non-ASCII, longer values) is dropped rather
+// than cleaned, so the audit trail never holds a value a client shaped to
+// look like something else.
+func ValidClientRequestID(id string) bool {
+	if id == "" || len(id) > MaxClientRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
+		case ch == '.', ch == '_', ch == ':', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Event ids: IDPrefix, the event's time in milliseconds since 1970 as
@@ -80,17 +109,27 @@ func Change(s Stamp, action Action, actor, org, keyID string, req Request, detai
 // Use returns the event of one verification: key.used when the outcome is
 // OutcomeOK, key.auth_failed otherwise. key is the verified key's facts
 // (zero when the presented secret identifies no key), status the HTTP
-// status answered (0 when not known yet) and scope the scope required.
-func Use(s Stamp, key apikey.Verified, outcome apikey.Outcome, status int, scope apikey.Scope, req Request) Event {
+// status answered (0 when not known yet), required the scopes the request
+// required (its Scope field holds them comma-separated) and missing those
+// the key lacks (details "missing_scopes", for a scope_denied outcome).
+func Use(s Stamp, key apikey.Verified, outcome apikey.Outcome, status int, required, missing apikey.Scopes, req Request) Event {
 	action := ActionKeyUsed
 	if outcome != apikey.OutcomeOK {
 		action = ActionKeyAuthFailed
 	}
-	return withRequest(Event{
+	ev := Event{
 		ID: s.ID, Time: s.Time, OrganizationID: key.OrganizationID, Actor: UsageActor(key.KeyID), Action: action,
-		KeyID: key.KeyID, Status: status, Outcome: outcome, Scope: string(scope),
-	}, req)
+		KeyID: key.KeyID, Status: status, Outcome: outcome, Scope: required.Join(ScopeSeparator),
+	}
+	if len(missing) > 0 {
+		ev.Details = map[string]any{"missing_scopes": missing.Strings()}
+	}
+	return withRequest(ev, req)
 }
+
+// ScopeSeparator separates the scopes of an event's Scope field when a
+// request required several.
+const ScopeSeparator = ","
 
 // System returns an event that a job of the service itself (actor
 // "system:<job>") recorded, belonging to no organization and no key.
@@ -107,7 +146,7 @@ const (
 )
 
 func withRequest(ev Event, req Request) Event {
-	ev.RequestID, ev.TraceID, ev.Method = req.RequestID, req.TraceID, req.Method
+	ev.RequestID, ev.ClientRequestID, ev.TraceID, ev.Method = req.RequestID, req.ClientRequestID, req.TraceID, req.Method
 	ev.Path, ev.UserAgent = capUTF8(req.Path, MaxPathLen), capUTF8(req.UserAgent, MaxUserAgentLen)
 	ev.ClientIP = req.ClientIP
 	return ev

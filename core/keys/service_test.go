@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -94,14 +95,22 @@ func fieldCode(err error) (field, code string) {
 	return "", ""
 }
 
-// verify verifies secret for scope and records the verification, as a
-// driving adapter does, with status 0.
+// verify verifies secret for scope (none when "") and records the
+// verification, as a driving adapter does, with status 0.
 func (f *fixture) verify(secret, scope string, req audit.Request) (ports.Verification, error) {
-	v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: secret, Scope: scope, Request: req})
+	v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: secret, Scopes: scopeList(scope), Request: req})
 	if err != nil {
 		return v, err
 	}
 	return v, f.svc.Record(ctx, v, 0)
+}
+
+// scopeList is the scope parameters of a query naming scope, or none.
+func scopeList(scope string) []string {
+	if scope == "" {
+		return nil
+	}
+	return []string{scope}
 }
 
 func TestNewRefusesMissingDependencies(t *testing.T) {
@@ -402,7 +411,8 @@ func TestVerifyScopeAndUnknownScope(t *testing.T) {
 	f := newFixture(t)
 	iss := f.create(t, alice, "triggers:read")
 	v, err := f.verify(iss.Secret, "triggers:write", audit.Request{})
-	if err != nil || v.Outcome != apikey.OutcomeScopeDenied || v.Scope != apikey.ScopeTriggersWrite || v.Key.KeyID != iss.Key.ID {
+	if err != nil || v.Outcome != apikey.OutcomeScopeDenied || !slices.Equal(v.Scopes, apikey.Scopes{apikey.ScopeTriggersWrite}) ||
+		!slices.Equal(v.Missing, apikey.Scopes{apikey.ScopeTriggersWrite}) || v.Key.KeyID != iss.Key.ID {
 		t.Fatalf("got %+v, %v", v, err)
 	}
 	evs := f.usage.all()
@@ -410,8 +420,60 @@ func TestVerifyScopeAndUnknownScope(t *testing.T) {
 		t.Fatalf("event %+v", last)
 	}
 	var ve *apikey.ValidationError
-	if _, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scope: "triggers:admin"}); !errors.As(err, &ve) || ve.Field != "scope" {
+	if _, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scopes: []string{"triggers:admin"}}); !errors.As(err, &ve) || ve.Field != "scope" {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestVerifyRequiresEveryScope: several required scopes must all be held;
+// the refusal names the missing ones (and only them) and the event records
+// every scope required, in the documented order, each once. An empty or
+// unknown name anywhere in the list refuses the whole request.
+func TestVerifyRequiresEveryScope(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read", "events:read")
+	for _, c := range []struct {
+		scopes          []string
+		outcome         apikey.Outcome
+		scope           string // the event's scope field
+		missing         apikey.Scopes
+		detailsExpected bool
+	}{
+		{[]string{"triggers:read", "events:read"}, apikey.OutcomeOK, "triggers:read,events:read", nil, false},
+		{[]string{"events:read", "triggers:read", "events:read"}, apikey.OutcomeOK, "triggers:read,events:read", nil, false},
+		{[]string{"triggers:read", "triggers:write"}, apikey.OutcomeScopeDenied, "triggers:read,triggers:write",
+			apikey.Scopes{apikey.ScopeTriggersWrite}, true},
+		{[]string{"api-keys:manage", "events:read", "organizations:read"}, apikey.OutcomeScopeDenied,
+			"events:read,organizations:read,api-keys:manage", apikey.Scopes{apikey.ScopeOrganizationsRead, apikey.ScopeAPIKeysManage}, true},
+		{nil, apikey.OutcomeOK, "", nil, false},
+	} {
+		v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scopes: c.scopes})
+		if err != nil || v.Outcome != c.outcome || !slices.Equal(v.Missing, c.missing) {
+			t.Fatalf("%v: %+v, %v", c.scopes, v, err)
+		}
+		if err := f.svc.Record(ctx, v, 0); err != nil {
+			t.Fatal(err)
+		}
+		evs := f.usage.all()
+		last := evs[len(evs)-1]
+		if last.Scope != c.scope || last.Outcome != c.outcome {
+			t.Errorf("%v: event scope %q outcome %s, want %q %s", c.scopes, last.Scope, last.Outcome, c.scope, c.outcome)
+		}
+		got, _ := last.Details["missing_scopes"].([]string)
+		if (last.Details != nil) != c.detailsExpected || !slices.Equal(got, c.missing.Strings()) && c.detailsExpected {
+			t.Errorf("%v: event details %v, want missing_scopes %v", c.scopes, last.Details, c.missing)
+		}
+	}
+	before := len(f.usage.all())
+	for _, bad := range [][]string{{""}, {"triggers:read", ""}, {"triggers:read", "triggers:admin"}, {"Triggers:Read"}, {"triggers:read,events:read"}} {
+		var ve *apikey.ValidationError
+		_, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scopes: bad})
+		if !errors.As(err, &ve) || ve.Field != "scope" || ve.Code != "invalid_scope" {
+			t.Errorf("%q: got %v, want invalid_scope on field scope", bad, err)
+		}
+	}
+	if n := len(f.usage.all()); n != before {
+		t.Errorf("refused requirements recorded %d events", n-before)
 	}
 }
 
@@ -549,7 +611,7 @@ func TestRecordKeepsTheAnswerStatus(t *testing.T) {
 		status  int
 		outcome apikey.Outcome
 	}{{"events:read", 200, apikey.OutcomeOK}, {"triggers:write", 403, apikey.OutcomeScopeDenied}, {"", 0, apikey.OutcomeOK}} {
-		v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scope: c.scope})
+		v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scopes: scopeList(c.scope)})
 		if err != nil || v.Outcome != c.outcome {
 			t.Fatalf("scope %q: %+v, %v", c.scope, v, err)
 		}

@@ -129,7 +129,7 @@ func (s *Service) FlushFailureSummaries(ctx context.Context) error {
 // instead of recording it on its own, flushing at once when the summaries
 // are full.
 func (s *Service) summarize(ctx context.Context, v ports.Verification, status int) error {
-	if s.sums.add(audit.Use(v.Event, v.Key, v.Outcome, status, v.Scope, v.Request)) {
+	if s.sums.add(audit.Use(v.Event, v.Key, v.Outcome, status, v.Scopes, v.Missing, v.Request)) {
 		return s.FlushFailureSummaries(ctx)
 	}
 	return nil

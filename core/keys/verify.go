@@ -11,31 +11,30 @@ import (
 	"github.com/agentauri/apikeys/ports"
 )
 
-// Verify decides whether in.Secret is a valid key holding in.Scope (when
-// set) and returns the decision, not yet recorded: the caller maps its
+// Verify decides whether in.Secret is a valid key holding every scope of
+// in.Scopes and returns the decision, not yet recorded: the caller maps its
 // outcome to an answer and hands both to Record. It never runs Argon2id
 // for a secret that fails the checksum or matches no stored digest, and
 // runs it at most once per key while the cache keeps the key. An error
-// means nothing was decided: a scope name that names no scope (a
+// means nothing was decided: an empty or unknown scope name (a
 // ValidationError), or a dependency that failed (the store).
 func (s *Service) Verify(ctx context.Context, in ports.VerifyInput) (ports.Verification, error) {
+	required, err := requiredScopes(in.Scopes)
+	if err != nil {
+		return ports.Verification{}, err
+	}
 	st, err := s.stamp()
 	if err != nil {
 		return ports.Verification{}, err
 	}
-	v := ports.Verification{Request: in.Request, Event: st}
-	if in.Scope != "" {
-		sc, err := apikey.ParseScope(in.Scope)
-		if err != nil {
-			return ports.Verification{}, &apikey.ValidationError{Field: "scope", Code: "invalid_scope", Message: err.Error()}
-		}
-		v.Scope = sc
-	}
+	v := ports.Verification{Request: in.Request, Event: st, Scopes: required}
 	if err := s.authenticate(ctx, in.Secret, &v); err != nil {
 		return ports.Verification{}, err
 	}
-	if v.Outcome == apikey.OutcomeOK && v.Scope != "" && !v.Key.Scopes.Has(v.Scope) {
-		v.Outcome = apikey.OutcomeScopeDenied
+	if v.Outcome == apikey.OutcomeOK {
+		if missing := v.Key.Scopes.Missing(required); len(missing) > 0 {
+			v.Outcome, v.Missing = apikey.OutcomeScopeDenied, missing
+		}
 	}
 	if err := s.spend(ctx, &v); err != nil {
 		return ports.Verification{}, err
@@ -108,6 +107,35 @@ func (s *Service) countFailure(ctx context.Context, v *ports.Verification) error
 		v.Outcome, v.Budget = apikey.OutcomeThrottled, d
 	}
 	return nil
+}
+
+// requiredScopes validates the names of the scopes a verification
+// requires and returns them each once, in the documented order. A name
+// that is empty or names no scope is refused, so that a malformed
+// requirement never reads as "no requirement".
+func requiredScopes(names []string) (apikey.Scopes, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	want := make(map[apikey.Scope]bool, len(names))
+	for _, n := range names {
+		if n == "" {
+			return nil, &apikey.ValidationError{Field: "scope", Code: "invalid_scope",
+				Message: "scope is empty: name a scope (e.g. scope=triggers:read) or leave the parameter out"}
+		}
+		sc, err := apikey.ParseScope(n)
+		if err != nil {
+			return nil, &apikey.ValidationError{Field: "scope", Code: "invalid_scope", Message: err.Error()}
+		}
+		want[sc] = true
+	}
+	out := make(apikey.Scopes, 0, len(want))
+	for _, sc := range apikey.AllScopes {
+		if want[sc] {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
 }
 
 // authenticate proves secret, setting v's outcome and, when the secret
@@ -209,7 +237,7 @@ func (s *Service) Record(ctx context.Context, v ports.Verification, status int) 
 	if !v.Outcome.Identified() {
 		return s.summarize(ctx, v, status)
 	}
-	if err := s.d.Usage.Record(ctx, audit.Use(v.Event, v.Key, v.Outcome, status, v.Scope, v.Request)); err != nil {
+	if err := s.d.Usage.Record(ctx, audit.Use(v.Event, v.Key, v.Outcome, status, v.Scopes, v.Missing, v.Request)); err != nil {
 		return fmt.Errorf("record usage: %w", apikey.ErrUnavailable)
 	}
 	return nil

@@ -163,7 +163,7 @@ func badChecksum(b *testing.B) string {
 // use verifies secret for triggers:read and records the verification, as
 // the HTTP adapter does, and returns its outcome.
 func (f *fixture) use(ctx context.Context, secret string) (apikey.Outcome, error) {
-	v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: secret, Scope: "triggers:read", Request: req})
+	v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: secret, Scopes: []string{"triggers:read"}, Request: req})
 	if err != nil {
 		return "", err
 	}

@@ -455,9 +455,9 @@ func testTamperedLargeLog(t *testing.T, env ChainEnv) {
 	forged.Event.ID = newEventID()
 	forged.Link = audit.Link{ChainID: c, Seq: tail.Link.Seq + 1, PrevID: tail.Event.ID, PrevHash: tail.Link.Hash}
 	forged.Link.Hash = forged.HashV2(env.Keys.Current())
-	env.Exec(t, `INSERT INTO audit_events (id, occurred_at, organization_id, actor, action, key_id, request_id, trace_id,
-		method, path, client_ip, user_agent, status, outcome, scope, details, chain_id, seq, prev_id, prev_hash, hash)
-		SELECT ?, occurred_at, organization_id, actor, action, key_id, request_id, trace_id, method, path, client_ip,
+	env.Exec(t, `INSERT INTO audit_events (id, occurred_at, organization_id, actor, action, key_id, request_id, client_request_id,
+		trace_id, method, path, client_ip, user_agent, status, outcome, scope, details, chain_id, seq, prev_id, prev_hash, hash)
+		SELECT ?, occurred_at, organization_id, actor, action, key_id, request_id, client_request_id, trace_id, method, path, client_ip,
 		user_agent, status, outcome, scope, details, chain_id, ?, ?, ?, ? FROM audit_events WHERE id = ?`,
 		forged.Event.ID, forged.Link.Seq, forged.Link.PrevID, forged.Link.PrevHash, forged.Link.Hash, tail.Event.ID)
 	want = append(want, problemKey{audit.ProblemInserted, c, forged.Link.Seq, forged.Event.ID})

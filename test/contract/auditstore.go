@@ -65,9 +65,14 @@ func testAppendRoundTrip(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	used := useEvent(audit.ActionKeyUsed, k, at(time.Minute+987*time.Nanosecond), "ok")
 	used.TraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	used.Details = map[string]any{"route": "/v1/triggers"}
+	// The widest values the HTTP adapter hands over: a client request id
+	// of audit.MaxClientRequestIDLen characters, every scope required.
+	used.ClientRequestID = strings.Repeat("0123456789abcdef:._-", 4)[:audit.MaxClientRequestIDLen]
+	used.Scope = apikey.Scopes(apikey.AllScopes).Join(audit.ScopeSeparator)
 	failed := useEvent(audit.ActionKeyAuthFailed, k, at(2*time.Minute), "revoked")
 	failed.Status = 401
 	failed.Scope = ""
+	failed.ClientRequestID = "" // the client sent none: stored as NULL, read back as ""
 	failed.Details = map[string]any{"reason": "key revoked"}
 	anonymous := audit.Event{
 		ID: newEventID(), Time: at(3 * time.Minute), OrganizationID: k.OrganizationID,

@@ -81,6 +81,8 @@ func keyEvent(action audit.Action, k apikey.Key, t time.Time) audit.Event {
 		Outcome:        "ok",
 		Scope:          string(apikey.ScopeAPIKeysManage),
 		Details:        map[string]any{"name": k.Name, "scopes": []any{"triggers:read", "events:read"}},
+
+		ClientRequestID: "deploy-" + token(12),
 	}
 }
 
@@ -101,6 +103,8 @@ func useEvent(action audit.Action, k apikey.Key, t time.Time, outcome apikey.Out
 		Status:         200,
 		Outcome:        outcome,
 		Scope:          string(apikey.ScopeTriggersRead),
+
+		ClientRequestID: "0f8fad5b-d9cb-469f-a165-" + token(12),
 	}
 }
 
@@ -224,6 +228,7 @@ func diffEvent(got, want audit.Event) []string {
 	diffField(&d, "Action", got.Action, want.Action)
 	diffField(&d, "KeyID", got.KeyID, want.KeyID)
 	diffField(&d, "RequestID", got.RequestID, want.RequestID)
+	diffField(&d, "ClientRequestID", got.ClientRequestID, want.ClientRequestID)
 	diffField(&d, "TraceID", got.TraceID, want.TraceID)
 	diffField(&d, "Method", got.Method, want.Method)
 	diffField(&d, "Path", got.Path, want.Path)

@@ -41,7 +41,7 @@ func TestAuditDocWorkedExample(t *testing.T) {
 		Event: audit.Event{
 			ID: "evt_7Q2M4X6C8V0B1N3K5J7H", Time: time.Date(2025, 3, 14, 15, 9, 26, 535897000, time.UTC),
 			OrganizationID: "org_123", Actor: "key:key_8fJ2kQ0xLm3Zp9Ab", Action: audit.ActionKeyUsed,
-			KeyID: "key_8fJ2kQ0xLm3Zp9Ab", RequestID: "req_1", Method: "GET", Path: "/v1/triggers",
+			KeyID: "key_8fJ2kQ0xLm3Zp9Ab", RequestID: "req_1", ClientRequestID: "nginx-7f3a9c01", Method: "GET", Path: "/v1/triggers",
 			ClientIP: "203.0.113.7", UserAgent: "curl/8.5.0", Status: 200, Outcome: "ok", Scope: "triggers:read",
 		},
 		Link: audit.Link{ChainID: "chn_EXAMPLE", Seq: 2, PrevID: "evt_PREVIOUS", PrevHash: strings.Repeat("ab", 32)},

@@ -54,12 +54,13 @@ func (s *server) auditLog(path string, headers ...string) []map[string]any {
 	}
 }
 
-// requestIDs returns the request ids of events with action.
+// requestIDs returns the client request ids (the X-Request-Id the test
+// sent) of events with action.
 func requestIDs(evs []map[string]any, action string) []string {
 	var out []string
 	for _, ev := range evs {
 		if ev["action"] == action {
-			id, _ := ev["request_id"].(string)
+			id, _ := ev["client_request_id"].(string)
 			out = append(out, id)
 		}
 	}
@@ -165,34 +166,34 @@ func TestAuditTrail(t *testing.T) {
 		}
 
 		created := findEvent(t, evs, map[string]any{"action": "key.created", "key_id": id})
-		wantFields(t, "key.created", created, map[string]any{"actor": "user:user_1", "request_id": "e2e-create-1",
+		wantFields(t, "key.created", created, map[string]any{"actor": "user:user_1", "client_request_id": "e2e-create-1",
 			"method": "POST", "path": "/api/v1/api-keys", "client_ip": "127.0.0.1", "user_agent": "e2e-audit/1"})
 		d, _ := created["details"].(map[string]any)
 		if d["name"] != "Webhook" || d["environment"] != "live" || !slices.Equal(stringsOf(d["scopes"]), []string{"events:read", "triggers:read"}) ||
 			!parseTime(t, d["expires_at"]).Equal(parseTime(t, expires)) {
 			t.Errorf("key.created details %v", d)
 		}
-		wantFields(t, "key.used by verify", findEvent(t, evs, map[string]any{"request_id": "e2e-ok-1"}), map[string]any{
+		wantFields(t, "key.used by verify", findEvent(t, evs, map[string]any{"client_request_id": "e2e-ok-1"}), map[string]any{
 			"action": "key.used", "actor": "key:" + id, "key_id": id, "method": "POST", "path": "/v1/events",
 			"client_ip": "127.0.0.1", "user_agent": "e2e-audit/1", "status": float64(200), "outcome": "ok", "scope": "events:read"})
-		wantFields(t, "scope failure", findEvent(t, evs, map[string]any{"request_id": "e2e-scope-1"}), map[string]any{
+		wantFields(t, "scope failure", findEvent(t, evs, map[string]any{"client_request_id": "e2e-scope-1"}), map[string]any{
 			"action": "key.auth_failed", "key_id": id, "status": float64(403), "outcome": "scope_denied", "scope": "api-keys:manage"})
-		wantFields(t, "management by key", findEvent(t, evs, map[string]any{"request_id": "e2e-manage-1"}), map[string]any{
+		wantFields(t, "management by key", findEvent(t, evs, map[string]any{"client_request_id": "e2e-manage-1"}), map[string]any{
 			"action": "key.used", "actor": "key:" + adminID, "key_id": adminID, "method": "GET", "path": "/api/v1/api-keys",
 			"outcome": "ok", "scope": "api-keys:manage", "status": nil})
-		wantFields(t, "rotation", findEvent(t, evs, map[string]any{"request_id": "e2e-rotate-1"}), map[string]any{
+		wantFields(t, "rotation", findEvent(t, evs, map[string]any{"client_request_id": "e2e-rotate-1"}), map[string]any{
 			"action": "key.rotated", "actor": "user:user_1", "key_id": id, "path": "/api/v1/api-keys/" + id + "/rotate"})
-		wantFields(t, "revocation", findEvent(t, evs, map[string]any{"request_id": "e2e-revoke-1"}), map[string]any{
+		wantFields(t, "revocation", findEvent(t, evs, map[string]any{"client_request_id": "e2e-revoke-1"}), map[string]any{
 			"action": "key.revoked", "actor": "user:user_1", "key_id": revID, "method": "DELETE"})
-		wantFields(t, "revoked key", findEvent(t, evs, map[string]any{"request_id": "e2e-revoked-1"}), map[string]any{
+		wantFields(t, "revoked key", findEvent(t, evs, map[string]any{"client_request_id": "e2e-revoked-1"}), map[string]any{
 			"action": "key.auth_failed", "key_id": revID, "outcome": "revoked", "status": float64(401)})
-		wantFields(t, "expired key", findEvent(t, evs, map[string]any{"request_id": "e2e-expired-1"}), map[string]any{
+		wantFields(t, "expired key", findEvent(t, evs, map[string]any{"client_request_id": "e2e-expired-1"}), map[string]any{
 			"action": "key.auth_failed", "key_id": shortID, "outcome": "expired", "status": float64(401)})
 		// Failures of unidentified keys (unknown, bad checksum, rotated
 		// away) belong to no organization: nobody sees them through the API.
 		for _, rid := range []string{"e2e-unknown-1", "e2e-checksum-1", "e2e-rotated-1"} {
 			for _, ev := range evs {
-				if ev["request_id"] == rid {
+				if ev["client_request_id"] == rid {
 					t.Errorf("failure of an unidentified key listed: %v", ev)
 				}
 			}
@@ -208,13 +209,13 @@ func TestAuditTrail(t *testing.T) {
 			t.Errorf("key_id filter: %v", byKey)
 		}
 		byActor := s.auditLog("/api/v1/audit-logs?actor="+url.QueryEscape("key:"+adminID), bearer(tok)...)
-		if len(byActor) != 1 || byActor[0]["request_id"] != "e2e-manage-1" {
+		if len(byActor) != 1 || byActor[0]["client_request_id"] != "e2e-manage-1" {
 			t.Errorf("actor filter: %v", byActor)
 		}
-		mid := parseTime(t, findEvent(t, evs, map[string]any{"request_id": "e2e-rotate-1"})["time"])
+		mid := parseTime(t, findEvent(t, evs, map[string]any{"client_request_id": "e2e-rotate-1"})["time"])
 		window := s.auditLog("/api/v1/audit-logs?since="+url.QueryEscape(mid.Format(time.RFC3339Nano))+
 			"&until="+url.QueryEscape(mid.Add(time.Microsecond).Format(time.RFC3339Nano)), bearer(tok)...)
-		if len(window) != 1 || window[0]["request_id"] != "e2e-rotate-1" {
+		if len(window) != 1 || window[0]["client_request_id"] != "e2e-rotate-1" {
 			t.Errorf("since/until window: %v", window)
 		}
 		paged := s.auditLog("/api/v1/audit-logs?limit=1", bearer(tok)...)
@@ -276,8 +277,8 @@ func TestTrustedProxyClientIP(t *testing.T) {
 		return len(requestIDs(s.auditLog("/api/v1/audit-logs?action=key.used", bearer(tok)...), "key.used")) == 2
 	})
 	evs := s.auditLog("/api/v1/audit-logs?action=key.used", bearer(tok)...)
-	wantFields(t, "X-Forwarded-For", findEvent(t, evs, map[string]any{"request_id": "e2e-xff"}), map[string]any{"client_ip": "203.0.113.50"})
-	wantFields(t, "X-Real-IP", findEvent(t, evs, map[string]any{"request_id": "e2e-xri"}), map[string]any{"client_ip": "203.0.113.51"})
+	wantFields(t, "X-Forwarded-For", findEvent(t, evs, map[string]any{"client_request_id": "e2e-xff"}), map[string]any{"client_ip": "203.0.113.50"})
+	wantFields(t, "X-Real-IP", findEvent(t, evs, map[string]any{"client_request_id": "e2e-xri"}), map[string]any{"client_ip": "203.0.113.51"})
 }
 
 // load sends verifications from several workers until stopped, each with
@@ -315,8 +316,8 @@ func startLoad(t *testing.T, base, secret, prefix string, workers int, pause tim
 				l.mu.Lock()
 				l.status[resp.StatusCode]++
 				if resp.StatusCode/100 == 2 {
-					if resp.Header.Get("X-Request-ID") != rid {
-						t.Errorf("request id %q echoed as %q", rid, resp.Header.Get("X-Request-ID"))
+					if resp.Header.Get("X-Client-Request-Id") != rid {
+						t.Errorf("client request id %q echoed as %q", rid, resp.Header.Get("X-Client-Request-Id"))
 					}
 					l.ok = append(l.ok, rid)
 				}
@@ -345,7 +346,7 @@ func (l *load) String() string {
 	return fmt.Sprintf("%d ok, statuses %v, %d transport errors", len(l.ok), l.status, l.errs)
 }
 
-// usedRequestIDs reads, straight from the database, the request ids of
+// usedRequestIDs reads, straight from the database, the client request ids of
 // every key.used event of key id.
 func usedRequestIDs(t *testing.T, st *gormstore.Store, id string) []string {
 	t.Helper()
@@ -357,7 +358,7 @@ func usedRequestIDs(t *testing.T, st *gormstore.Store, id string) []string {
 			t.Fatal(err)
 		}
 		for _, ev := range page.Events {
-			out = append(out, ev.RequestID)
+			out = append(out, ev.ClientRequestID)
 		}
 		if page.Next == nil {
 			return out
@@ -628,7 +629,7 @@ func TestAuditVerifyAndPurgeCommands(t *testing.T) {
 		// Tamper with a recent use: verify names it and exits non-zero;
 		// purge refuses to run.
 		var victim string
-		if err := st.DB().Raw(`SELECT id FROM audit_events WHERE request_id = ?`, "e2e-new-1").Scan(&victim).Error; err != nil || victim == "" {
+		if err := st.DB().Raw(`SELECT id FROM audit_events WHERE client_request_id = ?`, "e2e-new-1").Scan(&victim).Error; err != nil || victim == "" {
 			t.Fatalf("find event: %v", err)
 		}
 		if err := st.DB().Exec(`UPDATE audit_events SET client_ip = '10.9.9.9' WHERE id = ?`, victim).Error; err != nil {

@@ -126,8 +126,8 @@ func TestIdentityProviderRefusals(t *testing.T) {
 	}
 	var generic []byte
 	for i, c := range cases {
-		rid := fmt.Sprintf("e2e-refused-%d", i)
-		r := s.do("GET", "/api/v1/api-keys", "", "Authorization", "Bearer "+c.token, "X-Request-Id", rid)
+		r := s.do("GET", "/api/v1/api-keys", "", "Authorization", "Bearer "+c.token, "X-Request-Id", fmt.Sprintf("e2e-refused-%d", i))
+		rid := r.header.Get("X-Request-Id") // the server's: what an operator is given to look for
 		if r.status != 401 {
 			t.Fatalf("%s: status %d: %s", c.name, r.status, r.body)
 		}
