@@ -40,6 +40,8 @@ type TelemetryConfig struct {
 	// Protocol is grpc or http/protobuf.
 	Protocol    string `koanf:"protocol"`
 	ServiceName string `koanf:"service_name"`
+	// ServiceNamespace is service.namespace (e.g. "identity"), if set.
+	ServiceNamespace string `koanf:"service_namespace"`
 	// ResourceAttributes uses the OTEL_RESOURCE_ATTRIBUTES format:
 	// "deployment.environment.name=prod,team=identity".
 	ResourceAttributes string  `koanf:"resource_attributes"`
@@ -107,6 +109,9 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 		if name := attrs["service.name"]; name != "" {
 			t.ServiceName = name
 		}
+		if ns := attrs["service.namespace"]; ns != "" {
+			t.ServiceNamespace = ns
+		}
 		if t.ResourceAttributes != "" {
 			v = t.ResourceAttributes + "," + v // later pairs win
 		}
@@ -172,6 +177,9 @@ func (t TelemetryConfig) validate() []error {
 	if strings.TrimSpace(t.ServiceName) == "" {
 		errs = append(errs, fmt.Errorf("telemetry.service_name: must not be empty"))
 	}
+	if t.ServiceNamespace != strings.TrimSpace(t.ServiceNamespace) {
+		errs = append(errs, fmt.Errorf("telemetry.service_namespace: must not start or end with a space, got %q", t.ServiceNamespace))
+	}
 	c := t.adapterConfig()
 	c.Enabled = true // check every field, on or off
 	if err := c.Validate(); err != nil {
@@ -186,7 +194,7 @@ func (t TelemetryConfig) adapterConfig() telemetry.Config {
 	return telemetry.Config{
 		Enabled: t.Enabled, Exporter: t.Exporter, Endpoint: t.Endpoint,
 		TracesEndpoint: t.TracesEndpoint, MetricsEndpoint: t.MetricsEndpoint, Protocol: t.Protocol,
-		ServiceName: t.ServiceName, ServiceVersion: Version, ResourceAttributes: attrs,
+		ServiceName: t.ServiceName, ServiceNamespace: t.ServiceNamespace, ServiceVersion: Version, ResourceAttributes: attrs,
 		Sampler: t.Sampler, SamplerArg: t.SamplerArg,
 		Prometheus: t.Prometheus, MetricsOrgLabel: t.MetricsOrgLabel,
 	}
@@ -225,6 +233,7 @@ func startTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (*inst
 	c := tel.Config()
 	attrs := []any{
 		slog.String("exporter", c.Exporter), slog.String("service_name", c.ServiceName),
+		slog.String("service_instance_id", c.ServiceInstanceID), slog.String("service_version", c.ServiceVersion),
 		slog.String("sampler", c.Sampler), slog.Bool("prometheus", c.Prometheus),
 	}
 	if c.Exporter == telemetry.ExporterOTLP {

@@ -79,6 +79,21 @@ func TestOTelEnvironmentVariables(t *testing.T) {
 	if tc := cfg.Telemetry; !tc.Enabled || tc.Exporter != "stdout" || tc.ServiceName != "from-attrs" {
 		t.Errorf("console exporter: %+v", tc)
 	}
+	cfg, err = load("telemetry:\n  service_namespace: from-file\n")
+	if err != nil || cfg.Telemetry.ServiceNamespace != "from-file" || cfg.Telemetry.adapterConfig().ServiceNamespace != "from-file" {
+		t.Errorf("telemetry.service_namespace: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("telemetry:\n  service_namespace: from-file\n", "OTEL_RESOURCE_ATTRIBUTES=service.namespace=from-env")
+	if err != nil || cfg.Telemetry.ServiceNamespace != "from-env" {
+		t.Errorf("OTEL_RESOURCE_ATTRIBUTES service.namespace must win over the file: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("{}\n", "APIKEYS_TELEMETRY_SERVICE_NAMESPACE=from-var")
+	if err != nil || cfg.Telemetry.ServiceNamespace != "from-var" {
+		t.Errorf("APIKEYS_TELEMETRY_SERVICE_NAMESPACE: %+v %v", cfg.Telemetry, err)
+	}
+	if v := cfg.Telemetry.adapterConfig().ServiceVersion; v != Version {
+		t.Errorf("service.version %q, want the build's version %q", v, Version)
+	}
 	cfg, err = load("{}\n", "APIKEYS_TELEMETRY_ENABLED=true", "APIKEYS_TELEMETRY_PROMETHEUS=true", "APIKEYS_TELEMETRY_SAMPLER_ARG=0.5")
 	if err != nil || !cfg.Telemetry.Enabled || !cfg.Telemetry.Prometheus || cfg.Telemetry.SamplerArg != 0.5 {
 		t.Errorf("APIKEYS_TELEMETRY_*: %+v %v", cfg.Telemetry, err)
@@ -96,6 +111,7 @@ func TestOTelEnvironmentVariables(t *testing.T) {
 		{"telemetry:\n  enabled: true\n  sampler: traceidratio\n  sampler_arg: 2\n", nil, "telemetry.sampler_arg: must be between 0 and 1"},
 		{"telemetry:\n  enabled: true\n  endpoint: collector:4317\n", nil, "telemetry.endpoint: must be a URL"},
 		{"telemetry:\n  resource_attributes: novalue\n", nil, "telemetry.resource_attributes: \"novalue\" is not key=value"},
+		{"telemetry:\n  service_namespace: \" identity\"\n", nil, "telemetry.service_namespace: must not start or end with a space"},
 		{"{}\n", []string{"OTEL_SDK_DISABLED=maybe"}, "OTEL_SDK_DISABLED: must be true or false"},
 		{"{}\n", []string{"OTEL_TRACES_SAMPLER_ARG=half"}, "OTEL_TRACES_SAMPLER_ARG: must be a number"},
 		{"{}\n", []string{"OTEL_TRACES_EXPORTER=zipkin"}, "OTEL_TRACES_EXPORTER: must be otlp, console or none"},

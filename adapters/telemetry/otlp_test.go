@@ -159,7 +159,8 @@ func exportOnce(t *testing.T, cfg Config) {
 func checkExported(t *testing.T, r *receiver) {
 	t.Helper()
 	spans, res := r.spans()
-	if res["service.name"] != "apikeys-under-test" || res["deployment.environment.name"] != "ci" || res["service.version"] != "v9.9.9" {
+	if res["service.name"] != "apikeys-under-test" || res["deployment.environment.name"] != "ci" || res["service.version"] != "v9.9.9" ||
+		res["service.namespace"] != "identity" || res["service.instance.id"] == "" {
 		t.Errorf("resource %v", res)
 	}
 	s := spans[SpanVerify]
@@ -184,7 +185,7 @@ func TestExportOverOTLPHTTP(t *testing.T) {
 	exportOnce(t, Config{
 		Enabled: true, Exporter: ExporterOTLP, Protocol: ProtocolHTTPProtobuf,
 		Endpoint:    srv.URL + "/otlp", // a base URL: the signal paths are appended
-		ServiceName: "apikeys-under-test", ServiceVersion: "v9.9.9",
+		ServiceName: "apikeys-under-test", ServiceVersion: "v9.9.9", ServiceNamespace: "identity",
 		ResourceAttributes: map[string]string{"deployment.environment.name": "ci", "service.name": "overridden"},
 	})
 	checkExported(t, r)
@@ -211,7 +212,7 @@ func TestExportOverOTLPGRPC(t *testing.T) {
 	exportOnce(t, Config{
 		Enabled: true, Exporter: ExporterOTLP, Protocol: ProtocolGRPC,
 		Endpoint:    "http://" + ln.Addr().String(), // http: plaintext
-		ServiceName: "apikeys-under-test", ServiceVersion: "v9.9.9",
+		ServiceName: "apikeys-under-test", ServiceVersion: "v9.9.9", ServiceNamespace: "identity",
 		ResourceAttributes: map[string]string{"deployment.environment.name": "ci"},
 	})
 	checkExported(t, r)

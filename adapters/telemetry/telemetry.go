@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -97,8 +98,19 @@ type Config struct {
 	Protocol string
 	// ServiceName is service.name (default "apikeys").
 	ServiceName string
-	// ServiceVersion is service.version, if set.
+	// ServiceVersion is service.version, if set: the build's version.
 	ServiceVersion string
+	// ServiceNamespace is service.namespace, if set: a group of services
+	// (e.g. "identity"). With the collector's Prometheus exporter it
+	// prefixes the job label: namespace/name.
+	ServiceNamespace string
+	// ServiceInstanceID is service.instance.id. Empty: the
+	// service.instance.id of ResourceAttributes if there is one, else a
+	// random UUID (version 4) drawn once per process, so that two replicas
+	// of one service never share an identity (and a restarted process
+	// gets a new one). Set it to a stable name, such as a Kubernetes pod
+	// name, through the resource attributes.
+	ServiceInstanceID string
 	// ResourceAttributes are added to the resource (deployment.environment.name, ...).
 	ResourceAttributes map[string]string
 	// Sampler is one of the OTEL_TRACES_SAMPLER values supported here
@@ -279,13 +291,27 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 }
 
 func (t *Telemetry) newResource(ctx context.Context) (*resource.Resource, error) {
-	attrs := make([]attribute.KeyValue, 0, len(t.cfg.ResourceAttributes)+2)
+	attrs := make([]attribute.KeyValue, 0, len(t.cfg.ResourceAttributes)+4)
 	for k, v := range t.cfg.ResourceAttributes {
 		attrs = append(attrs, attribute.String(strings.TrimSpace(k), v))
 	}
-	// The configured service name and version win over resource attributes
-	// of the same key, as OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES.
-	attrs = append(attrs, semconv.ServiceName(t.cfg.ServiceName))
+	if t.cfg.ServiceInstanceID == "" {
+		t.cfg.ServiceInstanceID = t.cfg.ResourceAttributes[string(semconv.ServiceInstanceIDKey)]
+	}
+	if t.cfg.ServiceInstanceID == "" {
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: service.instance.id: %w", err)
+		}
+		t.cfg.ServiceInstanceID = id.String()
+	}
+	// The configured service name, namespace and version win over resource
+	// attributes of the same key, as OTEL_SERVICE_NAME wins over
+	// OTEL_RESOURCE_ATTRIBUTES.
+	attrs = append(attrs, semconv.ServiceName(t.cfg.ServiceName), semconv.ServiceInstanceID(t.cfg.ServiceInstanceID))
+	if t.cfg.ServiceNamespace != "" {
+		attrs = append(attrs, semconv.ServiceNamespace(t.cfg.ServiceNamespace))
+	}
 	if t.cfg.ServiceVersion != "" {
 		attrs = append(attrs, semconv.ServiceVersion(t.cfg.ServiceVersion))
 	}

@@ -86,6 +86,7 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 		"OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=e2e",
 		"OTEL_BSP_SCHEDULE_DELAY=100",
 		"APIKEYS_TELEMETRY_PROMETHEUS=true",
+		"APIKEYS_TELEMETRY_SERVICE_NAMESPACE=identity",
 	)
 	tok := s.token("user_1", "org_1")
 	created := s.do("POST", "/api/v1/api-keys", `{"name":"traced","organization_id":"org_1","scopes":["events:read"]}`, jsonBearer(tok)...)
@@ -109,6 +110,9 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 		`apikeys_audit_queue_depth`,
 		`db_client_connection_count{`,
 		`apikeys_verify_cache_size 1`,
+		`service_namespace="identity"`, // target_info: the resource
+		`service_version="` + buildVersion + `"`,
+		`service_instance_id="`,
 	} {
 		if !strings.Contains(body, series) {
 			t.Errorf("/metrics lacks %s", series)
@@ -134,7 +138,9 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 	if verify == nil {
 		t.Fatalf("no apikey.verify span in the caller's trace among %d spans", len(spans))
 	}
-	if verify.resource["service.name"] != "apikeys-e2e" || verify.resource["deployment.environment.name"] != "e2e" {
+	if verify.resource["service.name"] != "apikeys-e2e" || verify.resource["deployment.environment.name"] != "e2e" ||
+		verify.resource["service.namespace"] != "identity" || verify.resource["service.version"] != buildVersion ||
+		verify.resource["service.instance.id"] == "" {
 		t.Errorf("resource %v", verify.resource)
 	}
 	if verify.attrs["apikey.id"] != id || verify.attrs["apikey.outcome"] != "ok" || verify.attrs["apikey.scope.required"] != "events:read" {
