@@ -308,8 +308,12 @@ func (t *instruments) auditStore(s ports.AuditStore) ports.AuditStore { return t
 
 func (t *instruments) keyService(k ports.KeyService) ports.KeyService { return t.tel.KeyService(k) }
 
-// middleware is the gin middleware of the HTTP edge (nil when off).
-func (t *instruments) middleware() []gin.HandlerFunc { return t.tel.Middleware() }
+// middleware is the gin middleware of the HTTP edge (nil when off); the
+// server is named by the configured listen address and the port its
+// listener got.
+func (t *instruments) middleware(configured, listening string) []gin.HandlerFunc {
+	return t.tel.Middleware(telemetry.ServerName(configured, listening))
+}
 
 // traceID gives httpapi the trace id of a request for its audit events.
 func (t *instruments) traceID() func(context.Context) string {

@@ -381,6 +381,12 @@ func TestTelemetryScenario(t *testing.T) {
 	if attrs(server)["http.route"].AsString() != "/api/v1/auth/verify" || attrs(server)["http.response.status_code"].AsInt64() != 200 {
 		t.Errorf("server span attributes: %v", attrs(server))
 	}
+	// server.address names the listener (127.0.0.1, and the port it got
+	// for :0), never the service name.
+	_, port, _ := strings.Cut(strings.TrimPrefix(s.base, "http://"), ":")
+	if a := attrs(server); a["server.address"].AsString() != "127.0.0.1" || fmt.Sprint(a["server.port"].AsInt64()) != port {
+		t.Errorf("server span server.address %q server.port %d, want 127.0.0.1 %s", a["server.address"].AsString(), a["server.port"].AsInt64(), port)
+	}
 
 	_, m = spansOf(t, spans, okHit)
 	a = attrs(one(t, m, telemetry.SpanVerify))

@@ -1,6 +1,9 @@
 package telemetry
 
 import (
+	"net"
+	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -17,13 +20,17 @@ var untracedPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics
 // every other handler: an otelgin server span per request (continuing the
 // caller's W3C traceparent and baggage) with the HTTP server metrics of the
 // semantic conventions, and a handler that keeps secrets out of the span
-// and records the request id. It returns nil when telemetry is disabled.
-func (t *Telemetry) Middleware() []gin.HandlerFunc {
+// and records the request id. server ("host:port", see ServerName) names
+// the listener in server.address and server.port of every span and
+// measurement; it is never taken from the request's Host header, which the
+// caller chooses (one series per forged Host would follow). It returns nil
+// when telemetry is disabled.
+func (t *Telemetry) Middleware(server string) []gin.HandlerFunc {
 	if !t.Enabled() {
 		return nil
 	}
 	return []gin.HandlerFunc{
-		otelgin.Middleware(t.cfg.ServiceName,
+		otelgin.Middleware(server,
 			otelgin.WithTracerProvider(t.tp),
 			otelgin.WithMeterProvider(t.mp),
 			otelgin.WithPropagators(t.prop),
@@ -60,4 +67,29 @@ func redactPath(p string) string {
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// ServerName is how the HTTP server names itself in server.address and
+// server.port, as "host:port": the host of configured (the listen address
+// setting) when it names a host or a specific address, the machine's host
+// name when it is empty or a wildcard (0.0.0.0, ::), for a wildcard names
+// no server; and the port of listening (the address the listener got,
+// which knows the port chosen for ":0"), else the configured one.
+func ServerName(configured, listening string) string {
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil {
+		host, port = configured, ""
+	}
+	if _, p, err := net.SplitHostPort(listening); err == nil && p != "0" {
+		port = p
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			host = name
+		}
+	}
+	if port == "" {
+		return host
+	}
+	return net.JoinHostPort(host, port)
 }

@@ -131,7 +131,7 @@ func TestDisabledTelemetryIsInert(t *testing.T) {
 	if tel.KeyService(keys) != ports.KeyService(keys) || tel.Hasher(slowHasher{}) != ports.Hasher(slowHasher{}) {
 		t.Error("disabled telemetry wrapped a port")
 	}
-	if tel.Middleware() != nil || tel.MetricsHandler() != nil || tel.HashObserver() != nil {
+	if tel.Middleware("127.0.0.1:8080") != nil || tel.MetricsHandler() != nil || tel.HashObserver() != nil {
 		t.Error("disabled telemetry offers middleware, a metrics handler or an observer")
 	}
 	if err := tel.InstrumentGORM(nil, "sqlite"); err != nil {
