@@ -585,6 +585,18 @@ func TestTelemetryScenario(t *testing.T) {
 			}
 		}
 	}
+	// Sizes are never negative: the revocation answered 204, without a body.
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[int64]); ok && m.Name == "http.server.response.body.size" {
+				for _, dp := range h.DataPoints {
+					if lo, _ := dp.Min.Value(); lo < 0 {
+						t.Errorf("%s recorded %d for %v", m.Name, lo, dp.Attributes)
+					}
+				}
+			}
+		}
+	}
 	want := map[string]int64{"ok": 4, "scope_denied": 1, "unknown": 2, "checksum": 1, "invalid_request": 1, "revoked": 1}
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("verifications by outcome %v, want %v (collected after the last request)", counts, want)

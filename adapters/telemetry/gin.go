@@ -36,23 +36,30 @@ func (t *Telemetry) Middleware(server string) []gin.HandlerFunc {
 			otelgin.WithPropagators(t.prop),
 			otelgin.WithGinFilter(func(c *gin.Context) bool { return !untracedPaths[c.Request.URL.Path] }),
 		),
-		redactRequest,
+		edge,
 	}
 }
 
-// redactRequest replaces url.path when a segment of it looks like a secret
-// (sk_…: someone put a key where an id belongs), and records the request
-// id the API answered with (X-Request-ID) on the server span.
-func redactRequest(c *gin.Context) {
+// edge runs inside the otelgin middleware. It replaces url.path when a
+// segment of it looks like a secret (sk_…: someone put a key where an id
+// belongs), records the request id the API answered with (X-Request-ID)
+// on the server span, and sends the header of an answer without a body
+// (204, a bare status) before otelgin measures it: gin sends it only once
+// every middleware has returned, so otelgin would read a body size of -1
+// and record http.server.response.body.size = -1.
+func edge(c *gin.Context) {
 	span := trace.SpanFromContext(c.Request.Context())
-	if !span.IsRecording() {
-		c.Next()
-		return
-	}
-	if p := c.Request.URL.Path; strings.Contains(p, "sk_") {
+	recording := span.IsRecording()
+	if p := c.Request.URL.Path; recording && strings.Contains(p, "sk_") {
 		span.SetAttributes(semconv.URLPath(redactPath(p)))
 	}
 	c.Next()
+	if !c.Writer.Written() {
+		c.Writer.WriteHeaderNow() // what gin would do next; the size becomes 0
+	}
+	if !recording {
+		return
+	}
 	if id := c.Writer.Header().Get("X-Request-ID"); id != "" {
 		span.SetAttributes(semconv.HTTPResponseHeader("x-request-id", id))
 	}

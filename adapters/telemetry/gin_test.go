@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
@@ -98,5 +99,53 @@ func TestServerAddressIsTheListener(t *testing.T) {
 	port, _ := sets[0].Value("server.port")
 	if addr.AsString() != "api.internal" || port.AsInt64() != 8443 {
 		t.Errorf("metric server.address %v server.port %v, want api.internal 8443", addr, port)
+	}
+}
+
+// TestEmptyAnswerRecordsSizeZero: a 204 (no body written) records a
+// response body size of 0, never -1, with spans recorded or not.
+func TestEmptyAnswerRecordsSizeZero(t *testing.T) {
+	for _, exporter := range []string{"recorded", ExporterNone} {
+		t.Run(exporter, func(t *testing.T) {
+			var (
+				tel    *Telemetry
+				reader = sdkmetric.NewManualReader()
+			)
+			if exporter == ExporterNone {
+				var err error
+				tel, err = New(context.Background(), Config{Enabled: true, Exporter: ExporterNone}, WithMetricReader(reader))
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				tel, _, reader = newRecorded(t, Config{})
+			}
+			req := httptest.NewRequest(http.MethodDelete, "/api/v1/api-keys/key_1", nil)
+			w := serveThrough(t, tel, "127.0.0.1:8080", req, "/api/v1/api-keys/:id", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+			if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+				t.Fatalf("answer %d %q", w.Code, w.Body)
+			}
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if m.Name != "http.server.response.body.size" {
+						continue
+					}
+					for _, dp := range m.Data.(metricdata.Histogram[int64]).DataPoints {
+						found = true
+						if lo, ok := dp.Min.Value(); !ok || lo != 0 || dp.Sum != 0 || dp.Count != 1 {
+							t.Errorf("response body size of a 204: min %v sum %d count %d, want one 0", dp.Min, dp.Sum, dp.Count)
+						}
+					}
+				}
+			}
+			if !found {
+				t.Error("no http.server.response.body.size recorded")
+			}
+		})
 	}
 }
