@@ -435,7 +435,11 @@ func (t *Telemetry) setupMetrics(ctx context.Context, o options) error {
 		}
 		mopts = append(mopts, sdkmetric.WithReader(exp))
 		readers++
-		t.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		// OpenMetrics when the scraper asks for it (Prometheus does by
+		// default): only that format carries exemplars, the trace ids of
+		// sampled measurements that let a dashboard jump from a latency
+		// spike to its trace.
+		t.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
 	}
 	if readers == 0 {
 		return nil // the no-op meter provider stays: nothing would read the metrics
@@ -493,7 +497,10 @@ func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.prop }
 func (t *Telemetry) ServiceName() string { return t.cfg.ServiceName }
 
 // MetricsHandler returns the Prometheus scrape handler, or nil unless
-// Config.Prometheus is set.
+// Config.Prometheus is set. It answers in the OpenMetrics format, with
+// exemplars, when the request's Accept header asks for
+// application/openmetrics-text, and in the Prometheus text format
+// otherwise.
 func (t *Telemetry) MetricsHandler() http.Handler { return t.metricsHTTP }
 
 // Shutdown flushes every pending span and metric and stops the exporters.

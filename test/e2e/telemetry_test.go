@@ -122,6 +122,26 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 		t.Error("/metrics names a key id or a secret")
 	}
 
+	// Scraped in OpenMetrics (what Prometheus asks for first), the latency
+	// histograms carry exemplars: the caller's trace id is on the buckets
+	// of its successful verification.
+	om := s.do("GET", "/metrics", "", "Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+	want(t, om, http.StatusOK)
+	if ct := om.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") {
+		t.Errorf("OpenMetrics scrape answered %q", ct)
+	}
+	for _, family := range []string{"apikeys_verification_duration_seconds_bucket{", "http_server_request_duration_seconds_bucket{"} {
+		found := false
+		for _, line := range strings.Split(string(om.body), "\n") {
+			if strings.HasPrefix(line, family) && strings.Contains(line, ` # {`) && strings.Contains(line, `trace_id="`+callerTrace+`"`) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no exemplar with the caller's trace id on %s…}", family)
+		}
+	}
+
 	s.stop() // flushes the spans
 	var verify *exportedSpan
 	spans := recv.spans()
