@@ -121,6 +121,9 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 	if strings.Contains(body, id) || strings.Contains(body, secret) {
 		t.Error("/metrics names a key id or a secret")
 	}
+	if strings.Contains(body, "hit_ratio") {
+		t.Error("/metrics has a cache hit ratio measured since start: the counters are to be windowed instead")
+	}
 
 	// Scraped in OpenMetrics (what Prometheus asks for first), the latency
 	// histograms carry exemplars: the caller's trace id is on the buckets
