@@ -254,17 +254,25 @@ func newRequestID() string {
 
 func requestID(c *gin.Context) string { return c.GetString(requestIDHeader) }
 
-// accessLog writes one line per request. It logs the path without the
-// query string and no headers, so no credential can reach the log.
+// probePaths are the routes of probes and scrapes, called every few
+// seconds by orchestrators and Prometheus: their access-log lines are
+// debug, or they would bury the requests that matter.
+var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// accessLog writes one line per request: method, route, status,
+// duration_ms (milliseconds, a float), client_ip and request_id. It logs
+// the route without the query string and no headers, so no credential can
+// reach the log. Verifications are logged at VerifyLogLevel, probes and
+// scrapes at debug, everything else at info.
 func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	if c.Request.URL.Path == "/healthz" {
-		return
-	}
 	level := slog.LevelInfo
-	if c.FullPath() == verifyPath {
+	switch route := c.FullPath(); {
+	case route == verifyPath:
 		level = s.verifyLog
+	case probePaths[route]:
+		level = slog.LevelDebug
 	}
 	if !s.log.Enabled(c.Request.Context(), level) {
 		return
@@ -273,7 +281,7 @@ func (s *Server) accessLog(c *gin.Context) {
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.FullPath()),
 		slog.Int("status", c.Writer.Status()),
-		slog.Duration("duration", time.Since(start)),
+		slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
 		slog.String("client_ip", c.ClientIP()),
 		slog.String("request_id", requestID(c)),
 	)
