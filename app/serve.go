@@ -172,7 +172,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	})
 	s.api, err = httpapi.New(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: tel.routes(),
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: tel.routes(),
 		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: authReadyDetails(tokens), Ready: s.ready,
 	})
 	if err != nil {

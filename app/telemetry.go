@@ -315,12 +315,13 @@ func (t *instruments) middleware(configured, listening string) []gin.HandlerFunc
 	return t.tel.Middleware(telemetry.ServerName(configured, listening))
 }
 
-// traceID gives httpapi the trace id of a request for its audit events.
-func (t *instruments) traceID() func(context.Context) string {
+// trace gives httpapi the trace id (and sampled span id) of a request for
+// its audit events.
+func (t *instruments) trace() func(context.Context) (string, string) {
 	if !t.on {
 		return nil
 	}
-	return telemetry.TraceID
+	return telemetry.TraceIDs
 }
 
 // routes mounts GET /metrics when Prometheus scraping is on.

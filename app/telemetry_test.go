@@ -460,6 +460,35 @@ func TestTelemetryScenario(t *testing.T) {
 	if flushes == 0 {
 		t.Error("no audit.flush span")
 	}
+	// Each verification's usage event leads from the audit.flush span that
+	// wrote it to the request's server span (a link carrying the event id,
+	// which the request's apikey.verify span names too).
+	linked := map[trace.SpanID]string{}
+	for _, sp := range spans {
+		if sp.Name() != telemetry.SpanAuditFlush {
+			continue
+		}
+		for _, l := range sp.Links() {
+			for _, kv := range l.Attributes {
+				if kv.Key == telemetry.AttrAuditEventID {
+					linked[l.SpanContext.SpanID()] = l.SpanContext.TraceID().String() + "/" + kv.Value.AsString()
+				}
+			}
+		}
+	}
+	for name, a := range map[string]answer{"ok (miss)": okMiss, "ok (hit)": okHit, "denied": denied, "unknown": unknownA, "revoked": afterRevoke} {
+		tid, m := spansOf(t, spans, a)
+		var server sdktrace.ReadOnlySpan
+		for _, sp := range m {
+			if sp[0].SpanKind() == trace.SpanKindServer {
+				server = sp[0]
+			}
+		}
+		event := attrs(one(t, m, telemetry.SpanVerify))["audit.event_id"].AsString()
+		if got := linked[server.SpanContext().SpanID()]; got != tid.String()+"/"+event {
+			t.Errorf("%s: audit.flush link to the server span %q, want trace/event %s/%s", name, got, tid, event)
+		}
+	}
 	if inserts == 0 {
 		t.Error("no audit.flush span has an INSERT audit_events child")
 	}

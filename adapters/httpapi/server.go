@@ -48,8 +48,10 @@ type Options struct {
 	ReadyDetails func() map[string]any
 	// RetryAfter is the Retry-After value of 503 answers (default 1s).
 	RetryAfter time.Duration
-	// TraceID returns the trace id of a request's context, if tracing is on.
-	TraceID func(ctx context.Context) string
+	// Trace returns the trace id of a request's context and the span id of
+	// its span when that is sampled, if tracing is on; audit events carry
+	// both (the span id in memory only, for telemetry's links).
+	Trace func(ctx context.Context) (traceID, spanID string)
 	// Audit serves GET /api/v1/audit-logs and /api/v1/api-keys/{id}/usage;
 	// nil leaves those endpoints out.
 	Audit ports.AuditService
@@ -74,7 +76,7 @@ type Server struct {
 	ready      func(ctx context.Context) error
 	details    func() map[string]any
 	retryAfter string
-	traceID    func(ctx context.Context) string
+	trace      func(ctx context.Context) (traceID, spanID string)
 	audit      ports.AuditService
 	engine     *gin.Engine
 	verifyLog  slog.Level
@@ -85,7 +87,7 @@ func New(o Options) (*Server, error) {
 	if o.Keys == nil || o.Tokens == nil {
 		return nil, errors.New("httpapi: Keys and Tokens are required")
 	}
-	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, details: o.ReadyDetails, traceID: o.TraceID, audit: o.Audit, verifyLog: o.VerifyLogLevel}
+	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, details: o.ReadyDetails, trace: o.Trace, audit: o.Audit, verifyLog: o.VerifyLogLevel}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -309,8 +311,8 @@ func (s *Server) requestInfo(c *gin.Context) audit.Request {
 		UserAgent: c.Request.UserAgent(),
 		RequestID: requestID(c),
 	}
-	if s.traceID != nil {
-		ri.TraceID = s.traceID(c.Request.Context())
+	if s.trace != nil {
+		ri.TraceID, ri.SpanID = s.trace(c.Request.Context())
 	}
 	return ri
 }

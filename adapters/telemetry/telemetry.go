@@ -16,6 +16,7 @@ package telemetry
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -532,13 +533,26 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// TraceID returns the hex trace id of ctx's span, or "" if it has none.
-func TraceID(ctx context.Context) string {
+// TraceIDs returns the hex trace id of ctx's span ("" if it has none) and
+// its hex span id when the span is sampled ("" otherwise: a link to a span
+// that was never exported would lead nowhere). Both come from one
+// allocation: this runs for every audited request.
+func TraceIDs(ctx context.Context) (traceID, spanID string) {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.HasTraceID() {
-		return ""
+		return "", ""
 	}
-	return sc.TraceID().String()
+	tid, sid := sc.TraceID(), sc.SpanID()
+	if !sc.IsSampled() || !sc.HasSpanID() {
+		var buf [2 * len(tid)]byte
+		hex.Encode(buf[:], tid[:])
+		return string(buf[:]), ""
+	}
+	var buf [2 * (len(tid) + len(sid))]byte
+	hex.Encode(buf[:], tid[:])
+	hex.Encode(buf[2*len(tid):], sid[:])
+	both := string(buf[:])
+	return both[:2*len(tid)], both[2*len(tid):]
 }
 
 // durationSeconds converts d to the float seconds OpenTelemetry durations use.

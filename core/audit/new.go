@@ -18,6 +18,10 @@ type Request struct {
 	UserAgent string
 	RequestID string
 	TraceID   string
+	// SpanID is the W3C span id (16 hex digits) of the request's span, set
+	// only when that span is sampled. Events carry it in memory only (see
+	// Event.SpanID).
+	SpanID string
 }
 
 // Event ids: IDPrefix, the event's time in milliseconds since 1970 as
@@ -98,7 +102,7 @@ func System(s Stamp, action Action, actor string, details map[string]any) Event 
 }
 
 func withRequest(ev Event, req Request) Event {
-	ev.RequestID, ev.TraceID, ev.Method, ev.Path = req.RequestID, req.TraceID, req.Method, req.Path
+	ev.RequestID, ev.TraceID, ev.SpanID, ev.Method, ev.Path = req.RequestID, req.TraceID, req.SpanID, req.Method, req.Path
 	ev.ClientIP, ev.UserAgent = req.ClientIP, req.UserAgent
 	return ev
 }

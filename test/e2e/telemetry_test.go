@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +45,7 @@ type exportedSpan struct {
 	name, traceID string
 	attrs         map[string]string
 	resource      map[string]string
+	links         []string // trace id "/" audit.event_id of each link
 }
 
 func (r *otlpReceiver) spans() []exportedSpan {
@@ -61,6 +63,15 @@ func (r *otlpReceiver) spans() []exportedSpan {
 					e := exportedSpan{name: s.Name, traceID: hex.EncodeToString(s.TraceId), attrs: map[string]string{}, resource: res}
 					for _, kv := range s.Attributes {
 						e.attrs[kv.Key] = kv.Value.GetStringValue()
+					}
+					for _, l := range s.Links {
+						event := ""
+						for _, kv := range l.Attributes {
+							if kv.Key == "audit.event_id" {
+								event = kv.Value.GetStringValue()
+							}
+						}
+						e.links = append(e.links, hex.EncodeToString(l.TraceId)+"/"+event)
 					}
 					out = append(out, e)
 				}
@@ -168,6 +179,17 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 	}
 	if verify.attrs["apikey.id"] != id || verify.attrs["apikey.outcome"] != "ok" || verify.attrs["apikey.scope.required"] != "events:read" {
 		t.Errorf("apikey.verify attributes %v", verify.attrs)
+	}
+	// The audit.flush that wrote the verification's event links back to
+	// the caller's trace, naming the event.
+	linked := false
+	for _, sp := range spans {
+		if sp.name == "audit.flush" && slices.Contains(sp.links, callerTrace+"/"+verify.attrs["audit.event_id"]) {
+			linked = true
+		}
+	}
+	if !linked {
+		t.Errorf("no audit.flush span links to the caller's trace and event %s", verify.attrs["audit.event_id"])
 	}
 
 	logged := false
