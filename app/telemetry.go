@@ -37,6 +37,10 @@ type TelemetryConfig struct {
 	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; they override Endpoint.
 	TracesEndpoint  string `koanf:"traces_endpoint"`
 	MetricsEndpoint string `koanf:"metrics_endpoint"`
+	LogsEndpoint    string `koanf:"logs_endpoint"`
+	// Logs also exports log records over OTLP (the otelslog bridge), at
+	// log.level; OTEL_LOGS_EXPORTER=otlp turns it on, none off.
+	Logs bool `koanf:"logs"`
 	// Protocol is grpc or http/protobuf.
 	Protocol    string `koanf:"protocol"`
 	ServiceName string `koanf:"service_name"`
@@ -78,7 +82,7 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 			return fmt.Errorf("OTEL_SDK_DISABLED: must be true or false, got %q", v)
 		}
 		if off {
-			t.Enabled, t.Exporter, t.Prometheus = false, telemetry.ExporterNone, false
+			t.Enabled, t.Exporter, t.Prometheus, t.Logs = false, telemetry.ExporterNone, false, false
 			return nil
 		}
 	}
@@ -92,6 +96,7 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 	endpoint := set("OTEL_EXPORTER_OTLP_ENDPOINT", &t.Endpoint)
 	endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &t.TracesEndpoint) || endpoint
 	endpoint = set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &t.MetricsEndpoint) || endpoint
+	set("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &t.LogsEndpoint) // logs are exported only when asked: see below
 	set("OTEL_EXPORTER_OTLP_PROTOCOL", &t.Protocol)
 	set("OTEL_TRACES_SAMPLER", &t.Sampler)
 	if v := env["OTEL_TRACES_SAMPLER_ARG"]; v != "" {
@@ -135,6 +140,17 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 	default:
 		return fmt.Errorf("OTEL_TRACES_EXPORTER: must be otlp, console or none, got %q", v)
 	}
+	// Unlike the specification's default (otlp), log records are exported
+	// only when asked: the service already writes them to standard error.
+	switch v := strings.ToLower(env["OTEL_LOGS_EXPORTER"]); v {
+	case "":
+	case "otlp":
+		t.Enabled, t.Logs = true, true
+	case "none":
+		t.Logs = false
+	default:
+		return fmt.Errorf("OTEL_LOGS_EXPORTER: must be otlp or none, got %q", v)
+	}
 	return nil
 }
 
@@ -170,6 +186,9 @@ func (t TelemetryConfig) validate() []error {
 		if t.Prometheus {
 			errs = append(errs, fmt.Errorf("telemetry.enabled: is false but telemetry.prometheus is true: set telemetry.enabled: true"))
 		}
+		if t.Logs {
+			errs = append(errs, fmt.Errorf("telemetry.enabled: is false but telemetry.logs is true: set telemetry.enabled: true"))
+		}
 	}
 	if _, err := parseResourceAttributes(t.ResourceAttributes); err != nil {
 		errs = append(errs, fmt.Errorf("telemetry.resource_attributes: %w", err))
@@ -192,8 +211,8 @@ func (t TelemetryConfig) validate() []error {
 func (t TelemetryConfig) adapterConfig() telemetry.Config {
 	attrs, _ := parseResourceAttributes(t.ResourceAttributes) // validated
 	return telemetry.Config{
-		Enabled: t.Enabled, Exporter: t.Exporter, Endpoint: t.Endpoint,
-		TracesEndpoint: t.TracesEndpoint, MetricsEndpoint: t.MetricsEndpoint, Protocol: t.Protocol,
+		Enabled: t.Enabled, Exporter: t.Exporter, Endpoint: t.Endpoint, Protocol: t.Protocol,
+		TracesEndpoint: t.TracesEndpoint, MetricsEndpoint: t.MetricsEndpoint, LogsEndpoint: t.LogsEndpoint, Logs: t.Logs,
 		ServiceName: t.ServiceName, ServiceNamespace: t.ServiceNamespace, ServiceVersion: Version, ResourceAttributes: attrs,
 		Sampler: t.Sampler, SamplerArg: t.SamplerArg,
 		Prometheus: t.Prometheus, MetricsOrgLabel: t.MetricsOrgLabel,
@@ -234,9 +253,9 @@ func startTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (*inst
 	attrs := []any{
 		slog.String("exporter", c.Exporter), slog.String("service_name", c.ServiceName),
 		slog.String("service_instance_id", c.ServiceInstanceID), slog.String("service_version", c.ServiceVersion),
-		slog.String("sampler", c.Sampler), slog.Bool("prometheus", c.Prometheus),
+		slog.String("sampler", c.Sampler), slog.Bool("prometheus", c.Prometheus), slog.Bool("logs", c.Logs),
 	}
-	if c.Exporter == telemetry.ExporterOTLP {
+	if c.Exporter == telemetry.ExporterOTLP || c.Logs {
 		attrs = append(attrs, slog.String("protocol", c.Protocol), slog.String("endpoint", endpointForLog(c)))
 	}
 	logger.Info("telemetry enabled", attrs...)
@@ -261,12 +280,17 @@ func endpointForLog(c telemetry.Config) string {
 }
 
 // logger returns l with trace_id and span_id on every record that has a
-// span in its context.
+// span in its context and, when telemetry.logs is on, every record it
+// writes also exported over OTLP.
 func (t *instruments) logger(l *slog.Logger) *slog.Logger {
 	if !t.on {
 		return l
 	}
-	return slog.New(telemetry.NewLogHandler(l.Handler()))
+	h := telemetry.NewLogHandler(l.Handler())
+	if bridge := t.tel.LogHandler(l.Handler()); bridge != nil {
+		h = slog.NewMultiHandler(h, bridge)
+	}
+	return slog.New(h)
 }
 
 // instrumentStore traces the store's statements and measures its pool.

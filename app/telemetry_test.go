@@ -79,6 +79,22 @@ func TestOTelEnvironmentVariables(t *testing.T) {
 	if tc := cfg.Telemetry; !tc.Enabled || tc.Exporter != "stdout" || tc.ServiceName != "from-attrs" {
 		t.Errorf("console exporter: %+v", tc)
 	}
+	cfg, err = load("{}\n", "OTEL_LOGS_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://logs:4318/v1/logs")
+	if tc := cfg.Telemetry; err != nil || !tc.Enabled || !tc.Logs || tc.LogsEndpoint != "http://logs:4318/v1/logs" || !tc.adapterConfig().Logs {
+		t.Errorf("OTEL_LOGS_EXPORTER=otlp: %+v %v", tc, err)
+	}
+	cfg, err = load("telemetry:\n  enabled: true\n  logs: true\n", "OTEL_LOGS_EXPORTER=none")
+	if err != nil || cfg.Telemetry.Logs {
+		t.Errorf("OTEL_LOGS_EXPORTER=none must turn log export off: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("{}\n", "OTEL_EXPORTER_OTLP_ENDPOINT=http://env:4318")
+	if err != nil || cfg.Telemetry.Logs {
+		t.Errorf("an endpoint alone must not export logs: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("telemetry:\n  enabled: true\n  logs: true\n", "OTEL_SDK_DISABLED=true")
+	if err != nil || cfg.Telemetry.Logs || cfg.Telemetry.Enabled {
+		t.Errorf("OTEL_SDK_DISABLED=true must turn log export off: %+v %v", cfg.Telemetry, err)
+	}
 	cfg, err = load("telemetry:\n  service_namespace: from-file\n")
 	if err != nil || cfg.Telemetry.ServiceNamespace != "from-file" || cfg.Telemetry.adapterConfig().ServiceNamespace != "from-file" {
 		t.Errorf("telemetry.service_namespace: %+v %v", cfg.Telemetry, err)
@@ -106,6 +122,9 @@ func TestOTelEnvironmentVariables(t *testing.T) {
 	}{
 		{"telemetry:\n  exporter: otlp\n", nil, "telemetry.enabled: is false but telemetry.exporter is \"otlp\""},
 		{"telemetry:\n  prometheus: true\n", nil, "telemetry.enabled: is false but telemetry.prometheus"},
+		{"telemetry:\n  logs: true\n", nil, "telemetry.enabled: is false but telemetry.logs"},
+		{"telemetry:\n  enabled: true\n  logs: true\n  logs_endpoint: collector:4318\n", nil, "telemetry.logs_endpoint: must be a URL"},
+		{"{}\n", []string{"OTEL_LOGS_EXPORTER=console"}, "OTEL_LOGS_EXPORTER: must be otlp or none"},
 		{"telemetry:\n  enabled: true\n  exporter: zipkin\n", nil, "telemetry.exporter: must be none, otlp or stdout"},
 		{"telemetry:\n  enabled: true\n  protocol: http/json\n", nil, "telemetry.protocol: http/json is not supported"},
 		{"telemetry:\n  enabled: true\n  sampler: traceidratio\n  sampler_arg: 2\n", nil, "telemetry.sampler_arg: must be between 0 and 1"},

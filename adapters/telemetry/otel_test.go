@@ -166,6 +166,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Enabled: true, Protocol: "udp"}, "protocol: must be"},
 		{Config{Enabled: true, Endpoint: "collector:4317"}, "endpoint: must be a URL"},
 		{Config{Enabled: true, TracesEndpoint: "ftp://x"}, "traces_endpoint: must be a URL"},
+		{Config{Enabled: true, Logs: true, LogsEndpoint: "collector:4318/v1/logs"}, "logs_endpoint: must be a URL"},
 		{Config{Enabled: true, Sampler: "sometimes"}, "sampler: must be one of"},
 		{Config{Enabled: true, Sampler: SamplerTraceIDRatio, SamplerArg: 1.5}, "sampler_arg: must be between 0 and 1"},
 		{Config{Enabled: true, Sampler: SamplerParentBasedTraceIDRatio, SamplerArg: 0.25}, ""},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -28,6 +29,7 @@ type receiver struct {
 	mu      sync.Mutex
 	traces  []*coltracepb.ExportTraceServiceRequest
 	metrics []*colmetricpb.ExportMetricsServiceRequest
+	logs    []*collogspb.ExportLogsServiceRequest
 	paths   []string
 }
 
@@ -80,6 +82,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		_, _ = metricsService{r: r}.Export(req.Context(), &m)
 		resp = &colmetricpb.ExportMetricsServiceResponse{}
+	case "/otlp/v1/logs":
+		var m collogspb.ExportLogsServiceRequest
+		if err := proto.Unmarshal(body, &m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.logs = append(r.logs, &m)
+		r.mu.Unlock()
+		resp = &collogspb.ExportLogsServiceResponse{}
 	default:
 		http.NotFound(w, req)
 		return

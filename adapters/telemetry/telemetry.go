@@ -1,7 +1,8 @@
 // Package telemetry is the OpenTelemetry adapter of apikeys: it sets up the SDK
-// (tracer and meter providers, OTLP/stdout/Prometheus exporters) and offers
-// tracing and metrics decorators around the ports, a gin middleware, GORM
-// callbacks and a slog handler that stamps trace and span ids on log lines.
+// (tracer, meter and logger providers, OTLP/stdout/Prometheus exporters)
+// and offers tracing and metrics decorators around the ports, a gin
+// middleware, GORM callbacks, a slog handler that stamps trace and span ids
+// on log lines and, optionally, the otelslog bridge that exports them.
 //
 // The core knows nothing of OpenTelemetry: the composition root wraps the
 // ports with the decorators of a *Telemetry when telemetry is enabled, and
@@ -31,6 +32,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -40,6 +43,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -91,10 +95,17 @@ type Config struct {
 	// /v1/metrics are appended, or http://collector:4317 for grpc. Empty:
 	// the OTLP default (localhost).
 	Endpoint string
-	// TracesEndpoint and MetricsEndpoint, if set, are full URLs used as they
-	// are (like OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), overriding Endpoint.
+	// TracesEndpoint, MetricsEndpoint and LogsEndpoint, if set, are full
+	// URLs used as they are (like OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+	// overriding Endpoint.
 	TracesEndpoint  string
 	MetricsEndpoint string
+	LogsEndpoint    string
+	// Logs exports log records over OTLP too (to LogsEndpoint, or Endpoint
+	// with /v1/logs for http/protobuf), through the otelslog bridge: see
+	// LogHandler. Off by default: the service already writes its log to
+	// standard error, and a log pipeline usually collects that.
+	Logs bool
 	// Protocol is the OTLP protocol: grpc or http/protobuf (default).
 	Protocol string
 	// ServiceName is service.name (default "apikeys").
@@ -145,6 +156,7 @@ func (c Config) Validate() error {
 	}
 	for _, e := range []struct{ name, u string }{
 		{"endpoint", c.Endpoint}, {"traces_endpoint", c.TracesEndpoint}, {"metrics_endpoint", c.MetricsEndpoint},
+		{"logs_endpoint", c.LogsEndpoint},
 	} {
 		name, u := e.name, e.u
 		if u == "" {
@@ -198,9 +210,10 @@ func (c Config) sampler() (sdktrace.Sampler, error) {
 type Option func(*options)
 
 type options struct {
-	processors []sdktrace.SpanProcessor
-	readers    []sdkmetric.Reader
-	stdout     io.Writer
+	processors    []sdktrace.SpanProcessor
+	readers       []sdkmetric.Reader
+	logProcessors []sdklog.Processor
+	stdout        io.Writer
 }
 
 // WithSpanProcessor adds a span processor (e.g. a tracetest.SpanRecorder, or
@@ -213,6 +226,13 @@ func WithSpanProcessor(p sdktrace.SpanProcessor) Option {
 // WithMetricReader adds a metric reader (e.g. sdkmetric.NewManualReader).
 func WithMetricReader(r sdkmetric.Reader) Option {
 	return func(o *options) { o.readers = append(o.readers, r) }
+}
+
+// WithLogProcessor adds a log record processor (e.g. a simple processor
+// around an in-memory exporter) to the logger provider; log records are
+// bridged when any processor is configured or Config.Logs is set.
+func WithLogProcessor(p sdklog.Processor) Option {
+	return func(o *options) { o.logProcessors = append(o.logProcessors, p) }
 }
 
 // WithStdout sets where the stdout exporter writes (default os.Stdout).
@@ -235,6 +255,7 @@ type Telemetry struct {
 	recording   bool // spans are recorded (some processor or exporter)
 	metricsOn   bool // some metric reader is configured
 	metricsHTTP http.Handler
+	logs        *sdklog.LoggerProvider // nil unless log records are exported
 	resource    *resource.Resource
 	shutdown    []func(context.Context) error
 }
@@ -279,6 +300,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 		return nil, err
 	}
 	if err := t.setupMetrics(ctx, o); err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, err
+	}
+	if err := t.setupLogs(ctx, o); err != nil {
 		_ = t.Shutdown(ctx)
 		return nil, err
 	}
@@ -477,6 +502,51 @@ func (t *Telemetry) otlpMetricExporter(ctx context.Context) (sdkmetric.Exporter,
 	return exp, nil
 }
 
+func (t *Telemetry) setupLogs(ctx context.Context, o options) error {
+	if !t.cfg.Logs && len(o.logProcessors) == 0 {
+		return nil
+	}
+	lopts := []sdklog.LoggerProviderOption{sdklog.WithResource(t.resource)}
+	for _, p := range o.logProcessors {
+		lopts = append(lopts, sdklog.WithProcessor(p))
+	}
+	if t.cfg.Logs {
+		exp, err := t.otlpLogExporter(ctx)
+		if err != nil {
+			return err
+		}
+		lopts = append(lopts, sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
+	}
+	t.logs = sdklog.NewLoggerProvider(lopts...)
+	t.shutdown = append(t.shutdown, t.logs.Shutdown)
+	return nil
+}
+
+func (t *Telemetry) otlpLogExporter(ctx context.Context) (sdklog.Exporter, error) {
+	u := t.signalURL(t.cfg.LogsEndpoint, "/v1/logs")
+	var (
+		exp sdklog.Exporter
+		err error
+	)
+	if t.cfg.Protocol == ProtocolGRPC {
+		var opts []otlploggrpc.Option
+		if u != "" {
+			opts = append(opts, otlploggrpc.WithEndpointURL(u))
+		}
+		exp, err = otlploggrpc.New(ctx, opts...)
+	} else {
+		var opts []otlploghttp.Option
+		if u != "" {
+			opts = append(opts, otlploghttp.WithEndpointURL(u))
+		}
+		exp, err = otlploghttp.New(ctx, opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: otlp log exporter: %w", err)
+	}
+	return exp, nil
+}
+
 // Enabled reports whether telemetry is on. When it is not, the composition
 // root should not wrap anything.
 func (t *Telemetry) Enabled() bool { return t.cfg.Enabled }
@@ -529,6 +599,9 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 	}
 	if mp, ok := t.mp.(*sdkmetric.MeterProvider); ok {
 		errs = append(errs, mp.ForceFlush(ctx))
+	}
+	if t.logs != nil {
+		errs = append(errs, t.logs.ForceFlush(ctx))
 	}
 	return errors.Join(errs...)
 }

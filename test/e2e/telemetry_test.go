@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -20,24 +21,55 @@ import (
 type otlpReceiver struct {
 	mu   sync.Mutex
 	reqs []*coltracepb.ExportTraceServiceRequest
+	logs []*collogspb.ExportLogsServiceRequest
 }
 
 func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	w.Header().Set("Content-Type", "application/x-protobuf")
-	if req.URL.Path != "/v1/traces" {
+	var out []byte
+	switch req.URL.Path {
+	case "/v1/traces":
+		var m coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.reqs = append(r.reqs, &m)
+		r.mu.Unlock()
+		out, _ = proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	case "/v1/logs":
+		var m collogspb.ExportLogsServiceRequest
+		if err := proto.Unmarshal(body, &m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.logs = append(r.logs, &m)
+		r.mu.Unlock()
+		out, _ = proto.Marshal(&collogspb.ExportLogsServiceResponse{})
+	default:
 		return // metrics: accepted and ignored
 	}
-	var m coltracepb.ExportTraceServiceRequest
-	if err := proto.Unmarshal(body, &m); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	r.reqs = append(r.reqs, &m)
-	r.mu.Unlock()
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
 	_, _ = w.Write(out)
+}
+
+// logRecords returns "body trace_id" of every exported log record.
+func (r *otlpReceiver) logRecords() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, req := range r.logs {
+		for _, rl := range req.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				for _, lr := range sl.LogRecords {
+					out = append(out, lr.Body.GetStringValue()+" "+hex.EncodeToString(lr.TraceId))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // exportedSpan is one received span, flattened.
@@ -83,9 +115,9 @@ func (r *otlpReceiver) spans() []exportedSpan {
 
 // TestTelemetryFromStandardVariables runs the binary with nothing but the
 // standard OTEL_* variables pointing at an in-test OTLP/HTTP receiver, and
-// checks that the caller's trace is continued, that the spans and resource
-// arrive, that log lines carry the trace id, and that GET /metrics serves
-// the verification metrics.
+// checks that the caller's trace is continued, that the spans, resource
+// and log records arrive, that log lines carry the trace id, and that GET
+// /metrics serves the verification metrics, with exemplars in OpenMetrics.
 func TestTelemetryFromStandardVariables(t *testing.T) {
 	recv := &otlpReceiver{}
 	collector := httptest.NewServer(recv)
@@ -98,6 +130,8 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 		"OTEL_BSP_SCHEDULE_DELAY=100",
 		"APIKEYS_TELEMETRY_PROMETHEUS=true",
 		"APIKEYS_TELEMETRY_SERVICE_NAMESPACE=identity",
+		"OTEL_LOGS_EXPORTER=otlp",
+		"OTEL_BLRP_SCHEDULE_DELAY=100",
 	)
 	tok := s.token("user_1", "org_1")
 	created := s.do("POST", "/api/v1/api-keys", `{"name":"traced","organization_id":"org_1","scopes":["events:read"]}`, jsonBearer(tok)...)
@@ -201,5 +235,16 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 	}
 	if !logged {
 		t.Error("no access log line carries the caller's trace id")
+	}
+	// OTEL_LOGS_EXPORTER=otlp: the same lines leave over OTLP, with the
+	// trace id as a field of the record.
+	exported := recv.logRecords()
+	if !slices.Contains(exported, "request "+callerTrace) {
+		t.Errorf("no exported log record of the verification's access line among %d: %q", len(exported), exported)
+	}
+	for _, rec := range exported {
+		if strings.Contains(rec, secret[8:]) {
+			t.Errorf("exported log record holds the secret: %s", rec)
+		}
 	}
 }
