@@ -172,7 +172,9 @@ type tracedService struct {
 	stop   func()
 }
 
-func startTraced(t *testing.T) *tracedService {
+// startTraced runs Serve with telemetry on, spans and metrics recorded in
+// memory, after applying adjust to its configuration.
+func startTraced(t *testing.T, adjust ...func(*Config)) *tracedService {
 	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
@@ -183,6 +185,9 @@ func startTraced(t *testing.T) *tracedService {
 	cfg.Audit.FlushInterval = 20 * time.Millisecond
 	cfg.Telemetry.Enabled = true
 	cfg.Telemetry.MetricsOrgLabel = true
+	for _, f := range adjust {
+		f(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
