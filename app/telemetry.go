@@ -123,6 +123,13 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 		t.ResourceAttributes = v
 	}
 	set("OTEL_SERVICE_NAME", &t.ServiceName)
+	return applyExportersEnv(t, env, endpoint)
+}
+
+// applyExportersEnv applies OTEL_TRACES_EXPORTER (or, without it, turns
+// OTLP on when endpoint, an OTLP endpoint variable, is set) and
+// OTEL_LOGS_EXPORTER.
+func applyExportersEnv(t *TelemetryConfig, env map[string]string, endpoint bool) error {
 	switch v := strings.ToLower(env["OTEL_TRACES_EXPORTER"]); v {
 	case "":
 		if endpoint {
