@@ -80,19 +80,19 @@ type Event struct {
 	KeyID          string
 	RequestID      string
 	TraceID        string
+	Method         string
+	Path           string
+	ClientIP       string
+	UserAgent      string
+	Status         int            // HTTP status answered, where known
+	Outcome        apikey.Outcome // of a verification (usage events); "" for changes
+	Scope          string         // scope required by the request, if any
+	Details        map[string]any
 	// SpanID is the sampled span of the request (Request.SpanID), kept in
 	// memory only: stores do not record it and the hash chain does not
 	// cover it. It lets telemetry link the write of a usage event to the
 	// span of the request it records.
-	SpanID    string
-	Method    string
-	Path      string
-	ClientIP  string
-	UserAgent string
-	Status    int            // HTTP status answered, where known
-	Outcome   apikey.Outcome // of a verification (usage events); "" for changes
-	Scope     string         // scope required by the request, if any
-	Details   map[string]any
+	SpanID string
 }
 
 // IDPrefix starts every audit event id.
