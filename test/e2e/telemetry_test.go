@@ -158,6 +158,7 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 		`service_namespace="identity"`, // target_info: the resource
 		`service_version="` + buildVersion + `"`,
 		`service_instance_id="`,
+		`server_address="127.0.0.1"`, // the listener, not the service name
 	} {
 		if !strings.Contains(body, series) {
 			t.Errorf("/metrics lacks %s", series)
