@@ -3,7 +3,9 @@
 # apikeys as a small static image: a CGO-free binary on distroless/static,
 # running as the non-root user 65532 (nonroot). No shell, no package manager.
 #
-#   docker build -t apikeys --build-arg VERSION=$(git describe --tags --always) .
+#   docker build -t apikeys --build-arg VERSION=$(git describe --tags --always) .   # or: make docker
+#       # VERSION is stamped into the binary (apikeys version, and the
+#       # service.version of its telemetry) and the image's version label
 #   docker run -p 8080:8080 -v apikeys-data:/app/data apikeys
 #       # embedded SQLite in /app/data, development secrets generated there
 #   docker run apikeys --config configs/postgres.yaml migrate up   # with APIKEYS_STORAGE_DSN,
@@ -26,6 +28,9 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
  && mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="apikeys" \
+      org.opencontainers.image.version="${VERSION}"
 WORKDIR /app
 COPY --from=build /out/apikeys /app/apikeys
 COPY configs/ /app/configs/

@@ -12,7 +12,7 @@ GOLANGCI  := $(GOBIN)/golangci-lint
 # Every Go module of the repository: the service and the Docker-only test fallback.
 MODULES   := . test/containers
 
-.PHONY: run build test test-short vet fmt lint tidy clean
+.PHONY: run build docker test test-short vet fmt lint tidy clean
 .PHONY: bench bench-quick
 
 ## run: start the service on the embedded default (SQLite under ./data)
@@ -22,6 +22,10 @@ run:
 ## build: a static binary in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+## docker: the container image, tagged and stamped with the version (compose: APIKEYS_VERSION=... docker compose ...)
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t apikeys:$(VERSION) .
 
 ## test: vet and lint every module, then every test (Postgres and MySQL suites run when their DSNs are set; in CI they must)
 test: vet lint

@@ -63,6 +63,7 @@ type service struct {
 	devHint bool // development secrets are in use: say how to mint a token
 
 	store    *gormstore.Store
+	listener net.Listener
 	keys     *keys.Service
 	auditLog *auditlog.Service
 	api      *httpapi.Server
@@ -165,9 +166,21 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	}
 	tokens.Start()
 	s.closers.add("token verifier", func(context.Context) error { tokens.Close(); return nil })
+	// Listening before the API is built lets telemetry name the server by
+	// the port it got (http.addr may ask for :0); nothing is accepted
+	// before run serves.
+	if s.listener, err = new(net.ListenConfig).Listen(ctx, "tcp", cfg.HTTP.Addr); err != nil {
+		return nil, fmt.Errorf("http.addr: %w", err)
+	}
+	s.closers.add("listener", func(context.Context) error {
+		if err := s.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil // the HTTP server's shutdown closed it
+	})
 	s.api, err = httpapi.New(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: tel.routes(),
 		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,
 	})
 	if err != nil {
@@ -235,11 +248,7 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	s.closers.add("audit purge job", startPurgeJob(cfg, s.auditLog, s.log))
 	s.closers.add("failure summaries", s.startFailureSummaries())
 
-	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.HTTP.Addr)
-	if err != nil {
-		_ = s.closers.close(context.Background())
-		return fmt.Errorf("http.addr: %w", err)
-	}
+	ln := s.listener
 	srv := &http.Server{
 		Handler:           s.api.Handler(),
 		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,

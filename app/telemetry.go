@@ -37,9 +37,15 @@ type TelemetryConfig struct {
 	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT; they override Endpoint.
 	TracesEndpoint  string `koanf:"traces_endpoint"`
 	MetricsEndpoint string `koanf:"metrics_endpoint"`
+	LogsEndpoint    string `koanf:"logs_endpoint"`
+	// Logs also exports log records over OTLP (the otelslog bridge), at
+	// log.level; OTEL_LOGS_EXPORTER=otlp turns it on, none off.
+	Logs bool `koanf:"logs"`
 	// Protocol is grpc or http/protobuf.
 	Protocol    string `koanf:"protocol"`
 	ServiceName string `koanf:"service_name"`
+	// ServiceNamespace is service.namespace (e.g. "identity"), if set.
+	ServiceNamespace string `koanf:"service_namespace"`
 	// ResourceAttributes uses the OTEL_RESOURCE_ATTRIBUTES format:
 	// "deployment.environment.name=prod,team=identity".
 	ResourceAttributes string  `koanf:"resource_attributes"`
@@ -76,7 +82,7 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 			return fmt.Errorf("OTEL_SDK_DISABLED: must be true or false, got %q", v)
 		}
 		if off {
-			t.Enabled, t.Exporter, t.Prometheus = false, telemetry.ExporterNone, false
+			t.Enabled, t.Exporter, t.Prometheus, t.Logs = false, telemetry.ExporterNone, false, false
 			return nil
 		}
 	}
@@ -90,6 +96,7 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 	endpoint := set("OTEL_EXPORTER_OTLP_ENDPOINT", &t.Endpoint)
 	endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &t.TracesEndpoint) || endpoint
 	endpoint = set("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &t.MetricsEndpoint) || endpoint
+	set("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", &t.LogsEndpoint) // logs are exported only when asked: see below
 	set("OTEL_EXPORTER_OTLP_PROTOCOL", &t.Protocol)
 	set("OTEL_TRACES_SAMPLER", &t.Sampler)
 	if v := env["OTEL_TRACES_SAMPLER_ARG"]; v != "" {
@@ -107,12 +114,22 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 		if name := attrs["service.name"]; name != "" {
 			t.ServiceName = name
 		}
+		if ns := attrs["service.namespace"]; ns != "" {
+			t.ServiceNamespace = ns
+		}
 		if t.ResourceAttributes != "" {
 			v = t.ResourceAttributes + "," + v // later pairs win
 		}
 		t.ResourceAttributes = v
 	}
 	set("OTEL_SERVICE_NAME", &t.ServiceName)
+	return applyExportersEnv(t, env, endpoint)
+}
+
+// applyExportersEnv applies OTEL_TRACES_EXPORTER (or, without it, turns
+// OTLP on when endpoint, an OTLP endpoint variable, is set) and
+// OTEL_LOGS_EXPORTER.
+func applyExportersEnv(t *TelemetryConfig, env map[string]string, endpoint bool) error {
 	switch v := strings.ToLower(env["OTEL_TRACES_EXPORTER"]); v {
 	case "":
 		if endpoint {
@@ -129,6 +146,17 @@ func applyOTelEnv(t *TelemetryConfig, environ []string) error {
 		t.Exporter = telemetry.ExporterNone
 	default:
 		return fmt.Errorf("OTEL_TRACES_EXPORTER: must be otlp, console or none, got %q", v)
+	}
+	// Unlike the specification's default (otlp), log records are exported
+	// only when asked: the service already writes them to standard error.
+	switch v := strings.ToLower(env["OTEL_LOGS_EXPORTER"]); v {
+	case "":
+	case "otlp":
+		t.Enabled, t.Logs = true, true
+	case "none":
+		t.Logs = false
+	default:
+		return fmt.Errorf("OTEL_LOGS_EXPORTER: must be otlp or none, got %q", v)
 	}
 	return nil
 }
@@ -165,12 +193,18 @@ func (t TelemetryConfig) validate() []error {
 		if t.Prometheus {
 			errs = append(errs, fmt.Errorf("telemetry.enabled: is false but telemetry.prometheus is true: set telemetry.enabled: true"))
 		}
+		if t.Logs {
+			errs = append(errs, fmt.Errorf("telemetry.enabled: is false but telemetry.logs is true: set telemetry.enabled: true"))
+		}
 	}
 	if _, err := parseResourceAttributes(t.ResourceAttributes); err != nil {
 		errs = append(errs, fmt.Errorf("telemetry.resource_attributes: %w", err))
 	}
 	if strings.TrimSpace(t.ServiceName) == "" {
 		errs = append(errs, fmt.Errorf("telemetry.service_name: must not be empty"))
+	}
+	if t.ServiceNamespace != strings.TrimSpace(t.ServiceNamespace) {
+		errs = append(errs, fmt.Errorf("telemetry.service_namespace: must not start or end with a space, got %q", t.ServiceNamespace))
 	}
 	c := t.adapterConfig()
 	c.Enabled = true // check every field, on or off
@@ -184,9 +218,9 @@ func (t TelemetryConfig) validate() []error {
 func (t TelemetryConfig) adapterConfig() telemetry.Config {
 	attrs, _ := parseResourceAttributes(t.ResourceAttributes) // validated
 	return telemetry.Config{
-		Enabled: t.Enabled, Exporter: t.Exporter, Endpoint: t.Endpoint,
-		TracesEndpoint: t.TracesEndpoint, MetricsEndpoint: t.MetricsEndpoint, Protocol: t.Protocol,
-		ServiceName: t.ServiceName, ServiceVersion: Version, ResourceAttributes: attrs,
+		Enabled: t.Enabled, Exporter: t.Exporter, Endpoint: t.Endpoint, Protocol: t.Protocol,
+		TracesEndpoint: t.TracesEndpoint, MetricsEndpoint: t.MetricsEndpoint, LogsEndpoint: t.LogsEndpoint, Logs: t.Logs,
+		ServiceName: t.ServiceName, ServiceNamespace: t.ServiceNamespace, ServiceVersion: Version, ResourceAttributes: attrs,
 		Sampler: t.Sampler, SamplerArg: t.SamplerArg,
 		Prometheus: t.Prometheus, MetricsOrgLabel: t.MetricsOrgLabel,
 	}
@@ -225,9 +259,10 @@ func startTelemetry(ctx context.Context, cfg Config, logger *slog.Logger) (*inst
 	c := tel.Config()
 	attrs := []any{
 		slog.String("exporter", c.Exporter), slog.String("service_name", c.ServiceName),
-		slog.String("sampler", c.Sampler), slog.Bool("prometheus", c.Prometheus),
+		slog.String("service_instance_id", c.ServiceInstanceID), slog.String("service_version", c.ServiceVersion),
+		slog.String("sampler", c.Sampler), slog.Bool("prometheus", c.Prometheus), slog.Bool("logs", c.Logs),
 	}
-	if c.Exporter == telemetry.ExporterOTLP {
+	if c.Exporter == telemetry.ExporterOTLP || c.Logs {
 		attrs = append(attrs, slog.String("protocol", c.Protocol), slog.String("endpoint", endpointForLog(c)))
 	}
 	logger.Info("telemetry enabled", attrs...)
@@ -252,12 +287,17 @@ func endpointForLog(c telemetry.Config) string {
 }
 
 // logger returns l with trace_id and span_id on every record that has a
-// span in its context.
+// span in its context and, when telemetry.logs is on, every record it
+// writes also exported over OTLP.
 func (t *instruments) logger(l *slog.Logger) *slog.Logger {
 	if !t.on {
 		return l
 	}
-	return slog.New(telemetry.NewLogHandler(l.Handler()))
+	h := telemetry.NewLogHandler(l.Handler())
+	if bridge := t.tel.LogHandler(l.Handler()); bridge != nil {
+		h = slog.NewMultiHandler(h, bridge)
+	}
+	return slog.New(h)
 }
 
 // instrumentStore traces the store's statements and measures its pool.
@@ -299,15 +339,20 @@ func (t *instruments) auditStore(s ports.AuditStore) ports.AuditStore { return t
 
 func (t *instruments) keyService(k ports.KeyService) ports.KeyService { return t.tel.KeyService(k) }
 
-// middleware is the gin middleware of the HTTP edge (nil when off).
-func (t *instruments) middleware() []gin.HandlerFunc { return t.tel.Middleware() }
+// middleware is the gin middleware of the HTTP edge (nil when off); the
+// server is named by the configured listen address and the port its
+// listener got.
+func (t *instruments) middleware(configured, listening string) []gin.HandlerFunc {
+	return t.tel.Middleware(telemetry.ServerName(configured, listening))
+}
 
-// traceID gives httpapi the trace id of a request for its audit events.
-func (t *instruments) traceID() func(context.Context) string {
+// trace gives httpapi the trace id (and sampled span id) of a request for
+// its audit events.
+func (t *instruments) trace() func(context.Context) (string, string) {
 	if !t.on {
 		return nil
 	}
-	return telemetry.TraceID
+	return telemetry.TraceIDs
 }
 
 // routes mounts GET /metrics when Prometheus scraping is on.

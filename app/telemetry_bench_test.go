@@ -104,7 +104,7 @@ func newBenchStack(b *testing.B, tc TelemetryConfig, opts ...telemetry.Option) *
 	tokens, _ := jwtauth.New(jwtauth.Config{Secret: []byte(strings.Repeat("j", 32))})
 	api, err := httpapi.New(httpapi.Options{
 		Keys: tel.keyService(svc), Tokens: tokens, Logger: logger,
-		TraceID: tel.traceID(), Middleware: tel.middleware(), Extra: tel.routes(),
+		Trace: tel.trace(), Middleware: tel.middleware("127.0.0.1:8080", ""), Extra: tel.routes(),
 	})
 	if err != nil {
 		b.Fatal(err)

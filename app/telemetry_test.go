@@ -84,6 +84,37 @@ func TestOTelEnvironmentVariables(t *testing.T) {
 	if tc := cfg.Telemetry; !tc.Enabled || tc.Exporter != "stdout" || tc.ServiceName != "from-attrs" {
 		t.Errorf("console exporter: %+v", tc)
 	}
+	cfg, err = load("{}\n", "OTEL_LOGS_EXPORTER=otlp", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=http://logs:4318/v1/logs")
+	if tc := cfg.Telemetry; err != nil || !tc.Enabled || !tc.Logs || tc.LogsEndpoint != "http://logs:4318/v1/logs" || !tc.adapterConfig().Logs {
+		t.Errorf("OTEL_LOGS_EXPORTER=otlp: %+v %v", tc, err)
+	}
+	cfg, err = load("telemetry:\n  enabled: true\n  logs: true\n", "OTEL_LOGS_EXPORTER=none")
+	if err != nil || cfg.Telemetry.Logs {
+		t.Errorf("OTEL_LOGS_EXPORTER=none must turn log export off: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("{}\n", "OTEL_EXPORTER_OTLP_ENDPOINT=http://env:4318")
+	if err != nil || cfg.Telemetry.Logs {
+		t.Errorf("an endpoint alone must not export logs: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("telemetry:\n  enabled: true\n  logs: true\n", "OTEL_SDK_DISABLED=true")
+	if err != nil || cfg.Telemetry.Logs || cfg.Telemetry.Enabled {
+		t.Errorf("OTEL_SDK_DISABLED=true must turn log export off: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("telemetry:\n  service_namespace: from-file\n")
+	if err != nil || cfg.Telemetry.ServiceNamespace != "from-file" || cfg.Telemetry.adapterConfig().ServiceNamespace != "from-file" {
+		t.Errorf("telemetry.service_namespace: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("telemetry:\n  service_namespace: from-file\n", "OTEL_RESOURCE_ATTRIBUTES=service.namespace=from-env")
+	if err != nil || cfg.Telemetry.ServiceNamespace != "from-env" {
+		t.Errorf("OTEL_RESOURCE_ATTRIBUTES service.namespace must win over the file: %+v %v", cfg.Telemetry, err)
+	}
+	cfg, err = load("{}\n", "APIKEYS_TELEMETRY_SERVICE_NAMESPACE=from-var")
+	if err != nil || cfg.Telemetry.ServiceNamespace != "from-var" {
+		t.Errorf("APIKEYS_TELEMETRY_SERVICE_NAMESPACE: %+v %v", cfg.Telemetry, err)
+	}
+	if v := cfg.Telemetry.adapterConfig().ServiceVersion; v != Version {
+		t.Errorf("service.version %q, want the build's version %q", v, Version)
+	}
 	cfg, err = load("{}\n", "APIKEYS_TELEMETRY_ENABLED=true", "APIKEYS_TELEMETRY_PROMETHEUS=true", "APIKEYS_TELEMETRY_SAMPLER_ARG=0.5")
 	if err != nil || !cfg.Telemetry.Enabled || !cfg.Telemetry.Prometheus || cfg.Telemetry.SamplerArg != 0.5 {
 		t.Errorf("APIKEYS_TELEMETRY_*: %+v %v", cfg.Telemetry, err)
@@ -96,11 +127,15 @@ func TestOTelEnvironmentVariables(t *testing.T) {
 	}{
 		{"telemetry:\n  exporter: otlp\n", nil, "telemetry.enabled: is false but telemetry.exporter is \"otlp\""},
 		{"telemetry:\n  prometheus: true\n", nil, "telemetry.enabled: is false but telemetry.prometheus"},
+		{"telemetry:\n  logs: true\n", nil, "telemetry.enabled: is false but telemetry.logs"},
+		{"telemetry:\n  enabled: true\n  logs: true\n  logs_endpoint: collector:4318\n", nil, "telemetry.logs_endpoint: must be a URL"},
+		{"{}\n", []string{"OTEL_LOGS_EXPORTER=console"}, "OTEL_LOGS_EXPORTER: must be otlp or none"},
 		{"telemetry:\n  enabled: true\n  exporter: zipkin\n", nil, "telemetry.exporter: must be none, otlp or stdout"},
 		{"telemetry:\n  enabled: true\n  protocol: http/json\n", nil, "telemetry.protocol: http/json is not supported"},
 		{"telemetry:\n  enabled: true\n  sampler: traceidratio\n  sampler_arg: 2\n", nil, "telemetry.sampler_arg: must be between 0 and 1"},
 		{"telemetry:\n  enabled: true\n  endpoint: collector:4317\n", nil, "telemetry.endpoint: must be a URL"},
 		{"telemetry:\n  resource_attributes: novalue\n", nil, "telemetry.resource_attributes: \"novalue\" is not key=value"},
+		{"telemetry:\n  service_namespace: \" identity\"\n", nil, "telemetry.service_namespace: must not start or end with a space"},
 		{"{}\n", []string{"OTEL_SDK_DISABLED=maybe"}, "OTEL_SDK_DISABLED: must be true or false"},
 		{"{}\n", []string{"OTEL_TRACES_SAMPLER_ARG=half"}, "OTEL_TRACES_SAMPLER_ARG: must be a number"},
 		{"{}\n", []string{"OTEL_TRACES_EXPORTER=zipkin"}, "OTEL_TRACES_EXPORTER: must be otlp, console or none"},
@@ -192,7 +227,9 @@ type discardUsage struct{}
 
 func (discardUsage) Record(context.Context, audit.Event) error { return nil }
 
-func startTraced(t *testing.T) *tracedService {
+// startTraced runs Serve with telemetry on, spans and metrics recorded in
+// memory, after applying adjust to its configuration.
+func startTraced(t *testing.T, adjust ...func(*Config)) *tracedService {
 	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir = t.TempDir()
@@ -204,6 +241,9 @@ func startTraced(t *testing.T) *tracedService {
 	cfg.Audit.FlushInterval = 20 * time.Millisecond
 	cfg.Telemetry.Enabled = true
 	cfg.Telemetry.MetricsOrgLabel = true
+	for _, f := range adjust {
+		f(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -429,6 +469,12 @@ func TestTelemetryScenario(t *testing.T) {
 	if attrs(server)["http.route"].AsString() != "/api/v1/auth/verify" || attrs(server)["http.response.status_code"].AsInt64() != 200 {
 		t.Errorf("server span attributes: %v", attrs(server))
 	}
+	// server.address names the listener (127.0.0.1, and the port it got
+	// for :0), never the service name.
+	_, port, _ := strings.Cut(strings.TrimPrefix(s.base, "http://"), ":")
+	if a := attrs(server); a["server.address"].AsString() != "127.0.0.1" || fmt.Sprint(a["server.port"].AsInt64()) != port {
+		t.Errorf("server span server.address %q server.port %d, want 127.0.0.1 %s", a["server.address"].AsString(), a["server.port"].AsInt64(), port)
+	}
 
 	_, m = spansOf(t, spans, okHit)
 	a = attrs(one(t, m, telemetry.SpanVerify))
@@ -501,6 +547,35 @@ func TestTelemetryScenario(t *testing.T) {
 	}
 	if flushes == 0 {
 		t.Error("no audit.flush span")
+	}
+	// Each verification's usage event leads from the audit.flush span that
+	// wrote it to the request's server span (a link carrying the event id,
+	// which the request's apikey.verify span names too).
+	linked := map[trace.SpanID]string{}
+	for _, sp := range spans {
+		if sp.Name() != telemetry.SpanAuditFlush {
+			continue
+		}
+		for _, l := range sp.Links() {
+			for _, kv := range l.Attributes {
+				if kv.Key == telemetry.AttrAuditEventID {
+					linked[l.SpanContext.SpanID()] = l.SpanContext.TraceID().String() + "/" + kv.Value.AsString()
+				}
+			}
+		}
+	}
+	for name, a := range map[string]answer{"ok (miss)": okMiss, "ok (hit)": okHit, "denied": denied, "unknown": unknownA, "revoked": afterRevoke} {
+		tid, m := spansOf(t, spans, a)
+		var server sdktrace.ReadOnlySpan
+		for _, sp := range m {
+			if sp[0].SpanKind() == trace.SpanKindServer {
+				server = sp[0]
+			}
+		}
+		event := attrs(one(t, m, telemetry.SpanVerify))["audit.event_id"].AsString()
+		if got := linked[server.SpanContext().SpanID()]; got != tid.String()+"/"+event {
+			t.Errorf("%s: audit.flush link to the server span %q, want trace/event %s/%s", name, got, tid, event)
+		}
 	}
 	if inserts == 0 {
 		t.Error("no audit.flush span has an INSERT audit_events child")
@@ -622,6 +697,18 @@ func TestTelemetryScenario(t *testing.T) {
 					if m.Name == telemetry.MetricVerifications {
 						o, _ := dp.Attributes.Value("apikey.outcome")
 						counts[o.AsString()] += dp.Value
+					}
+				}
+			}
+		}
+	}
+	// Sizes are never negative: the revocation answered 204, without a body.
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if h, ok := m.Data.(metricdata.Histogram[int64]); ok && m.Name == "http.server.response.body.size" {
+				for _, dp := range h.DataPoints {
+					if lo, _ := dp.Min.Value(); lo < 0 {
+						t.Errorf("%s recorded %d for %v", m.Name, lo, dp.Attributes)
 					}
 				}
 			}

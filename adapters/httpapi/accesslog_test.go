@@ -2,12 +2,15 @@ package httpapi_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/agentauri/apikeys/adapters/httpapi"
 )
@@ -81,5 +84,54 @@ func TestVerifyAccessLogLevel(t *testing.T) {
 				t.Errorf("access log of the verification: %q, want one %s line", verify, c.want)
 			}
 		})
+	}
+}
+
+// TestAccessLogLine: one JSON line per request with the duration in
+// milliseconds as a number (duration_ms); probes and scrapes (/healthz,
+// /readyz, /metrics) are logged at debug only.
+func TestAccessLogLine(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var out syncBuffer
+		logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: level}))
+		s, err := httpapi.New(httpapi.Options{Keys: &fakeKeys{}, Tokens: fakeTokens{}, Logger: logger,
+			Extra: func(r *gin.Engine) { r.GET("/metrics", func(c *gin.Context) { c.String(http.StatusOK, "# EOF\n") }) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, target := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/api-keys"} {
+			r := httptest.NewRequest(http.MethodGet, target, nil)
+			r.Header.Set("Authorization", "Bearer bad")
+			s.Handler().ServeHTTP(httptest.NewRecorder(), r)
+		}
+		lines := map[string]map[string]any{}
+		for _, l := range out.lines() {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
+				t.Fatalf("not a JSON line: %q", l)
+			}
+			if rec["msg"] == "request" {
+				lines[rec["path"].(string)] = rec
+			}
+		}
+		rec := lines["/api/v1/api-keys"]
+		if rec == nil || rec["level"] != "INFO" {
+			t.Fatalf("log level %v: access line of a management call %v", level, rec)
+		}
+		if d, ok := rec["duration_ms"].(float64); !ok || d <= 0 || d > 10_000 {
+			t.Errorf("duration_ms %v (%T): want a positive number of milliseconds", rec["duration_ms"], rec["duration_ms"])
+		}
+		if _, ok := rec["duration"]; ok {
+			t.Error("a duration field without a unit")
+		}
+		for _, probe := range []string{"/healthz", "/readyz", "/metrics"} {
+			got := lines[probe]
+			switch {
+			case level == slog.LevelInfo && got != nil:
+				t.Errorf("%s logged at info: %v", probe, got)
+			case level == slog.LevelDebug && (got == nil || got["level"] != "DEBUG"):
+				t.Errorf("%s at debug: %v, want a DEBUG line", probe, got)
+			}
+		}
 	}
 }

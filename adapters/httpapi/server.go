@@ -48,8 +48,10 @@ type Options struct {
 	ReadyDetails func() map[string]any
 	// RetryAfter is the Retry-After value of 503 answers (default 1s).
 	RetryAfter time.Duration
-	// TraceID returns the trace id of a request's context, if tracing is on.
-	TraceID func(ctx context.Context) string
+	// Trace returns the trace id of a request's context and the span id of
+	// its span when that is sampled, if tracing is on; audit events carry
+	// both (the span id in memory only, for telemetry's links).
+	Trace func(ctx context.Context) (traceID, spanID string)
 	// Audit serves GET /api/v1/audit-logs and /api/v1/api-keys/{id}/usage;
 	// nil leaves those endpoints out.
 	Audit ports.AuditService
@@ -74,7 +76,7 @@ type Server struct {
 	ready      func(ctx context.Context) error
 	details    func() map[string]any
 	retryAfter string
-	traceID    func(ctx context.Context) string
+	trace      func(ctx context.Context) (traceID, spanID string)
 	audit      ports.AuditService
 	engine     *gin.Engine
 	verifyLog  slog.Level
@@ -85,7 +87,7 @@ func New(o Options) (*Server, error) {
 	if o.Keys == nil || o.Tokens == nil {
 		return nil, errors.New("httpapi: Keys and Tokens are required")
 	}
-	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, details: o.ReadyDetails, traceID: o.TraceID, audit: o.Audit, verifyLog: o.VerifyLogLevel}
+	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, details: o.ReadyDetails, trace: o.Trace, audit: o.Audit, verifyLog: o.VerifyLogLevel}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -255,17 +257,25 @@ func requestID(c *gin.Context) string { return c.GetString(requestIDHeader) }
 // that was dropped.
 func clientRequestID(c *gin.Context) string { return c.GetString(clientRequestIDKey) }
 
-// accessLog writes one line per request. It logs the path without the
-// query string and no headers, so no credential can reach the log.
+// probePaths are the routes of probes and scrapes, called every few
+// seconds by orchestrators and Prometheus: their access-log lines are
+// debug, or they would bury the requests that matter.
+var probePaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// accessLog writes one line per request: method, route, status,
+// duration_ms (milliseconds, a float), client_ip and request_id. It logs
+// the route without the query string and no headers, so no credential can
+// reach the log. Verifications are logged at VerifyLogLevel, probes and
+// scrapes at debug, everything else at info.
 func (s *Server) accessLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	if c.Request.URL.Path == "/healthz" {
-		return
-	}
 	level := slog.LevelInfo
-	if c.FullPath() == verifyPath {
+	switch route := c.FullPath(); {
+	case route == verifyPath:
 		level = s.verifyLog
+	case probePaths[route]:
+		level = slog.LevelDebug
 	}
 	if !s.log.Enabled(c.Request.Context(), level) {
 		return
@@ -274,7 +284,7 @@ func (s *Server) accessLog(c *gin.Context) {
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.FullPath()),
 		slog.Int("status", c.Writer.Status()),
-		slog.Duration("duration", time.Since(start)),
+		slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
 		slog.String("client_ip", c.ClientIP()),
 		slog.String("request_id", requestID(c)),
 	}
@@ -309,8 +319,8 @@ func (s *Server) requestInfo(c *gin.Context) audit.Request {
 		RequestID:       requestID(c),
 		ClientRequestID: clientRequestID(c),
 	}
-	if s.traceID != nil {
-		ri.TraceID = s.traceID(c.Request.Context())
+	if s.trace != nil {
+		ri.TraceID, ri.SpanID = s.trace(c.Request.Context())
 	}
 	return ri
 }

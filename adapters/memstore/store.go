@@ -153,6 +153,7 @@ func storedEvent(ev audit.Event) (eventRecord, error) {
 		*s = validUTF8(*s)
 	}
 	ev.Details = nil
+	ev.SpanID = "" // in memory only, as the SQL stores keep it
 	return eventRecord{ev: ev, details: details}, nil
 }
 

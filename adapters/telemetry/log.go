@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"go.opentelemetry.io/contrib/bridges/otelslog"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -40,4 +41,42 @@ func (h *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 // WithGroup returns a wrapped handler that nests later attributes in name.
 func (h *logHandler) WithGroup(name string) slog.Handler {
 	return &logHandler{next: h.next.WithGroup(name)}
+}
+
+// LogHandler returns a handler that exports log records over OTLP (the
+// otelslog bridge, with the span context of each record's context), or nil
+// unless Config.Logs is set (or a log processor was given). It handles the
+// records base handles, at the same levels: pair the two with
+// slog.NewMultiHandler so that every line still reaches base.
+func (t *Telemetry) LogHandler(base slog.Handler) slog.Handler {
+	if !t.Enabled() || t.logs == nil {
+		return nil
+	}
+	return &levelOf{next: otelslog.NewHandler(ScopeName, otelslog.WithLoggerProvider(t.logs)), base: base}
+}
+
+// levelOf is next, enabled exactly where base is: the bridge would
+// otherwise take debug records the configured log level leaves out.
+type levelOf struct {
+	next slog.Handler
+	base slog.Handler
+}
+
+// Enabled reports whether the base handler handles level.
+func (h *levelOf) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.base.Enabled(ctx, level)
+}
+
+// Handle passes r to the bridge.
+func (h *levelOf) Handle(ctx context.Context, r slog.Record) error { return h.next.Handle(ctx, r) }
+
+// WithAttrs returns the handler with attrs added to the bridge's records
+// (a level does not depend on attributes).
+func (h *levelOf) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &levelOf{next: h.next.WithAttrs(attrs), base: h.base}
+}
+
+// WithGroup returns the handler with later attributes nested in name.
+func (h *levelOf) WithGroup(name string) slog.Handler {
+	return &levelOf{next: h.next.WithGroup(name), base: h.base}
 }

@@ -27,7 +27,6 @@ const (
 	MetricCacheMisses          = "apikeys.verify_cache.misses"
 	MetricCacheEvictions       = "apikeys.verify_cache.evictions"
 	MetricCacheSize            = "apikeys.verify_cache.size"
-	MetricCacheHitRatio        = "apikeys.verify_cache.hit_ratio"
 	MetricAuditQueueDepth      = "apikeys.audit.queue.depth"
 	MetricAuditQueueCapacity   = "apikeys.audit.queue.capacity"
 	MetricAuditLastBatchSize   = "apikeys.audit.queue.last_batch_size"
@@ -128,7 +127,11 @@ type CacheStats interface {
 	Len() int
 }
 
-// ObserveCache reports c's size, hits, misses, evictions and hit ratio.
+// ObserveCache reports c's size, hits, misses and evictions. There is no
+// hit-ratio gauge: a ratio since the process started cannot be windowed
+// and hides a recent drop behind hours of history; compute it from the
+// counters over a window instead,
+// rate(hits[5m]) / (rate(hits[5m]) + rate(misses[5m])).
 func (t *Telemetry) ObserveCache(c CacheStats) error {
 	if !t.metricsOn {
 		return nil
@@ -142,22 +145,16 @@ func (t *Telemetry) ObserveCache(c CacheStats) error {
 		metric.WithDescription("Entries that left the verification cache because of its size bound or TTL."))
 	size, e4 := m.Int64ObservableGauge(MetricCacheSize, metric.WithUnit("{entry}"),
 		metric.WithDescription("Entries in the verification cache (approximate)."))
-	ratio, e5 := m.Float64ObservableGauge(MetricCacheHitRatio, metric.WithUnit("1"),
-		metric.WithDescription("Share of verification cache lookups that hit, since the process started."))
-	if err := errors.Join(e1, e2, e3, e4, e5); err != nil {
+	if err := errors.Join(e1, e2, e3, e4); err != nil {
 		return fmt.Errorf("telemetry: cache instruments: %w", err)
 	}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		h, ms := c.Hits(), c.Misses()
-		o.ObserveInt64(hits, int64(h))
-		o.ObserveInt64(misses, int64(ms))
+		o.ObserveInt64(hits, int64(c.Hits()))
+		o.ObserveInt64(misses, int64(c.Misses()))
 		o.ObserveInt64(evictions, int64(c.Evictions()))
 		o.ObserveInt64(size, int64(c.Len()))
-		if h+ms > 0 {
-			o.ObserveFloat64(ratio, float64(h)/float64(h+ms))
-		}
 		return nil
-	}, hits, misses, evictions, size, ratio)
+	}, hits, misses, evictions, size)
 	return err
 }
 

@@ -135,7 +135,7 @@ func TestDisabledTelemetryIsInert(t *testing.T) {
 	if tel.KeyService(keys) != ports.KeyService(keys) || tel.Hasher(slowHasher{}) != ports.Hasher(slowHasher{}) {
 		t.Error("disabled telemetry wrapped a port")
 	}
-	if tel.Middleware() != nil || tel.MetricsHandler() != nil || tel.HashObserver() != nil {
+	if tel.Middleware("127.0.0.1:8080") != nil || tel.MetricsHandler() != nil || tel.HashObserver() != nil {
 		t.Error("disabled telemetry offers middleware, a metrics handler or an observer")
 	}
 	if err := tel.InstrumentGORM(nil, "sqlite"); err != nil {
@@ -170,6 +170,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Enabled: true, Protocol: "udp"}, "protocol: must be"},
 		{Config{Enabled: true, Endpoint: "collector:4317"}, "endpoint: must be a URL"},
 		{Config{Enabled: true, TracesEndpoint: "ftp://x"}, "traces_endpoint: must be a URL"},
+		{Config{Enabled: true, Logs: true, LogsEndpoint: "collector:4318/v1/logs"}, "logs_endpoint: must be a URL"},
 		{Config{Enabled: true, Sampler: "sometimes"}, "sampler: must be one of"},
 		{Config{Enabled: true, Sampler: SamplerTraceIDRatio, SamplerArg: 1.5}, "sampler_arg: must be between 0 and 1"},
 		{Config{Enabled: true, Sampler: SamplerParentBasedTraceIDRatio, SamplerArg: 0.25}, ""},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -28,6 +29,7 @@ type receiver struct {
 	mu      sync.Mutex
 	traces  []*coltracepb.ExportTraceServiceRequest
 	metrics []*colmetricpb.ExportMetricsServiceRequest
+	logs    []*collogspb.ExportLogsServiceRequest
 	paths   []string
 }
 
@@ -80,6 +82,16 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		_, _ = metricsService{r: r}.Export(req.Context(), &m)
 		resp = &colmetricpb.ExportMetricsServiceResponse{}
+	case "/otlp/v1/logs":
+		var m collogspb.ExportLogsServiceRequest
+		if err := proto.Unmarshal(body, &m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.logs = append(r.logs, &m)
+		r.mu.Unlock()
+		resp = &collogspb.ExportLogsServiceResponse{}
 	default:
 		http.NotFound(w, req)
 		return
@@ -159,7 +171,8 @@ func exportOnce(t *testing.T, cfg Config) {
 func checkExported(t *testing.T, r *receiver) {
 	t.Helper()
 	spans, res := r.spans()
-	if res["service.name"] != "apikeys-under-test" || res["deployment.environment.name"] != "ci" || res["service.version"] != "v9.9.9" {
+	if res["service.name"] != "apikeys-under-test" || res["deployment.environment.name"] != "ci" || res["service.version"] != "v9.9.9" ||
+		res["service.namespace"] != "identity" || res["service.instance.id"] == "" {
 		t.Errorf("resource %v", res)
 	}
 	s := spans[SpanVerify]
@@ -184,7 +197,7 @@ func TestExportOverOTLPHTTP(t *testing.T) {
 	exportOnce(t, Config{
 		Enabled: true, Exporter: ExporterOTLP, Protocol: ProtocolHTTPProtobuf,
 		Endpoint:    srv.URL + "/otlp", // a base URL: the signal paths are appended
-		ServiceName: "apikeys-under-test", ServiceVersion: "v9.9.9",
+		ServiceName: "apikeys-under-test", ServiceVersion: "v9.9.9", ServiceNamespace: "identity",
 		ResourceAttributes: map[string]string{"deployment.environment.name": "ci", "service.name": "overridden"},
 	})
 	checkExported(t, r)
@@ -211,7 +224,7 @@ func TestExportOverOTLPGRPC(t *testing.T) {
 	exportOnce(t, Config{
 		Enabled: true, Exporter: ExporterOTLP, Protocol: ProtocolGRPC,
 		Endpoint:    "http://" + ln.Addr().String(), // http: plaintext
-		ServiceName: "apikeys-under-test", ServiceVersion: "v9.9.9",
+		ServiceName: "apikeys-under-test", ServiceVersion: "v9.9.9", ServiceNamespace: "identity",
 		ResourceAttributes: map[string]string{"deployment.environment.name": "ci"},
 	})
 	checkExported(t, r)

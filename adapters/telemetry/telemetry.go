@@ -1,7 +1,8 @@
 // Package telemetry is the OpenTelemetry adapter of apikeys: it sets up the SDK
-// (tracer and meter providers, OTLP/stdout/Prometheus exporters) and offers
-// tracing and metrics decorators around the ports, a gin middleware, GORM
-// callbacks and a slog handler that stamps trace and span ids on log lines.
+// (tracer, meter and logger providers, OTLP/stdout/Prometheus exporters)
+// and offers tracing and metrics decorators around the ports, a gin
+// middleware, GORM callbacks, a slog handler that stamps trace and span ids
+// on log lines and, optionally, the otelslog bridge that exports them.
 //
 // The core knows nothing of OpenTelemetry: the composition root wraps the
 // ports with the decorators of a *Telemetry when telemetry is enabled, and
@@ -16,6 +17,7 @@ package telemetry
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,10 +27,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -38,6 +43,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -89,16 +95,34 @@ type Config struct {
 	// /v1/metrics are appended, or http://collector:4317 for grpc. Empty:
 	// the OTLP default (localhost).
 	Endpoint string
-	// TracesEndpoint and MetricsEndpoint, if set, are full URLs used as they
-	// are (like OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), overriding Endpoint.
+	// TracesEndpoint, MetricsEndpoint and LogsEndpoint, if set, are full
+	// URLs used as they are (like OTEL_EXPORTER_OTLP_TRACES_ENDPOINT),
+	// overriding Endpoint.
 	TracesEndpoint  string
 	MetricsEndpoint string
+	LogsEndpoint    string
+	// Logs exports log records over OTLP too (to LogsEndpoint, or Endpoint
+	// with /v1/logs for http/protobuf), through the otelslog bridge: see
+	// LogHandler. Off by default: the service already writes its log to
+	// standard error, and a log pipeline usually collects that.
+	Logs bool
 	// Protocol is the OTLP protocol: grpc or http/protobuf (default).
 	Protocol string
 	// ServiceName is service.name (default "apikeys").
 	ServiceName string
-	// ServiceVersion is service.version, if set.
+	// ServiceVersion is service.version, if set: the build's version.
 	ServiceVersion string
+	// ServiceNamespace is service.namespace, if set: a group of services
+	// (e.g. "identity"). With the collector's Prometheus exporter it
+	// prefixes the job label: namespace/name.
+	ServiceNamespace string
+	// ServiceInstanceID is service.instance.id. Empty: the
+	// service.instance.id of ResourceAttributes if there is one, else a
+	// random UUID (version 4) drawn once per process, so that two replicas
+	// of one service never share an identity (and a restarted process
+	// gets a new one). Set it to a stable name, such as a Kubernetes pod
+	// name, through the resource attributes.
+	ServiceInstanceID string
 	// ResourceAttributes are added to the resource (deployment.environment.name, ...).
 	ResourceAttributes map[string]string
 	// Sampler is one of the OTEL_TRACES_SAMPLER values supported here
@@ -132,6 +156,7 @@ func (c Config) Validate() error {
 	}
 	for _, e := range []struct{ name, u string }{
 		{"endpoint", c.Endpoint}, {"traces_endpoint", c.TracesEndpoint}, {"metrics_endpoint", c.MetricsEndpoint},
+		{"logs_endpoint", c.LogsEndpoint},
 	} {
 		name, u := e.name, e.u
 		if u == "" {
@@ -185,9 +210,10 @@ func (c Config) sampler() (sdktrace.Sampler, error) {
 type Option func(*options)
 
 type options struct {
-	processors []sdktrace.SpanProcessor
-	readers    []sdkmetric.Reader
-	stdout     io.Writer
+	processors    []sdktrace.SpanProcessor
+	readers       []sdkmetric.Reader
+	logProcessors []sdklog.Processor
+	stdout        io.Writer
 }
 
 // WithSpanProcessor adds a span processor (e.g. a tracetest.SpanRecorder, or
@@ -200,6 +226,13 @@ func WithSpanProcessor(p sdktrace.SpanProcessor) Option {
 // WithMetricReader adds a metric reader (e.g. sdkmetric.NewManualReader).
 func WithMetricReader(r sdkmetric.Reader) Option {
 	return func(o *options) { o.readers = append(o.readers, r) }
+}
+
+// WithLogProcessor adds a log record processor (e.g. a simple processor
+// around an in-memory exporter) to the logger provider; log records are
+// bridged when any processor is configured or Config.Logs is set.
+func WithLogProcessor(p sdklog.Processor) Option {
+	return func(o *options) { o.logProcessors = append(o.logProcessors, p) }
 }
 
 // WithStdout sets where the stdout exporter writes (default os.Stdout).
@@ -222,6 +255,7 @@ type Telemetry struct {
 	recording   bool // spans are recorded (some processor or exporter)
 	metricsOn   bool // some metric reader is configured
 	metricsHTTP http.Handler
+	logs        *sdklog.LoggerProvider // nil unless log records are exported
 	resource    *resource.Resource
 	shutdown    []func(context.Context) error
 }
@@ -269,6 +303,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 		_ = t.Shutdown(ctx)
 		return nil, err
 	}
+	if err := t.setupLogs(ctx, o); err != nil {
+		_ = t.Shutdown(ctx)
+		return nil, err
+	}
 	t.tracer = t.tp.Tracer(ScopeName)
 	t.meter = t.mp.Meter(ScopeName)
 	if t.inst, err = newInstruments(t.meter); err != nil {
@@ -279,13 +317,27 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Telemetry, error) {
 }
 
 func (t *Telemetry) newResource(ctx context.Context) (*resource.Resource, error) {
-	attrs := make([]attribute.KeyValue, 0, len(t.cfg.ResourceAttributes)+2)
+	attrs := make([]attribute.KeyValue, 0, len(t.cfg.ResourceAttributes)+4)
 	for k, v := range t.cfg.ResourceAttributes {
 		attrs = append(attrs, attribute.String(strings.TrimSpace(k), v))
 	}
-	// The configured service name and version win over resource attributes
-	// of the same key, as OTEL_SERVICE_NAME wins over OTEL_RESOURCE_ATTRIBUTES.
-	attrs = append(attrs, semconv.ServiceName(t.cfg.ServiceName))
+	if t.cfg.ServiceInstanceID == "" {
+		t.cfg.ServiceInstanceID = t.cfg.ResourceAttributes[string(semconv.ServiceInstanceIDKey)]
+	}
+	if t.cfg.ServiceInstanceID == "" {
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return nil, fmt.Errorf("telemetry: service.instance.id: %w", err)
+		}
+		t.cfg.ServiceInstanceID = id.String()
+	}
+	// The configured service name, namespace and version win over resource
+	// attributes of the same key, as OTEL_SERVICE_NAME wins over
+	// OTEL_RESOURCE_ATTRIBUTES.
+	attrs = append(attrs, semconv.ServiceName(t.cfg.ServiceName), semconv.ServiceInstanceID(t.cfg.ServiceInstanceID))
+	if t.cfg.ServiceNamespace != "" {
+		attrs = append(attrs, semconv.ServiceNamespace(t.cfg.ServiceNamespace))
+	}
 	if t.cfg.ServiceVersion != "" {
 		attrs = append(attrs, semconv.ServiceVersion(t.cfg.ServiceVersion))
 	}
@@ -409,7 +461,11 @@ func (t *Telemetry) setupMetrics(ctx context.Context, o options) error {
 		}
 		mopts = append(mopts, sdkmetric.WithReader(exp))
 		readers++
-		t.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		// OpenMetrics when the scraper asks for it (Prometheus does by
+		// default): only that format carries exemplars, the trace ids of
+		// sampled measurements that let a dashboard jump from a latency
+		// spike to its trace.
+		t.metricsHTTP = promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
 	}
 	if readers == 0 {
 		return nil // the no-op meter provider stays: nothing would read the metrics
@@ -446,6 +502,51 @@ func (t *Telemetry) otlpMetricExporter(ctx context.Context) (sdkmetric.Exporter,
 	return exp, nil
 }
 
+func (t *Telemetry) setupLogs(ctx context.Context, o options) error {
+	if !t.cfg.Logs && len(o.logProcessors) == 0 {
+		return nil
+	}
+	lopts := []sdklog.LoggerProviderOption{sdklog.WithResource(t.resource)}
+	for _, p := range o.logProcessors {
+		lopts = append(lopts, sdklog.WithProcessor(p))
+	}
+	if t.cfg.Logs {
+		exp, err := t.otlpLogExporter(ctx)
+		if err != nil {
+			return err
+		}
+		lopts = append(lopts, sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
+	}
+	t.logs = sdklog.NewLoggerProvider(lopts...)
+	t.shutdown = append(t.shutdown, t.logs.Shutdown)
+	return nil
+}
+
+func (t *Telemetry) otlpLogExporter(ctx context.Context) (sdklog.Exporter, error) {
+	u := t.signalURL(t.cfg.LogsEndpoint, "/v1/logs")
+	var (
+		exp sdklog.Exporter
+		err error
+	)
+	if t.cfg.Protocol == ProtocolGRPC {
+		var opts []otlploggrpc.Option
+		if u != "" {
+			opts = append(opts, otlploggrpc.WithEndpointURL(u))
+		}
+		exp, err = otlploggrpc.New(ctx, opts...)
+	} else {
+		var opts []otlploghttp.Option
+		if u != "" {
+			opts = append(opts, otlploghttp.WithEndpointURL(u))
+		}
+		exp, err = otlploghttp.New(ctx, opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: otlp log exporter: %w", err)
+	}
+	return exp, nil
+}
+
 // Enabled reports whether telemetry is on. When it is not, the composition
 // root should not wrap anything.
 func (t *Telemetry) Enabled() bool { return t.cfg.Enabled }
@@ -467,7 +568,10 @@ func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.prop }
 func (t *Telemetry) ServiceName() string { return t.cfg.ServiceName }
 
 // MetricsHandler returns the Prometheus scrape handler, or nil unless
-// Config.Prometheus is set.
+// Config.Prometheus is set. It answers in the OpenMetrics format, with
+// exemplars, when the request's Accept header asks for
+// application/openmetrics-text, and in the Prometheus text format
+// otherwise.
 func (t *Telemetry) MetricsHandler() http.Handler { return t.metricsHTTP }
 
 // Shutdown flushes every pending span and metric and stops the exporters.
@@ -496,16 +600,32 @@ func (t *Telemetry) ForceFlush(ctx context.Context) error {
 	if mp, ok := t.mp.(*sdkmetric.MeterProvider); ok {
 		errs = append(errs, mp.ForceFlush(ctx))
 	}
+	if t.logs != nil {
+		errs = append(errs, t.logs.ForceFlush(ctx))
+	}
 	return errors.Join(errs...)
 }
 
-// TraceID returns the hex trace id of ctx's span, or "" if it has none.
-func TraceID(ctx context.Context) string {
+// TraceIDs returns the hex trace id of ctx's span ("" if it has none) and
+// its hex span id when the span is sampled ("" otherwise: a link to a span
+// that was never exported would lead nowhere). Both come from one
+// allocation: this runs for every audited request.
+func TraceIDs(ctx context.Context) (traceID, spanID string) {
 	sc := trace.SpanContextFromContext(ctx)
 	if !sc.HasTraceID() {
-		return ""
+		return "", ""
 	}
-	return sc.TraceID().String()
+	tid, sid := sc.TraceID(), sc.SpanID()
+	if !sc.IsSampled() || !sc.HasSpanID() {
+		var buf [2 * len(tid)]byte
+		hex.Encode(buf[:], tid[:])
+		return string(buf[:]), ""
+	}
+	var buf [2 * (len(tid) + len(sid))]byte
+	hex.Encode(buf[:], tid[:])
+	hex.Encode(buf[2*len(tid):], sid[:])
+	both := string(buf[:])
+	return both[:2*len(tid)], both[2*len(tid):]
 }
 
 // durationSeconds converts d to the float seconds OpenTelemetry durations use.

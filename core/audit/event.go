@@ -92,6 +92,11 @@ type Event struct {
 	// X-Request-Id, when ValidClientRequestID accepted it); "" if none.
 	// RequestID is always the server's own.
 	ClientRequestID string
+	// SpanID is the sampled span of the request (Request.SpanID), kept in
+	// memory only: stores do not record it and the hash chain does not
+	// cover it. It lets telemetry link the write of a usage event to the
+	// span of the request it records.
+	SpanID string
 }
 
 // IDPrefix starts every audit event id.

@@ -24,6 +24,10 @@ type Request struct {
 	// X-Request-Id), kept only when ValidClientRequestID accepts it.
 	ClientRequestID string
 	TraceID         string
+	// SpanID is the W3C span id (16 hex digits) of the request's span, set
+	// only when that span is sampled. Events carry it in memory only (see
+	// Event.SpanID).
+	SpanID string
 }
 
 // MaxClientRequestIDLen is the longest client request id kept.
@@ -146,7 +150,7 @@ const (
 )
 
 func withRequest(ev Event, req Request) Event {
-	ev.RequestID, ev.ClientRequestID, ev.TraceID, ev.Method = req.RequestID, req.ClientRequestID, req.TraceID, req.Method
+	ev.RequestID, ev.ClientRequestID, ev.TraceID, ev.SpanID, ev.Method = req.RequestID, req.ClientRequestID, req.TraceID, req.SpanID, req.Method
 	ev.Path, ev.UserAgent = capUTF8(req.Path, MaxPathLen), capUTF8(req.UserAgent, MaxUserAgentLen)
 	ev.ClientIP = req.ClientIP
 	return ev

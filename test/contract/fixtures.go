@@ -73,6 +73,7 @@ func keyEvent(action audit.Action, k apikey.Key, t time.Time) audit.Event {
 		KeyID:          k.ID,
 		RequestID:      "req_" + token(16),
 		TraceID:        strings.Repeat("4bf92f3577b34da6", 2),
+		SpanID:         "00f067aa0ba902b7", // never stored: see diffEvent
 		Method:         "POST",
 		Path:           "/v1/api-keys",
 		ClientIP:       "203.0.113.7",
@@ -230,6 +231,9 @@ func diffEvent(got, want audit.Event) []string {
 	diffField(&d, "RequestID", got.RequestID, want.RequestID)
 	diffField(&d, "ClientRequestID", got.ClientRequestID, want.ClientRequestID)
 	diffField(&d, "TraceID", got.TraceID, want.TraceID)
+	if got.SpanID != "" {
+		d = append(d, "SpanID = "+got.SpanID+", want it never stored (it lives in memory only)")
+	}
 	diffField(&d, "Method", got.Method, want.Method)
 	diffField(&d, "Path", got.Path, want.Path)
 	diffField(&d, "ClientIP", got.ClientIP, want.ClientIP)

@@ -25,6 +25,10 @@ import (
 
 var binary string // path of the apikeys binary built by TestMain
 
+// buildVersion is the version the binary is built with, as the Makefile
+// and the Dockerfile stamp it (-X .../app.Version).
+const buildVersion = "v0.0.0-e2e"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "apikeys-e2e-")
 	if err != nil {
@@ -32,7 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "apikeys")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", "build", "-ldflags", "-X github.com/agentauri/apikeys/app.Version="+buildVersion, "-o", binary, ".")
 	build.Dir = "../.."
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -19,24 +21,55 @@ import (
 type otlpReceiver struct {
 	mu   sync.Mutex
 	reqs []*coltracepb.ExportTraceServiceRequest
+	logs []*collogspb.ExportLogsServiceRequest
 }
 
 func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	w.Header().Set("Content-Type", "application/x-protobuf")
-	if req.URL.Path != "/v1/traces" {
+	var out []byte
+	switch req.URL.Path {
+	case "/v1/traces":
+		var m coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.reqs = append(r.reqs, &m)
+		r.mu.Unlock()
+		out, _ = proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
+	case "/v1/logs":
+		var m collogspb.ExportLogsServiceRequest
+		if err := proto.Unmarshal(body, &m); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.logs = append(r.logs, &m)
+		r.mu.Unlock()
+		out, _ = proto.Marshal(&collogspb.ExportLogsServiceResponse{})
+	default:
 		return // metrics: accepted and ignored
 	}
-	var m coltracepb.ExportTraceServiceRequest
-	if err := proto.Unmarshal(body, &m); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	r.mu.Lock()
-	r.reqs = append(r.reqs, &m)
-	r.mu.Unlock()
-	out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
 	_, _ = w.Write(out)
+}
+
+// logRecords returns "body trace_id" of every exported log record.
+func (r *otlpReceiver) logRecords() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, req := range r.logs {
+		for _, rl := range req.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				for _, lr := range sl.LogRecords {
+					out = append(out, lr.Body.GetStringValue()+" "+hex.EncodeToString(lr.TraceId))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // exportedSpan is one received span, flattened.
@@ -44,6 +77,7 @@ type exportedSpan struct {
 	name, traceID string
 	attrs         map[string]string
 	resource      map[string]string
+	links         []string // trace id "/" audit.event_id of each link
 }
 
 func (r *otlpReceiver) spans() []exportedSpan {
@@ -62,6 +96,15 @@ func (r *otlpReceiver) spans() []exportedSpan {
 					for _, kv := range s.Attributes {
 						e.attrs[kv.Key] = kv.Value.GetStringValue()
 					}
+					for _, l := range s.Links {
+						event := ""
+						for _, kv := range l.Attributes {
+							if kv.Key == "audit.event_id" {
+								event = kv.Value.GetStringValue()
+							}
+						}
+						e.links = append(e.links, hex.EncodeToString(l.TraceId)+"/"+event)
+					}
 					out = append(out, e)
 				}
 			}
@@ -72,9 +115,9 @@ func (r *otlpReceiver) spans() []exportedSpan {
 
 // TestTelemetryFromStandardVariables runs the binary with nothing but the
 // standard OTEL_* variables pointing at an in-test OTLP/HTTP receiver, and
-// checks that the caller's trace is continued, that the spans and resource
-// arrive, that log lines carry the trace id, and that GET /metrics serves
-// the verification metrics.
+// checks that the caller's trace is continued, that the spans, resource
+// and log records arrive, that log lines carry the trace id, and that GET
+// /metrics serves the verification metrics, with exemplars in OpenMetrics.
 func TestTelemetryFromStandardVariables(t *testing.T) {
 	recv := &otlpReceiver{}
 	collector := httptest.NewServer(recv)
@@ -86,6 +129,9 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 		"OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=e2e",
 		"OTEL_BSP_SCHEDULE_DELAY=100",
 		"APIKEYS_TELEMETRY_PROMETHEUS=true",
+		"APIKEYS_TELEMETRY_SERVICE_NAMESPACE=identity",
+		"OTEL_LOGS_EXPORTER=otlp",
+		"OTEL_BLRP_SCHEDULE_DELAY=100",
 	)
 	tok := s.token("user_1", "org_1")
 	created := s.do("POST", "/api/v1/api-keys", `{"name":"traced","organization_id":"org_1","scopes":["events:read"]}`, jsonBearer(tok)...)
@@ -109,6 +155,10 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 		`apikeys_audit_queue_depth`,
 		`db_client_connection_count{`,
 		`apikeys_verify_cache_size 1`,
+		`service_namespace="identity"`, // target_info: the resource
+		`service_version="` + buildVersion + `"`,
+		`service_instance_id="`,
+		`server_address="127.0.0.1"`, // the listener, not the service name
 	} {
 		if !strings.Contains(body, series) {
 			t.Errorf("/metrics lacks %s", series)
@@ -116,6 +166,29 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 	}
 	if strings.Contains(body, id) || strings.Contains(body, secret) {
 		t.Error("/metrics names a key id or a secret")
+	}
+	if strings.Contains(body, "hit_ratio") {
+		t.Error("/metrics has a cache hit ratio measured since start: the counters are to be windowed instead")
+	}
+
+	// Scraped in OpenMetrics (what Prometheus asks for first), the latency
+	// histograms carry exemplars: the caller's trace id is on the buckets
+	// of its successful verification.
+	om := s.do("GET", "/metrics", "", "Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+	want(t, om, http.StatusOK)
+	if ct := om.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") {
+		t.Errorf("OpenMetrics scrape answered %q", ct)
+	}
+	for _, family := range []string{"apikeys_verification_duration_seconds_bucket{", "http_server_request_duration_seconds_bucket{"} {
+		found := false
+		for _, line := range strings.Split(string(om.body), "\n") {
+			if strings.HasPrefix(line, family) && strings.Contains(line, ` # {`) && strings.Contains(line, `trace_id="`+callerTrace+`"`) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no exemplar with the caller's trace id on %s…}", family)
+		}
 	}
 
 	s.stop() // flushes the spans
@@ -134,11 +207,24 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 	if verify == nil {
 		t.Fatalf("no apikey.verify span in the caller's trace among %d spans", len(spans))
 	}
-	if verify.resource["service.name"] != "apikeys-e2e" || verify.resource["deployment.environment.name"] != "e2e" {
+	if verify.resource["service.name"] != "apikeys-e2e" || verify.resource["deployment.environment.name"] != "e2e" ||
+		verify.resource["service.namespace"] != "identity" || verify.resource["service.version"] != buildVersion ||
+		verify.resource["service.instance.id"] == "" {
 		t.Errorf("resource %v", verify.resource)
 	}
 	if verify.attrs["apikey.id"] != id || verify.attrs["apikey.outcome"] != "ok" || verify.attrs["apikey.scope.required"] != "events:read" {
 		t.Errorf("apikey.verify attributes %v", verify.attrs)
+	}
+	// The audit.flush that wrote the verification's event links back to
+	// the caller's trace, naming the event.
+	linked := false
+	for _, sp := range spans {
+		if sp.name == "audit.flush" && slices.Contains(sp.links, callerTrace+"/"+verify.attrs["audit.event_id"]) {
+			linked = true
+		}
+	}
+	if !linked {
+		t.Errorf("no audit.flush span links to the caller's trace and event %s", verify.attrs["audit.event_id"])
 	}
 
 	logged := false
@@ -150,5 +236,16 @@ func TestTelemetryFromStandardVariables(t *testing.T) {
 	}
 	if !logged {
 		t.Error("no access log line carries the caller's trace id")
+	}
+	// OTEL_LOGS_EXPORTER=otlp: the same lines leave over OTLP, with the
+	// trace id as a field of the record.
+	exported := recv.logRecords()
+	if !slices.Contains(exported, "request "+callerTrace) {
+		t.Errorf("no exported log record of the verification's access line among %d: %q", len(exported), exported)
+	}
+	for _, rec := range exported {
+		if strings.Contains(rec, secret[8:]) {
+			t.Errorf("exported log record holds the secret: %s", rec)
+		}
 	}
 }
