@@ -45,6 +45,13 @@ var dashboardTraffic = []func(d *dashboardRun){
 	func(d *dashboardRun) {
 		d.expect(204, "DELETE", "/api/v1/api-keys/"+d.created.str("id"), "", d.bearer...)
 	},
+	func(d *dashboardRun) {
+		// A key with a rate limit, whose budget lives in a Redis that
+		// does not answer (see TestGrafanaDashboard): decisions fail open
+		// and count Redis errors.
+		limited := d.expect(201, "POST", "/api/v1/api-keys", `{"name":"limited","organization_id":"org_1","scopes":["events:read"],"rate_limit":{"limit":5,"window":"1m"}}`, d.bearer...)
+		d.expect(200, "GET", "/api/v1/auth/verify", "", "X-API-Key", limited.str("key"))
+	},
 	func(d *dashboardRun) { d.waitFor("apikeys_audit_flush_duration_seconds_count") }, // the usage events are written
 }
 
@@ -259,7 +266,10 @@ func TestGrafanaDashboard(t *testing.T) {
 	}
 
 	// What the service exports once every instrument has recorded.
-	s := startTraced(t, func(c *Config) { c.Telemetry.Prometheus = true })
+	s := startTraced(t, func(c *Config) {
+		c.Telemetry.Prometheus = true
+		c.RateLimit.RedisURL = "redis://127.0.0.1:1/0" // nothing listens: every Redis call fails at once
+	})
 	tokens, err := jwtauth.New(jwtauth.Config{Secret: []byte(s.cfg.JWT.Secret)})
 	if err != nil {
 		t.Fatal(err)

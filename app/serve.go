@@ -143,7 +143,11 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		return nil, err
 	}
 
-	limiter, err := ratelimit.New(cfg.limiterConfig(), s.log)
+	limitOpts, err := tel.limitObserver()
+	if err != nil {
+		return nil, err
+	}
+	limiter, err := ratelimit.New(cfg.limiterConfig(), s.log, limitOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +155,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	keyService, err := keys.New(keys.Deps{
 		Store: tel.keyStore(s.store), Usage: queue, Hasher: tel.hasher(hasher), Digester: digester, Cache: cache,
 		Clock: systemClock{}, Entropy: rand.Reader,
-		KeyLimits: limiter, FailedAuth: limiter, ManagementLimits: limiter,
+		KeyLimits: tel.keyLimiter(limiter), FailedAuth: limiter, ManagementLimits: limiter,
 	}, cfg.keyOptions())
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/adapters/gormstore"
+	"github.com/agentauri/apikeys/adapters/ratelimit"
 	"github.com/agentauri/apikeys/adapters/telemetry"
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/ports"
@@ -334,6 +335,29 @@ func (t *instruments) hasher(h *argon2id.Hasher) ports.Hasher {
 }
 
 func (t *instruments) keyStore(s ports.KeyStore) ports.KeyStore { return t.tel.KeyStore(s) }
+
+// keyLimiter returns l with the ratelimit.take spans.
+func (t *instruments) keyLimiter(l ports.KeyLimiter) ports.KeyLimiter { return t.tel.KeyLimiter(l) }
+
+// limitObserver returns the limiter option that feeds the rate-limit
+// metrics, or none when metrics are off.
+func (t *instruments) limitObserver() ([]ratelimit.Option, error) {
+	if !t.on {
+		return nil, nil
+	}
+	o, err := t.tel.LimitObserver()
+	if err != nil || o == nil {
+		return nil, err
+	}
+	return []ratelimit.Option{ratelimit.WithObserver(limitObserver{o})}, nil
+}
+
+// limitObserver adapts the telemetry observer to the limiter's.
+type limitObserver struct{ o *telemetry.LimitObserver }
+
+func (l limitObserver) Observe(ob ratelimit.Observation) {
+	l.o.Observe(ob.Kind, ob.Result, ob.Backend, ob.Duration, ob.RedisErr != nil)
+}
 
 func (t *instruments) auditStore(s ports.AuditStore) ports.AuditStore { return t.tel.AuditStore(s) }
 

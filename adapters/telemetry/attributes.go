@@ -65,6 +65,8 @@ func errorType(err error) string {
 		return de.Code
 	case errors.As(err, &se):
 		return "insufficient_scope"
+	case errors.As(err, new(*apikey.RateLimitError)):
+		return "rate_limited"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -79,6 +79,9 @@ func (s *keyService) Verify(ctx context.Context, in ports.VerifyInput) (ports.Ve
 		if v.Key.KeyID != "" {
 			span.SetAttributes(AttrKeyID.String(v.Key.KeyID), AttrOrganizationID.String(v.Key.OrganizationID))
 		}
+		if !v.Key.RateLimit.IsZero() {
+			span.SetAttributes(AttrRateLimited.Bool(v.Outcome == apikey.OutcomeRateLimited))
+		}
 		if err == nil {
 			span.SetAttributes(AttrAuditEventID.String(v.Event.ID))
 		} else {
