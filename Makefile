@@ -13,7 +13,7 @@ GOLANGCI  := $(GOBIN)/golangci-lint
 MODULES   := . test/containers
 
 .PHONY: run build docker test test-short vet fmt lint tidy clean
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick mutation
 
 ## run: start the service on the embedded default (SQLite under ./data)
 run:
@@ -48,6 +48,29 @@ bench-quick: build
 	$(GO) build -o bin/bench-baseline ./test/bench/baseline
 	$(GO) build -o bin/bench-load ./test/bench/load
 	bin/bench-load -quick -server $(BIN) -baseline bin/bench-baseline -out bin/BENCHMARKS-quick.md
+
+GREMLINS_VERSION := v0.6.0
+GREMLINS  := $(GOBIN)/gremlins
+# The packages whose checks guard authentication, authorization, isolation
+# and the audit trail's integrity.
+MUTATION_PKGS := core/apikey core/audit core/auditlog core/keys core/paging core/quota core/routes \
+	adapters/jwtauth adapters/httpapi adapters/argon2id adapters/pepper adapters/verifycache
+
+## mutation: mutation testing (gremlins, pinned) of the security-critical packages against their
+## unit tests; not in CI (about half an hour). Results in bin/mutation/, one table per package.
+mutation:
+	@if ! $(GO) version -m $(GREMLINS) 2>/dev/null | grep -Eq "mod\s+github.com/go-gremlins/gremlins\s+$(GREMLINS_VERSION)"; then \
+		echo "installing gremlins $(GREMLINS_VERSION)"; \
+		GOFLAGS= $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION) || exit 1; fi
+	@mkdir -p bin/mutation
+	@for p in $(MUTATION_PKGS); do \
+		name=$$(echo $$p | tr / _); \
+		echo "== $$p"; \
+		$(GREMLINS) unleash --workers 2 --timeout-coefficient 10 --output bin/mutation/$$name.json ./$$p \
+			> bin/mutation/$$name.txt 2>&1; \
+		grep -E "^(Killed|Lived|Not covered|Timed out|Not viable|Test efficacy|Mutator coverage)" bin/mutation/$$name.txt; \
+		grep -E "^ *LIVED" bin/mutation/$$name.txt || true; \
+	done
 
 ## vet: gofmt, then build and vet every module
 vet:

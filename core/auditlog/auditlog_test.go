@@ -366,3 +366,19 @@ func fieldCodeOf(err error) (field, code string) {
 	}
 	return "", ""
 }
+
+// TestAuditListTakesSinceOrUntilAlone: either bound may be given without
+// the other.
+func TestAuditListTakesSinceOrUntilAlone(t *testing.T) {
+	f := newAuditFixture(t)
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, in := range []ports.AuditListInput{{Since: &at}, {Until: &at}} {
+		if _, err := f.log.List(ctx, alice, in); err != nil {
+			t.Fatalf("%+v: %v", in, err)
+		}
+		q := f.events.queries[len(f.events.queries)-1]
+		if (in.Since != nil) != (q.Since != nil) || (in.Until != nil) != (q.Until != nil) {
+			t.Errorf("query %+v for input %+v", q, in)
+		}
+	}
+}

@@ -627,3 +627,32 @@ func TestRecordKeepsTheAnswerStatus(t *testing.T) {
 		t.Error("an undecided verification was recorded")
 	}
 }
+
+// TestDigestMatchWithoutHashMatchIsUnknown: a stored key whose lookup
+// digest matches the presented secret but whose Argon2id hash was made
+// from another secret (a digest collision, or a row written by someone
+// who knows the pepper but not the secret) does not authenticate it, and
+// is not cached.
+func TestDigestMatchWithoutHashMatchIsUnknown(t *testing.T) {
+	f := newFixture(t)
+	presented, _ := apikey.Generate(rand.Reader, apikey.EnvTest)
+	other, _ := apikey.Generate(rand.Reader, apikey.EnvTest)
+	hash, _ := f.hasher.Hash(ctx, other)
+	at := f.clock.Now().UTC().Truncate(time.Microsecond)
+	k := apikey.Key{ID: "key_forged", OrganizationID: "org_123", Name: "forged", Environment: apikey.EnvTest,
+		Scopes: apikey.Scopes{apikey.ScopeEventsRead}, Hash: hash, Lookup: hmacDigester{}.Digest(presented),
+		CreatedAt: at, UpdatedAt: at, Version: 1, CreatedBy: "user:mallory"}
+	ev := audit.Change(audit.Stamp{ID: "evt_forged", Time: at}, audit.ActionKeyCreated, "user:mallory", "org_123", k.ID, audit.Request{}, nil)
+	if err := f.store.Store.CreateKey(ctx, k, ev); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		v, err := f.verify(presented, "", audit.Request{})
+		if err != nil || v.Outcome != apikey.OutcomeUnknown || v.Key.KeyID != "" || v.CacheHit {
+			t.Fatalf("a digest match with another secret's hash: %+v, %v; want unknown", v, err)
+		}
+	}
+	if n := f.hasher.verifies.Load(); n != 2 {
+		t.Errorf("Argon2id compared %d times, want 2 (a refused secret is never cached)", n)
+	}
+}
