@@ -100,11 +100,7 @@ func (c *Cache) Get(digest string) (apikey.Verified, bool) {
 // Put stores v under digest, replacing any entry and restarting its TTL,
 // unless v's key was invalidated less than the grace period ago.
 func (c *Cache) Put(digest string, v apikey.Verified) {
-	v.Scopes = slices.Clone(v.Scopes)
-	if v.ExpiresAt != nil {
-		t := *v.ExpiresAt
-		v.ExpiresAt = &t
-	}
+	v = detached(v)
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if until, ok := c.tombs[v.KeyID]; ok && c.now() < until {
@@ -117,14 +113,21 @@ func (c *Cache) Put(digest string, v apikey.Verified) {
 // key: the caller has just written the key (created or rotated it), so v
 // is current; only stale entries of the key are what the grace keeps out.
 func (c *Cache) Prime(digest string, v apikey.Verified) {
+	v = detached(v)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	c.c.Set(digest, v)
+}
+
+// detached returns v sharing no memory with the caller's copy, so that the
+// cache's entry cannot be changed from outside.
+func detached(v apikey.Verified) apikey.Verified {
 	v.Scopes = slices.Clone(v.Scopes)
 	if v.ExpiresAt != nil {
 		t := *v.ExpiresAt
 		v.ExpiresAt = &t
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	c.c.Set(digest, v)
+	return v
 }
 
 // InvalidateKeys drops every entry whose KeyID is among ids. It scans the
