@@ -365,7 +365,7 @@ func (c *closingConn) Read(b []byte) (int, error) {
 
 func (c *closingConn) Write(b []byte) (int, error) {
 	if c.reads > 0 {
-		c.Conn.Close()
+		_ = c.Close()
 	}
 	return c.Conn.Write(b)
 }

@@ -391,9 +391,9 @@ func newLossRecorder(proxyAddr string) *lossRecorder {
 // answer checks one answer.
 func (l *lossRecorder) answer(op, method, path string, r response, took time.Duration, ok int) {
 	problem := ""
-	switch {
-	case r.status == ok:
-	case r.status == http.StatusServiceUnavailable:
+	switch r.status {
+	case ok:
+	case http.StatusServiceUnavailable:
 		problem = l.unavailableProblem(r)
 	default:
 		problem = fmt.Sprintf("status %d, want %d or 503: %s", r.status, ok, r.body)
