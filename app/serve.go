@@ -182,10 +182,15 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		}
 		return nil // the HTTP server's shutdown closed it
 	})
+	reference, err := apiReference()
+	if err != nil {
+		return nil, err
+	}
 	s.api, err = httpapi.New(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: tel.routes(),
 		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,
+		Reference: reference,
 	})
 	if err != nil {
 		return nil, err
