@@ -297,6 +297,9 @@ func (s *server) do(method, path, body string, headers ...string) response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if err := checkContract(req, []byte(body), resp.StatusCode, resp.Header, b); err != nil {
+		s.t.Errorf("%s %s: outside api/openapi.yaml: %v\nanswer: %s", method, path, err, b)
+	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
