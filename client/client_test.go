@@ -98,12 +98,11 @@ func TestQueryAndPaths(t *testing.T) {
 	var got []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = append(got, r.Method+" "+r.URL.RequestURI())
-		switch {
-		case r.Method == http.MethodDelete:
+		if r.Method == http.MethodDelete {
 			w.WriteHeader(http.StatusNoContent)
-		default:
-			fmt.Fprint(w, `{}`)
+			return
 		}
+		fmt.Fprint(w, `{}`)
 	}))
 	defer srv.Close()
 	c, _ := New(srv.URL + "/")

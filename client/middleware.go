@@ -124,8 +124,8 @@ func (v *Verifier) Check(r *http.Request, scopes ...string) (*Identity, error) {
 		return nil, &Error{Status: http.StatusUnauthorized, Code: "invalid_api_key", Message: "the API key is missing, invalid, expired or revoked"}
 	}
 	key := cacheKey(secret, scopes)
-	if id, err, ok := v.lookup(key); ok {
-		return id, err
+	if e, ok := v.lookup(key); ok {
+		return e.id, e.err
 	}
 	id, err := v.c.Verify(r.Context(), VerifyRequest{Secret: secret, Scopes: scopes, Method: r.Method, Path: r.URL.Path})
 	v.store(key, id, err)
@@ -140,21 +140,22 @@ func cacheKey(secret string, scopes []string) [32]byte {
 	return sha256.Sum256([]byte(secret + "\x00" + strings.Join(slices.Compact(s), "\x00")))
 }
 
-func (v *Verifier) lookup(key [32]byte) (*Identity, error, bool) {
+// lookup returns the answer remembered for key, if it has not expired.
+func (v *Verifier) lookup(key [32]byte) (*cached, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	el, ok := v.entries[key]
 	if !ok {
-		return nil, nil, false
+		return nil, false
 	}
 	e := el.Value.(*cached)
 	if !v.now().Before(e.expires) {
 		v.order.Remove(el)
 		delete(v.entries, key)
-		return nil, nil, false
+		return nil, false
 	}
 	v.order.MoveToFront(el)
-	return e.id, e.err, true
+	return e, true
 }
 
 // store remembers an answer: a positive one for ttl, a 401 or 403 for

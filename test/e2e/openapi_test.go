@@ -162,7 +162,7 @@ func checkExchange(req *http.Request, body []byte, status int, header http.Heade
 func undocumentedRoute(doc *openapi3.T, findErr error, status int, header http.Header, body []byte) error {
 	name := map[int]string{http.StatusNotFound: "NotFound", http.StatusMethodNotAllowed: "MethodNotAllowed"}[status]
 	if name == "" {
-		return fmt.Errorf("no operation in the document (%v), yet answered %d", findErr, status)
+		return fmt.Errorf("no operation in the document (%w), yet answered %d", findErr, status)
 	}
 	answer := doc.Components.Responses[name].Value
 	var v any
