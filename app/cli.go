@@ -94,6 +94,7 @@ func NewCLI() *cobra.Command {
 	})
 	root.AddCommand(migrate)
 	root.AddCommand(auditCommand(load))
+	root.AddCommand(keysCommand(load))
 
 	var sub string
 	var orgs []string

@@ -79,7 +79,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := fmt.Sprintf("apikeys: %d %s: %s", e.Status, e.Code, e.Message)
+	msg := fmt.Sprintf("server answered %d %s: %s", e.Status, e.Code, e.Message)
 	if e.Field != "" {
 		msg += " (field " + e.Field + ")"
 	}
