@@ -54,6 +54,9 @@ func verifyStatus(o apikey.Outcome) int {
 func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 	err := s.keys.Record(c.Request.Context(), v, status)
 	if v.Outcome != apikey.OutcomeOK {
+		if v.Outcome == apikey.OutcomeThrottled {
+			s.tarpit.hold(c.Request.Context())
+		}
 		refuse(c, v)
 		return false
 	}

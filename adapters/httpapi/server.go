@@ -65,6 +65,11 @@ type Options struct {
 	// client IP, path and status, so a busy deployment may lower it to
 	// debug and spare a log write per verification.
 	VerifyLogLevel slog.Level
+	// ThrottleDelay holds each 429 too_many_failed_attempts this long
+	// before it is sent, MaxThrottled of them at most at a time (past it
+	// they are sent at once); 0 sends them at once.
+	ThrottleDelay time.Duration
+	MaxThrottled  int
 }
 
 // Server is the HTTP API.
@@ -80,6 +85,7 @@ type Server struct {
 	audit      ports.AuditService
 	engine     *gin.Engine
 	verifyLog  slog.Level
+	tarpit     tarpit
 }
 
 // New builds the HTTP API, refusing missing dependencies or bad proxies.
@@ -99,6 +105,7 @@ func New(o Options) (*Server, error) {
 		ra = time.Second
 	}
 	s.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	s.tarpit = newTarpit(o.ThrottleDelay, o.MaxThrottled)
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
