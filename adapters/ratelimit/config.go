@@ -32,6 +32,8 @@ const (
 	MaxFailedAuthLimit = 1_000_000
 	// MaxManagementRate bounds security.management_limit.rate and burst.
 	MaxManagementRate = 1_000_000
+	// MaxLeasePercent bounds ratelimit.redis_lease_percent.
+	MaxLeasePercent = 10
 	// MaxFailedAuthDelay bounds security.failed_auth.delay.
 	MaxFailedAuthDelay = 10 * time.Second
 	// MaxDelayedAnswers bounds security.failed_auth.max_delayed.
@@ -66,6 +68,12 @@ type BackendConfig struct {
 	// FailOpen (default), FailClosed or Local. Failed-authentication and
 	// management limits always fall back to this instance's memory.
 	OnRedisError string `koanf:"on_redis_error"`
+	// RedisLeasePercent lets an instance take a busy key's budget from
+	// Redis in leases of up to this share of its limit (0 to 10; 0:
+	// exact, one round trip per decision), handed out locally: see
+	// leases for what it trades. Keys whose share is under 2 units are
+	// always exact.
+	RedisLeasePercent int `koanf:"redis_lease_percent"`
 	// MaxEntries bounds each in-memory table (keys, client addresses,
 	// principals): past it the least useful budgets are forgotten, which
 	// makes them whole again (default 100000).
@@ -125,10 +133,11 @@ type ManagementConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Backend: BackendConfig{
-			RedisPrefix:  "apikeys:",
-			RedisTimeout: 250 * time.Millisecond,
-			OnRedisError: FailOpen,
-			MaxEntries:   100_000,
+			RedisPrefix:       "apikeys:",
+			RedisTimeout:      250 * time.Millisecond,
+			OnRedisError:      FailOpen,
+			RedisLeasePercent: 1,
+			MaxEntries:        100_000,
 		},
 		FailedAuth: FailedAuthConfig{Limit: 100, Window: time.Minute, Delay: 500 * time.Millisecond, MaxDelayed: 1024},
 		Management: ManagementConfig{Rate: 10, Period: time.Second, Burst: 20},
@@ -188,6 +197,9 @@ func (c Config) Validate() error {
 	case FailOpen, FailClosed, Local:
 	default:
 		bad("ratelimit.on_redis_error", "must be %s, %s or %s, got %q", FailOpen, FailClosed, Local, b.OnRedisError)
+	}
+	if b.RedisLeasePercent < 0 || b.RedisLeasePercent > MaxLeasePercent {
+		bad("ratelimit.redis_lease_percent", "must be between 0 (exact) and %d, got %d", MaxLeasePercent, b.RedisLeasePercent)
 	}
 	if b.MaxEntries < 1 {
 		bad("ratelimit.max_entries", "must be at least 1, got %d", b.MaxEntries)
