@@ -96,11 +96,17 @@ func jsonKind(goType string) string {
 	return "of another type"
 }
 
-// parseTimeField parses an RFC 3339 timestamp named field.
-func parseTimeField(field, v string) (time.Time, error) {
+// parseTimeField parses an RFC 3339 timestamp named field, refusing it
+// with code when it does not parse or lies outside the times every store
+// can hold (apikey.ValidTime: years 1000 to 9999, in UTC).
+func parseTimeField(field, code, v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, &apikey.ValidationError{Field: field, Code: "invalid_" + field, Message: field + " must be an RFC 3339 timestamp such as 2030-01-15T10:00:00Z"}
+		return time.Time{}, &apikey.ValidationError{Field: field, Code: code, Message: field + " must be an RFC 3339 timestamp such as 2030-01-15T10:00:00Z"}
+	}
+	if !apikey.ValidTime(t) {
+		return time.Time{}, &apikey.ValidationError{Field: field, Code: code,
+			Message: fmt.Sprintf("%s must lie between %s and %s", field, apikey.MinTime.Format(time.RFC3339), apikey.MaxTime.Format(time.RFC3339))}
 	}
 	return t, nil
 }

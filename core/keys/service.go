@@ -193,6 +193,9 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		return ports.Issued{}, err
 	}
 	org := in.OrganizationID
+	if org != "" && !apikey.ValidOrganizationID(org) {
+		return ports.Issued{}, apikey.InvalidOrganizationID("organization_id")
+	}
 	if org == "" {
 		if len(p.Organizations) != 1 {
 			return ports.Issued{}, &apikey.ValidationError{Field: "organization_id", Code: "invalid_request", Message: "organization_id is required"}
@@ -297,6 +300,9 @@ func (s *Service) load(ctx context.Context, p apikey.Principal, id string) (apik
 	return k, nil
 }
 
+// invalidCursor refuses a cursor that cannot be a position in the keys.
+var invalidCursor = &apikey.ValidationError{Field: "cursor", Code: "invalid_cursor", Message: "cursor is not one this API returned"}
+
 // List returns a page of the keys the principal may see, newest first.
 func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInput) (ports.KeyPage, error) {
 	if err := p.RequireManage(); err != nil {
@@ -304,6 +310,9 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 	}
 	orgs := p.Organizations
 	if in.OrganizationID != "" {
+		if !apikey.ValidOrganizationID(in.OrganizationID) {
+			return ports.KeyPage{}, apikey.InvalidOrganizationID("organization_id")
+		}
 		if !p.MemberOf(in.OrganizationID) {
 			return ports.KeyPage{}, apikey.ForbiddenOrganization("organization_id", in.OrganizationID)
 		}
@@ -312,6 +321,9 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 	limit, err := paging.Size(in.Limit, DefaultListLimit, MaxListLimit)
 	if err != nil {
 		return ports.KeyPage{}, err
+	}
+	if in.After != nil && (!apikey.ValidKeyID(in.After.ID) || !apikey.ValidTime(in.After.Time)) {
+		return ports.KeyPage{}, invalidCursor
 	}
 	if len(orgs) == 0 {
 		return ports.KeyPage{Keys: []apikey.Key{}}, nil
