@@ -34,8 +34,10 @@ type Options struct {
 	Tokens TokenVerifier    // required
 	Logger *slog.Logger     // nil: discard
 	// TrustedProxies lists addresses or CIDRs whose X-Forwarded-For and
-	// X-Real-IP headers are believed; from anyone else the socket address is
-	// the client IP.
+	// X-Real-IP headers are believed (from anyone else the socket address is
+	// the client IP), and whose X-Original-Method/-Uri and
+	// X-Forwarded-Method/-Uri name the request a verification is about
+	// (see originalRequest).
 	TrustedProxies []string
 	// MaxBodyBytes caps request bodies (default 64 KiB); larger ones get 413.
 	MaxBodyBytes int64
@@ -80,6 +82,7 @@ type Server struct {
 	audit      ports.AuditService
 	engine     *gin.Engine
 	verifyLog  slog.Level
+	trusted    trustedPeers
 }
 
 // New builds the HTTP API, refusing missing dependencies or bad proxies.
@@ -112,6 +115,11 @@ func New(o Options) (*Server, error) {
 	if err := r.SetTrustedProxies(proxies); err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
+	trusted, err := parseTrustedPeers(proxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	s.trusted = trusted
 	// Middleware (tracing) wraps everything else, so that the access log
 	// and the panic log carry the request's trace and span ids.
 	r.Use(o.Middleware...)
@@ -313,7 +321,7 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) requestInfo(c *gin.Context) audit.Request {
 	ri := audit.Request{
 		Method:          c.Request.Method,
-		Path:            c.Request.URL.Path,
+		Path:            c.Request.URL.EscapedPath(),
 		ClientIP:        c.ClientIP(),
 		UserAgent:       c.Request.UserAgent(),
 		RequestID:       requestID(c),
