@@ -106,6 +106,12 @@ func New(o Options) (*Server, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path that differs from a route by a trailing slash or by case is
+	// not that route: it gets the JSON 404 like any unknown path, never a
+	// redirect (gin's 301 carries an HTML body, its 307 none, and behind
+	// nginx auth_request a redirect turns into a 500).
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	r.ForwardedByClientIP = true
 	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
 	proxies := o.TrustedProxies
