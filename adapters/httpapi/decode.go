@@ -9,9 +9,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -44,6 +46,16 @@ func (s *Server) decodeJSON(c *gin.Context, dst any) bool {
 		abort(c, http.StatusBadRequest, "invalid_json", "request body must be a JSON object", "")
 		return false
 	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly turn the bytes into U+FFFD.
+		field := invalidUTF8Member(body)
+		msg := "request body must be valid UTF-8"
+		if field != "" {
+			msg = field + " is not valid UTF-8"
+		}
+		abort(c, http.StatusBadRequest, "invalid_json", msg, field)
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -60,6 +72,27 @@ func (s *Server) decodeJSON(c *gin.Context, dst any) bool {
 		return false
 	}
 	return true
+}
+
+// invalidUTF8Member names the first member (in name order) of a JSON
+// object whose value holds bytes that are not UTF-8; "" when body is not
+// an object or the bytes are elsewhere.
+func invalidUTF8Member(body []byte) string {
+	var members map[string]json.RawMessage // raw values keep their bytes
+	if json.Unmarshal(body, &members) != nil {
+		return ""
+	}
+	names := make([]string, 0, len(members))
+	for name, raw := range members {
+		if !utf8.Valid(raw) && utf8.ValidString(name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	return names[0]
 }
 
 func describeJSONError(err error) (code, msg, field string) {

@@ -83,3 +83,29 @@ func wantCode(t *testing.T, what string, err error, field, code string) {
 		t.Errorf("%s: %v, want %s on %s", what, err, code, field)
 	}
 }
+
+// TestValidateNameRefusesWhatReadsOtherwise: names empty after trimming,
+// made only of invisible characters, holding bidirectional controls, or
+// not valid UTF-8 (or carrying the U+FFFD a decoder left for such bytes)
+// are invalid_name (issue 11 §2); ordinary names, emoji sequences with
+// joiners and right-to-left scripts are kept.
+func TestValidateNameRefusesWhatReadsOtherwise(t *testing.T) {
+	bad := []string{"", " \t ", "\u200b", "\u200b\u200c\u200d\u2060\ufeff", "\u3164", "\u2800", "\u115f\u1160", "\u00a0\u2007",
+		"\u0301", "\ufe0f", "evil\u202egnp.exe", "a\u202ab", "a\u2066b\u2069", "x\u061c", "\xff", "ok\xc0\x80", "a\ufffdb", "a\x00b", "a\nb"}
+	for _, n := range bad {
+		if _, err := ValidateName(n); err == nil {
+			t.Errorf("ValidateName(%q) accepted it", n)
+		} else {
+			var ve *apikey.ValidationError
+			if !errors.As(err, &ve) || ve.Code != "invalid_name" || ve.Field != "name" {
+				t.Errorf("ValidateName(%q): %v", n, err)
+			}
+		}
+	}
+	for n, want := range map[string]string{"  Webhook  ": "Webhook", "鍵🔑": "鍵🔑", "👩\u200d💻 deploy": "👩\u200d💻 deploy",
+		"مفتاح الإنتاج": "مفتاح الإنتاج", "e\u0301te\u0301": "e\u0301te\u0301", "a\u200bb": "a\u200bb"} {
+		if got, err := ValidateName(n); err != nil || got != want {
+			t.Errorf("ValidateName(%q) = %q, %v; want %q", n, got, err, want)
+		}
+	}
+}
