@@ -34,8 +34,10 @@ type Options struct {
 	Tokens TokenVerifier    // required
 	Logger *slog.Logger     // nil: discard
 	// TrustedProxies lists addresses or CIDRs whose X-Forwarded-For and
-	// X-Real-IP headers are believed; from anyone else the socket address is
-	// the client IP.
+	// X-Real-IP headers are believed (from anyone else the socket address is
+	// the client IP), and whose X-Original-Method/-Uri and
+	// X-Forwarded-Method/-Uri name the request a verification is about
+	// (see originalRequest).
 	TrustedProxies []string
 	// MaxBodyBytes caps request bodies (default 64 KiB); larger ones get 413.
 	MaxBodyBytes int64
@@ -86,6 +88,7 @@ type Server struct {
 	engine     *gin.Engine
 	verifyLog  slog.Level
 	tarpit     tarpit
+	trusted    trustedPeers
 }
 
 // New builds the HTTP API, refusing missing dependencies or bad proxies.
@@ -110,6 +113,12 @@ func New(o Options) (*Server, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path that differs from a route by a trailing slash or by case is
+	// not that route: it gets the JSON 404 like any unknown path, never a
+	// redirect (gin's 301 carries an HTML body, its 307 none, and behind
+	// nginx auth_request a redirect turns into a 500).
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	r.ForwardedByClientIP = true
 	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
 	proxies := o.TrustedProxies
@@ -119,6 +128,11 @@ func New(o Options) (*Server, error) {
 	if err := r.SetTrustedProxies(proxies); err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
+	trusted, err := parseTrustedPeers(proxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	s.trusted = trusted
 	// Middleware (tracing) wraps everything else, so that the access log
 	// and the panic log carry the request's trace and span ids.
 	r.Use(o.Middleware...)
@@ -320,7 +334,7 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) requestInfo(c *gin.Context) audit.Request {
 	ri := audit.Request{
 		Method:          c.Request.Method,
-		Path:            c.Request.URL.Path,
+		Path:            c.Request.URL.EscapedPath(),
 		ClientIP:        c.ClientIP(),
 		UserAgent:       c.Request.UserAgent(),
 		RequestID:       requestID(c),

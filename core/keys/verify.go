@@ -186,6 +186,13 @@ func (s *Service) prove(ctx context.Context, secret, digest string) (proof, erro
 	if err != nil {
 		return proof{}, fmt.Errorf("find key: %w", err)
 	}
+	if !apikey.ValidOrganizationID(k.OrganizationID) {
+		// Only a row written before the identifier syntax existed (or
+		// behind the service's back) can hold such an organization id:
+		// it authenticates nobody, so no principal ever carries an
+		// organization id the syntax refuses.
+		return proof{outcome: apikey.OutcomeUnknown}, nil
+	}
 	facts := apikey.VerifiedFrom(k)
 	switch k.Status(s.now()) {
 	case apikey.StatusRevoked:

@@ -59,6 +59,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"Revoke/ConcurrentSameKey", testConcurrentRevokes},
 			{"Revoke/FailedEventRollsBack", testRevokeEventRollback},
 			{"InvalidatedSince", testInvalidatedSince},
+			{"Identifiers/Exact", testExactIdentifiers},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
