@@ -63,15 +63,12 @@ type listJSON struct {
 // createRequest is the body of POST /api/v1/api-keys. Pointers tell a
 // missing field from an empty one.
 type createRequest struct {
-	Name           *string  `json:"name"`
-	OrganizationID *string  `json:"organization_id"`
-	Scopes         []string `json:"scopes"`
-	Environment    *string  `json:"environment"`
-	ExpiresAt      *string  `json:"expires_at"`
-	RateLimit      *struct {
-		Limit  *int    `json:"limit"`
-		Window *string `json:"window"`
-	} `json:"rate_limit"`
+	Name           *string           `json:"name"`
+	OrganizationID *string           `json:"organization_id"`
+	Scopes         []string          `json:"scopes"`
+	Environment    *string           `json:"environment"`
+	ExpiresAt      *string           `json:"expires_at"`
+	RateLimit      *rateLimitRequest `json:"rate_limit"`
 }
 
 type verifyJSON struct {

@@ -42,16 +42,8 @@ func (s *Server) createKey(c *gin.Context) {
 		}
 		in.ExpiresAt = &t
 	}
-	if rl := req.RateLimit; rl != nil {
-		switch {
-		case rl.Limit == nil:
-			s.writeError(c, &apikey.ValidationError{Field: "rate_limit.limit", Code: "invalid_rate_limit", Message: "rate_limit.limit is required"})
-			return
-		case rl.Window == nil:
-			s.writeError(c, &apikey.ValidationError{Field: "rate_limit.window", Code: "invalid_rate_limit", Message: `rate_limit.window is required: "1s", "1m" or "1h"`})
-			return
-		}
-		r, err := apikey.NewRateLimit(*rl.Limit, *rl.Window)
+	if req.RateLimit != nil {
+		r, err := rateLimitFrom(*req.RateLimit)
 		if err != nil {
 			s.writeError(c, err)
 			return

@@ -58,6 +58,14 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"Revoke/Missing", testRevokeMissing},
 			{"Revoke/ConcurrentSameKey", testConcurrentRevokes},
 			{"Revoke/FailedEventRollsBack", testRevokeEventRollback},
+			{"Update/Success", testUpdateSuccess},
+			{"Update/Revoked", testUpdateRevoked},
+			{"Update/Missing", testUpdateMissing},
+			{"Update/ChangeRefused", testUpdateRefused},
+			{"Update/FailedEventRollsBack", testUpdateEventRollback},
+			{"Update/ConcurrentUpdates", testConcurrentUpdates},
+			{"Update/ConcurrentRotate", testUpdateConcurrentRotate},
+			{"Update/ConcurrentRevoke", testUpdateConcurrentRevoke},
 			{"InvalidatedSince", testInvalidatedSince},
 		}
 		for _, tc := range tests {
