@@ -80,7 +80,12 @@ type CreateInput struct {
 	// RateLimit is the key's request budget; nil gives the
 	// organization's default, if any.
 	RateLimit *apikey.RateLimit
-	Request   audit.Request
+	// Metadata is the JSON text of the key's metadata object; nil: none.
+	Metadata []byte
+	// IPAllowlist lists the addresses and networks the key may be used
+	// from; empty: any.
+	IPAllowlist []string
+	Request     audit.Request
 }
 
 // ListInput selects keys to list.
@@ -107,7 +112,14 @@ type UpdateInput struct {
 	ExpiresAt Optional[*time.Time]
 	// RateLimit, when Set, is the new rate limit; a nil Value removes it.
 	RateLimit Optional[*apikey.RateLimit]
-	Request   audit.Request
+	// Metadata, when Set, is a JSON object merged into the key's metadata
+	// as a JSON merge patch (RFC 7396: a member set to null is removed);
+	// a nil Value clears the metadata.
+	Metadata Optional[[]byte]
+	// IPAllowlist, when Set, replaces the key's allowlist; nil or empty
+	// clears it (any address).
+	IPAllowlist Optional[[]string]
+	Request     audit.Request
 }
 
 // Optional is a field of a change that may be left out (Set false), or

@@ -212,8 +212,8 @@ func (s *Store) updateChained(ctx context.Context, op, id string, ev audit.Event
 
 // UpdateKey hands key id to change as it is committed, its row locked
 // until the transaction ends (SELECT ... FOR UPDATE; SQLite's one writer
-// at a time needs no lock), then stores the name, scopes, expiry and rate
-// limit of the key change returns, with updated_at and invalidated_at set
+// at a time needs no lock), then stores the name, scopes, expiry, rate
+// limit, metadata and IP allowlist of the key change returns, with updated_at and invalidated_at set
 // to the time of the event change returns, and appends that event to the
 // chain, all in one transaction. A concurrent rotation or revocation thus
 // either commits first, and change sees it (a revoked key yields
@@ -260,9 +260,10 @@ func (s *Store) UpdateKey(ctx context.Context, id string, change ports.KeyChange
 			return err
 		}
 		at := utc(ev.Time)
-		res := tx.Exec(`UPDATE api_keys SET name = ?, scopes = ?, expires_at = ?, rate_limit = ?, updated_at = ?, invalidated_at = ?
+		res := tx.Exec(`UPDATE api_keys SET name = ?, scopes = ?, expires_at = ?, rate_limit = ?, metadata = ?, ip_allowlist = ?,
+			updated_at = ?, invalidated_at = ?
 			WHERE id = ? AND revoked_at IS NULL`,
-			nrow.Name, nrow.Scopes, nrow.ExpiresAt, nrow.RateLimit, at, at, id)
+			nrow.Name, nrow.Scopes, nrow.ExpiresAt, nrow.RateLimit, nrow.Metadata, nrow.IPAllowlist, at, at, id)
 		if res.Error != nil {
 			return res.Error
 		}

@@ -42,6 +42,10 @@ func (s *Server) createKey(c *gin.Context) {
 		}
 		in.ExpiresAt = &t
 	}
+	if req.Metadata != nil && !isNull(req.Metadata) {
+		in.Metadata = req.Metadata
+	}
+	in.IPAllowlist = req.IPAllowlist
 	if req.RateLimit != nil {
 		r, err := rateLimitFrom(*req.RateLimit)
 		if err != nil {
@@ -62,6 +66,7 @@ func (s *Server) createKey(c *gin.Context) {
 		ID: k.ID, Key: issued.Secret, Name: k.Name, OrganizationID: k.OrganizationID,
 		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
 		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
+		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
 	})
 }
 
@@ -128,6 +133,7 @@ func (s *Server) rotateKey(c *gin.Context) {
 		ID: k.ID, Key: issued.Secret, Name: k.Name, RotatedAt: rotated, OrganizationID: k.OrganizationID,
 		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
 		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
+		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
 	})
 }
 

@@ -21,6 +21,10 @@ type patchRequest struct {
 	Scopes    json.RawMessage `json:"scopes"`
 	ExpiresAt json.RawMessage `json:"expires_at"`
 	RateLimit json.RawMessage `json:"rate_limit"`
+	// Metadata is merged into the key's (RFC 7396); null clears it.
+	Metadata json.RawMessage `json:"metadata"`
+	// IPAllowlist replaces the key's; null or [] clears it.
+	IPAllowlist json.RawMessage `json:"ip_allowlist"`
 }
 
 // rateLimitRequest is a rate limit as a request body gives it.
@@ -120,6 +124,22 @@ func updateInput(req patchRequest) (ports.UpdateInput, error) {
 				return in, err
 			}
 			in.RateLimit.Value = &r
+		}
+	}
+	if req.Metadata != nil {
+		in.Metadata.Set = true
+		if !isNull(req.Metadata) {
+			in.Metadata.Value = req.Metadata
+		}
+	}
+	if req.IPAllowlist != nil {
+		in.IPAllowlist.Set = true
+		if !isNull(req.IPAllowlist) {
+			list := []string{}
+			if err := decodeMember(req.IPAllowlist, "ip_allowlist", "an array of strings", &list); err != nil {
+				return in, err
+			}
+			in.IPAllowlist.Value = list
 		}
 	}
 	return in, nil

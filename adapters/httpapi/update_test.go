@@ -91,3 +91,26 @@ func TestPatchIsAMergePatch(t *testing.T) {
 		t.Errorf("refused bodies reached the core %d times", keys.calls-calls)
 	}
 }
+
+// TestIPNotAllowedAnswer: a key refused at the client's address gets 403
+// ip_not_allowed naming the address as resolved (through trusted proxies
+// only), on verify and on the management API, recorded with that status.
+func TestIPNotAllowedAnswer(t *testing.T) {
+	keys := &fakeKeys{outcome: apikey.OutcomeIPNotAllowed}
+	h := newServer(t, keys, nil, "10.0.0.1")
+	for _, path := range []string{"/api/v1/auth/verify", "/api/v1/api-keys"} {
+		w := serve(h, "GET", path, "10.0.0.1:5555", "X-API-Key", "sk_test_x", "X-Forwarded-For", "198.51.100.7")
+		code, _, msg := errorOf(t, w.Body.Bytes())
+		if w.Code != 403 || code != "ip_not_allowed" || msg != "the API key may not be used from 198.51.100.7" {
+			t.Errorf("%s: %d %s", path, w.Code, w.Body)
+		}
+		if st := keys.lastStatus(t); st != 403 {
+			t.Errorf("%s: recorded with status %d", path, st)
+		}
+	}
+	// From an untrusted peer the header is ignored.
+	w := serve(h, "GET", "/api/v1/auth/verify", "192.0.2.5:5555", "X-API-Key", "sk_test_x", "X-Forwarded-For", "198.51.100.7")
+	if _, _, msg := errorOf(t, w.Body.Bytes()); msg != "the API key may not be used from 192.0.2.5" {
+		t.Errorf("untrusted peer: %s", w.Body)
+	}
+}

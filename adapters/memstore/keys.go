@@ -183,7 +183,8 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit
 }
 
 // UpdateKey hands key id, as stored, to change and stores the name,
-// scopes, expiry and rate limit of the key it returns, with UpdatedAt and
+// scopes, expiry, rate limit, metadata and IP allowlist of the key it
+// returns, with UpdatedAt and
 // the invalidation time set to the time of the event it returns, and the
 // event, all together. A revoked key yields apikey.ErrRevoked without
 // calling change; an error of change stores nothing and is returned as is.
@@ -214,6 +215,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, change ports.KeyChange
 	at := norm(ev.Time)
 	stored := storedKey(next)
 	rec.key.Name, rec.key.Scopes, rec.key.ExpiresAt, rec.key.RateLimit = stored.key.Name, stored.key.Scopes, stored.key.ExpiresAt, stored.key.RateLimit
+	rec.key.Metadata, rec.key.IPAllowlist = stored.key.Metadata, stored.key.IPAllowlist
 	rec.key.UpdatedAt, rec.invalidatedAt = at, copyPtr(&at)
 	s.addEvent(evRec)
 	return copyKey(rec.key), nil

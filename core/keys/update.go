@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +23,8 @@ type update struct {
 	scopes    apikey.Scopes // nil: kept
 	expiresAt ports.Optional[*time.Time]
 	rateLimit ports.Optional[*apikey.RateLimit]
+	metadata  ports.Optional[[]byte] // a merge patch; Set with nil Value: clear
+	allowlist ports.Optional[apikey.IPAllowlist]
 }
 
 // validateUpdate checks every field of in that is set, at now.
@@ -64,12 +67,30 @@ func validateUpdate(in ports.UpdateInput, now time.Time) (update, error) {
 			u.rateLimit.Value = &v
 		}
 	}
+	if in.Metadata.Set {
+		u.metadata.Set = true
+		if in.Metadata.Value != nil {
+			if _, err := apikey.ParseMetadata(in.Metadata.Value); err != nil {
+				return update{}, err
+			}
+			u.metadata.Value = in.Metadata.Value
+		}
+	}
+	if in.IPAllowlist.Set {
+		l, err := apikey.ParseIPAllowlist(in.IPAllowlist.Value)
+		if err != nil {
+			return update{}, err
+		}
+		u.allowlist = ports.Some(l)
+	}
 	return u, nil
 }
 
 // apply returns cur with u applied and the fields that changed, each with
-// its value before and after as the API shows it.
-func (u update) apply(cur apikey.Key) (apikey.Key, []audit.FieldChange) {
+// its value before and after as the API shows it. Metadata is merged into
+// cur's here, so that the merge works on the key as locked; a merge that
+// outgrows the limits is a ValidationError.
+func (u update) apply(cur apikey.Key) (apikey.Key, []audit.FieldChange, error) {
 	next := cur
 	var changes []audit.FieldChange
 	if u.name != nil && *u.name != cur.Name {
@@ -94,8 +115,36 @@ func (u update) apply(cur apikey.Key) (apikey.Key, []audit.FieldChange) {
 			changes = append(changes, audit.FieldChange{Field: "rate_limit", Before: rateLimitValue(cur.RateLimit), After: rateLimitValue(r)})
 		}
 	}
-	return next, changes
+	if u.metadata.Set {
+		var m apikey.Metadata
+		if u.metadata.Value != nil {
+			var err error
+			if m, err = apikey.MergeMetadata(cur.Metadata, u.metadata.Value); err != nil {
+				return apikey.Key{}, nil, err
+			}
+		}
+		if m != cur.Metadata {
+			next.Metadata = m
+			changes = append(changes, audit.FieldChange{Field: "metadata", Before: metadataValue(cur.Metadata), After: metadataValue(m)})
+		}
+	}
+	if u.allowlist.Set && !slices.Equal(u.allowlist.Value, cur.IPAllowlist) {
+		next.IPAllowlist = u.allowlist.Value
+		changes = append(changes, audit.FieldChange{Field: "ip_allowlist", Before: allowlistValue(cur.IPAllowlist), After: allowlistValue(next.IPAllowlist)})
+	}
+	return next, changes, nil
 }
+
+// metadataValue is m as an audit detail: the object, or nil for none.
+func metadataValue(m apikey.Metadata) any {
+	if m.IsZero() {
+		return nil
+	}
+	return json.RawMessage(m)
+}
+
+// allowlistValue is l as an audit detail: its networks, [] for none.
+func allowlistValue(l apikey.IPAllowlist) []string { return l.Strings() }
 
 func sameTime(a, b *time.Time) bool {
 	if a == nil || b == nil {
@@ -120,7 +169,8 @@ func rateLimitValue(r apikey.RateLimit) any {
 	return r.String()
 }
 
-// Update changes the name, scopes, expiry or rate limit of a key the
+// Update changes the name, scopes, expiry, rate limit, metadata or IP
+// allowlist of a key the
 // principal may change (as for Rotate and Revoke, a key may change only
 // keys within its own scopes and environment, and only to scopes it holds
 // itself). Fields in leaves unset keep their value; an update that changes
@@ -163,7 +213,10 @@ func (s *Service) Update(ctx context.Context, p apikey.Principal, id string, in 
 		if err := mayChange(p, cur.Scopes, cur.Environment); err != nil {
 			return apikey.Key{}, audit.Event{}, err
 		}
-		next, changes := u.apply(cur)
+		next, changes, err := u.apply(cur)
+		if err != nil {
+			return apikey.Key{}, audit.Event{}, err
+		}
 		if len(changes) == 0 {
 			return apikey.Key{}, audit.Event{}, errUnchanged
 		}

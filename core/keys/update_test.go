@@ -29,8 +29,12 @@ func TestUpdateChangesFieldsAndAudits(t *testing.T) {
 		got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp.UTC().Truncate(time.Microsecond)) || got.RateLimit != rl {
 		t.Fatalf("updated key: %+v", got)
 	}
-	evs := f.store.events(t, "org_123")
-	last := evs[len(evs)-1]
+	var last audit.Event
+	for _, ev := range f.store.events(t, "org_123") {
+		if ev.Action == audit.ActionKeyUpdated {
+			last = ev
+		}
+	}
 	if last.Action != audit.ActionKeyUpdated || last.Actor != "user:user_1" || last.KeyID != iss.Key.ID || last.RequestID != "req_1" {
 		t.Fatalf("event: %+v", last)
 	}

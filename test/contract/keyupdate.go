@@ -48,6 +48,8 @@ func testUpdateSuccess(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 		next.Scopes = apikey.Scopes{apikey.ScopeEventsRead}
 		next.ExpiresAt = nil
 		next.RateLimit = apikey.RateLimit{Limit: 10, Window: apikey.WindowSecond}
+		next.Metadata = apikey.Metadata(`{"customer":"cus_1"}`)
+		next.IPAllowlist = allowlist(t, "10.0.0.0/8", "::1")
 		// What UpdateKey does not store: the secret, the history, the
 		// organization and environment.
 		next.Hash, next.Lookup, next.Hint = "tampered", newLookup(), "tampered"
@@ -65,6 +67,8 @@ func testUpdateSuccess(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	want.Scopes = apikey.Scopes{apikey.ScopeEventsRead}
 	want.ExpiresAt = nil
 	want.RateLimit = apikey.RateLimit{Limit: 10, Window: apikey.WindowSecond}
+	want.Metadata = apikey.Metadata(`{"customer":"cus_1"}`)
+	want.IPAllowlist = allowlist(t, "10.0.0.0/8", "::1")
 	want.UpdatedAt = when
 	checkKey(t, "returned key", got, want)
 	checkKey(t, "stored key", getKey(t, ks, k.ID), want)
@@ -89,12 +93,14 @@ func testUpdateSuccess(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	got, err = ks.UpdateKey(ctx, k.ID, func(cur apikey.Key) (apikey.Key, audit.Event, error) {
 		next := cur
 		next.ExpiresAt, next.RateLimit = ptr(exp), apikey.RateLimit{}
+		next.Metadata, next.IPAllowlist = "", nil
 		return next, updateEvent(cur, at(2*time.Hour)), nil
 	})
 	if err != nil {
 		t.Fatalf("second UpdateKey: %v", err)
 	}
 	want.ExpiresAt, want.RateLimit, want.UpdatedAt = ptr(exp), apikey.RateLimit{}, at(2*time.Hour)
+	want.Metadata, want.IPAllowlist = "", nil
 	checkKey(t, "key after the second update", getKey(t, ks, k.ID), want)
 	checkKey(t, "returned by the second update", got, want)
 }
@@ -267,4 +273,14 @@ func testUpdateConcurrentRevoke(t *testing.T, ks ports.KeyStore, as ports.AuditS
 		}
 		wantEvents(t, as, k, audit.ActionKeyRevoked, 1)
 	}
+}
+
+// allowlist parses entries, failing t on an error.
+func allowlist(t *testing.T, entries ...string) apikey.IPAllowlist {
+	t.Helper()
+	l, err := apikey.ParseIPAllowlist(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
