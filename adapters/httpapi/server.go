@@ -152,6 +152,7 @@ func New(o Options) (*Server, error) {
 	keys.GET("", s.listKeys)
 	keys.GET("/:id", s.getKey)
 	keys.POST("/:id/rotate", s.rotateKey)
+	keys.PATCH("/:id", s.updateKey)
 	keys.DELETE("/:id", s.revokeKey)
 	s.auditRoutes(v1)
 	if o.Extra != nil {

@@ -53,6 +53,7 @@ func (s *Server) verify(c *gin.Context) {
 	c.JSON(http.StatusOK, verifyJSON{
 		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
+		Metadata: metadataOf(k.Metadata),
 	})
 }
 

@@ -112,6 +112,24 @@ func Change(s Stamp, action Action, actor, org, keyID string, req Request, detai
 	return ev
 }
 
+// FieldChange is one field a change of a key changed, with its value before
+// and after, as the API shows them (never a secret or a hash).
+type FieldChange struct {
+	Field         string
+	Before, After any
+}
+
+// Updated returns the key.updated event of a change actor made to the fields
+// of key keyID of organization org during req: details "changes" maps each
+// changed field to {"before": ..., "after": ...}.
+func Updated(s Stamp, actor, org, keyID string, req Request, changes []FieldChange) Event {
+	m := make(map[string]any, len(changes))
+	for _, c := range changes {
+		m[c.Field] = map[string]any{"before": c.Before, "after": c.After}
+	}
+	return Change(s, ActionKeyUpdated, actor, org, keyID, req, map[string]any{"changes": m})
+}
+
 // Use returns the event of one verification: key.used when the outcome is
 // OutcomeOK, key.auth_failed otherwise. key is the verified key's facts
 // (zero when the presented secret identifies no key), status the HTTP

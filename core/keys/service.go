@@ -60,11 +60,12 @@ type Options struct {
 
 // Service implements ports.KeyService.
 type Service struct {
-	d      Deps
-	opt    Options
-	flight flight
-	inval  invalidations
-	sums   summaries
+	d       Deps
+	opt     Options
+	lookups flight[lookup]
+	proofs  flight[bool]
+	inval   invalidations
+	sums    summaries
 }
 
 var _ ports.KeyService = (*Service)(nil)
@@ -262,25 +263,11 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 	if err != nil {
 		return ports.Issued{}, err
 	}
-	now := st.Time
-	var expires *time.Time
-	if in.ExpiresAt != nil {
-		e := in.ExpiresAt.UTC().Truncate(time.Microsecond)
-		if !e.After(now) {
-			return ports.Issued{}, &apikey.ValidationError{Field: "expires_at", Code: "invalid_expires_at", Message: "expires_at must be in the future"}
-		}
-		expires = &e
+	o, err := s.createOptions(org, in, st.Time)
+	if err != nil {
+		return ports.Issued{}, err
 	}
-	limit, ok := s.opt.KeyDefaults.For(org)
-	if in.RateLimit != nil {
-		if err := in.RateLimit.Validate(); err != nil {
-			return ports.Issued{}, err
-		}
-		limit, ok = *in.RateLimit, true
-	}
-	if !ok {
-		limit = apikey.RateLimit{}
-	}
+	now, expires, limit, meta, allow := st.Time, o.expires, o.limit, o.meta, o.allow
 	id, err := s.newID(apikey.IDPrefix, idLen)
 	if err != nil {
 		return ports.Issued{}, err
@@ -293,6 +280,7 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		ID: id, OrganizationID: org, Name: name, Environment: env, Scopes: scopes,
 		Hint: hint, Hash: hash, Lookup: lookup, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt: expires, Version: 1, CreatedBy: p.Actor(), RateLimit: limit,
+		Metadata: meta, IPAllowlist: allow,
 	}
 	details := map[string]any{"name": name, "scopes": scopes.Strings(), "environment": string(env)}
 	if expires != nil {
@@ -301,12 +289,58 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 	if !limit.IsZero() {
 		details["rate_limit"] = limit.String()
 	}
+	if len(allow) > 0 {
+		details["ip_allowlist"] = allow.Strings()
+	}
+	if !meta.IsZero() {
+		details["metadata"] = metadataValue(meta)
+	}
 	ev := audit.Change(st, audit.ActionKeyCreated, p.Actor(), org, id, in.Request, details)
 	if err := s.d.Store.CreateKey(ctx, k, ev); err != nil {
 		return ports.Issued{}, fmt.Errorf("create key: %w", err)
 	}
 	s.prime(lookup, apikey.VerifiedFrom(k), s.inval.seq.Load())
 	return ports.Issued{Key: k, Secret: secret}, nil
+}
+
+// keyOptions are the optional settings of a key being created.
+type keyOptions struct {
+	expires *time.Time
+	limit   apikey.RateLimit
+	meta    apikey.Metadata
+	allow   apikey.IPAllowlist
+}
+
+// createOptions validates the optional settings of in at now; a key of
+// org created without a rate limit gets the organization's default.
+func (s *Service) createOptions(org string, in ports.CreateInput, now time.Time) (keyOptions, error) {
+	var o keyOptions
+	if in.ExpiresAt != nil {
+		e := in.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !e.After(now) {
+			return o, &apikey.ValidationError{Field: "expires_at", Code: "invalid_expires_at", Message: "expires_at must be in the future"}
+		}
+		o.expires = &e
+	}
+	if limit, ok := s.opt.KeyDefaults.For(org); ok {
+		o.limit = limit
+	}
+	if in.RateLimit != nil {
+		if err := in.RateLimit.Validate(); err != nil {
+			return o, err
+		}
+		o.limit = *in.RateLimit
+	}
+	var err error
+	if in.Metadata != nil {
+		if o.meta, err = apikey.ParseMetadata(in.Metadata); err != nil {
+			return o, err
+		}
+	}
+	if o.allow, err = apikey.ParseIPAllowlist(in.IPAllowlist); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
 // Get returns a key the principal may see; any other id is ErrNotFound.
