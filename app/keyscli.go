@@ -101,13 +101,13 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// keysCommand is `apikeys keys create|list|get|rotate|revoke`.
+// keysCommand is `apikeys keys create|list|get|update|rotate|revoke`.
 func keysCommand(load func() (Config, error)) *cobra.Command {
 	r := &remote{load: load}
 	cmd := &cobra.Command{
 		Use:   "keys",
 		Short: "Manage the keys of a running server over its HTTP API",
-		Long: `Create, list, show, rotate and revoke keys through a running apikeys server.
+		Long: `Create, list, show, update, rotate and revoke keys through a running apikeys server.
 
 The server is --server, or $APIKEYS_SERVER, or the http.addr of the
 configuration. The bearer token is --token, or $APIKEYS_TOKEN; in
@@ -116,13 +116,13 @@ jwt.secret for the organization of --org (as 'apikeys token' does).`,
 	}
 	r.flags(cmd)
 	cmd.PersistentFlags().StringSliceVar(&r.orgs, "org", nil, "organization (of the key, of the listing, and of a minted token)")
-	cmd.AddCommand(keysCreate(r), keysList(r), keysGet(r), keysRotate(r), keysRevoke(r))
+	cmd.AddCommand(keysCreate(r), keysList(r), keysGet(r), keysUpdate(r), keysRotate(r), keysRevoke(r))
 	return cmd
 }
 
 func keysCreate(r *remote) *cobra.Command {
 	var in client.CreateKeyRequest
-	var expiresAt, rateLimit string
+	var expiresAt, rateLimit, metadata string
 	var expiresIn time.Duration
 	cmd := &cobra.Command{
 		Use:   "create --name NAME --scope SCOPE... [--org ORG]",
@@ -151,6 +151,11 @@ func keysCreate(r *remote) *cobra.Command {
 					return err
 				}
 			}
+			if metadata != "" {
+				if in.Metadata, err = jsonObject(metadata); err != nil {
+					return err
+				}
+			}
 			c, err := r.client(cmd)
 			if err != nil {
 				return err
@@ -169,6 +174,98 @@ func keysCreate(r *remote) *cobra.Command {
 	f.StringVar(&expiresAt, "expires-at", "", "expiry, RFC 3339")
 	f.DurationVar(&expiresIn, "expires-in", 0, "expiry, from now (e.g. 720h)")
 	f.StringVar(&rateLimit, "rate-limit", "", "the key's budget, LIMIT/WINDOW with WINDOW 1s, 1m or 1h (e.g. 100/1m)")
+	f.StringVar(&metadata, "metadata", "", `your facts about the key, a JSON object (e.g. '{"team":"billing"}')`)
+	f.StringSliceVar(&in.IPAllowlist, "ip-allow", nil, "address or CIDR network the key may be used from (repeat or comma-separate)")
+	return cmd
+}
+
+// jsonObject checks that s is a JSON object and returns it.
+func jsonObject(s string) (json.RawMessage, error) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil || m == nil {
+		return nil, fmt.Errorf("--metadata must be a JSON object such as '{\"team\":\"billing\"}'")
+	}
+	return json.RawMessage(s), nil
+}
+
+func keysUpdate(r *remote) *cobra.Command {
+	var name, expiresAt, rateLimit, metadata string
+	var scopes, allow []string
+	var expiresIn time.Duration
+	var noExpiry, noRateLimit, noMetadata, noAllowlist bool
+	cmd := &cobra.Command{
+		Use:   "update KEY_ID [--name N] [--scope S...] [--expires-at T | --no-expiry] [--rate-limit L/W | --no-rate-limit] ...",
+		Short: "Change a key's name, scopes, expiry, rate limit, metadata or IP allowlist (what is not named is kept)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var in client.UpdateKeyRequest
+			f := cmd.Flags()
+			if f.Changed("name") {
+				in.Name = &name
+			}
+			if f.Changed("scope") {
+				in.Scopes = scopes
+			}
+			switch {
+			case (expiresAt != "") && (expiresIn != 0) || (expiresAt != "" || expiresIn != 0) && noExpiry:
+				return errors.New("--expires-at, --expires-in and --no-expiry are exclusive")
+			case expiresAt != "":
+				t, err := time.Parse(time.RFC3339, expiresAt)
+				if err != nil {
+					return fmt.Errorf("--expires-at must be an RFC 3339 time such as 2030-01-15T10:00:00Z: %w", err)
+				}
+				in.ExpiresAt = &t
+			case expiresIn != 0:
+				t := time.Now().Add(expiresIn).UTC().Truncate(time.Second)
+				in.ExpiresAt = &t
+			}
+			in.ClearExpiresAt = noExpiry
+			if rateLimit != "" && noRateLimit || metadata != "" && noMetadata || f.Changed("ip-allow") && noAllowlist {
+				return errors.New("a value and its --no-… flag are exclusive")
+			}
+			var err error
+			if rateLimit != "" {
+				if in.RateLimit, err = parseRateLimit(rateLimit); err != nil {
+					return err
+				}
+			}
+			in.ClearRateLimit = noRateLimit
+			if metadata != "" {
+				if in.Metadata, err = jsonObject(metadata); err != nil {
+					return err
+				}
+			}
+			in.ClearMetadata = noMetadata
+			if f.Changed("ip-allow") {
+				in.IPAllowlist = allow
+			}
+			in.ClearIPAllowlist = noAllowlist
+			c, err := r.client(cmd)
+			if err != nil {
+				return err
+			}
+			k, err := c.UpdateKey(cmd.Context(), args[0], in)
+			if err != nil {
+				return err
+			}
+			if r.output == "json" {
+				return printJSON(cmd.OutOrStdout(), k)
+			}
+			return printKeyFields(cmd.OutOrStdout(), k)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "new name")
+	f.StringSliceVar(&scopes, "scope", nil, "the key's scopes, replacing its own (repeat or comma-separate)")
+	f.StringVar(&expiresAt, "expires-at", "", "new expiry, RFC 3339")
+	f.DurationVar(&expiresIn, "expires-in", 0, "new expiry, from now (e.g. 720h)")
+	f.BoolVar(&noExpiry, "no-expiry", false, "remove the expiry")
+	f.StringVar(&rateLimit, "rate-limit", "", "new budget, LIMIT/WINDOW (e.g. 100/1m)")
+	f.BoolVar(&noRateLimit, "no-rate-limit", false, "remove the rate limit")
+	f.StringVar(&metadata, "metadata", "", `JSON object merged into the key's metadata (a member set to null is removed)`)
+	f.BoolVar(&noMetadata, "no-metadata", false, "remove all metadata")
+	f.StringSliceVar(&allow, "ip-allow", nil, "the key's IP allowlist, replacing its own (repeat or comma-separate)")
+	f.BoolVar(&noAllowlist, "no-ip-allowlist", false, "let the key be used from any address")
 	return cmd
 }
 
@@ -219,7 +316,7 @@ func printKeyFields(out io.Writer, v any) error {
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, name := range []string{"id", "name", "organization_id", "environment", "scopes", "key_hint", "status",
-		"created_at", "last_used_at", "expires_at", "rotated_at", "revoked_at", "rate_limit"} {
+		"created_at", "last_used_at", "expires_at", "rotated_at", "revoked_at", "rate_limit", "metadata", "ip_allowlist"} {
 		v, ok := fields[name]
 		if !ok {
 			continue
@@ -237,6 +334,9 @@ func cell(v any) string {
 	case string:
 		return t
 	case []any:
+		if len(t) == 0 {
+			return "-"
+		}
 		parts := make([]string, len(t))
 		for i, e := range t {
 			parts[i] = cell(e)

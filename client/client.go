@@ -163,7 +163,7 @@ func (c *Client) once(ctx context.Context, cl call, payload []byte, out any) (ht
 	for name, values := range cl.header {
 		req.Header[name] = values
 	}
-	if payload != nil {
+	if payload != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
@@ -252,6 +252,17 @@ func (c *Client) ListKeys(ctx context.Context, o ListKeysOptions) (*KeyPage, err
 func (c *Client) GetKey(ctx context.Context, id string) (*Key, error) {
 	var out Key
 	if _, err := c.do(ctx, call{method: http.MethodGet, path: keyPath(id)}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdateKey changes a key (a JSON merge patch) and returns it as stored.
+// A revoked key is key_revoked; an expired key may be given a new expiry.
+func (c *Client) UpdateKey(ctx context.Context, id string, in UpdateKeyRequest) (*Key, error) {
+	var out Key
+	h := http.Header{"Content-Type": {"application/merge-patch+json"}}
+	if _, err := c.do(ctx, call{method: http.MethodPatch, path: keyPath(id), body: in, header: h}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

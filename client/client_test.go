@@ -123,3 +123,32 @@ func TestQueryAndPaths(t *testing.T) {
 		t.Fatalf("got  %v\nwant %v", got, want)
 	}
 }
+
+func TestUpdateKeyIsAMergePatch(t *testing.T) {
+	name := "renamed"
+	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		in   UpdateKeyRequest
+		want string
+	}{
+		{UpdateKeyRequest{Name: &name}, `{"name":"renamed"}`},
+		{UpdateKeyRequest{ExpiresAt: &exp, ClearRateLimit: true}, `{"expires_at":"2030-01-01T00:00:00Z","rate_limit":null}`},
+		{UpdateKeyRequest{Metadata: []byte(`{"plan":null}`), ClearIPAllowlist: true}, `{"ip_allowlist":null,"metadata":{"plan":null}}`},
+		{UpdateKeyRequest{}, `{}`},
+	} {
+		b, err := c.in.MarshalJSON()
+		if err != nil || string(b) != c.want {
+			t.Errorf("%+v: %s %v, want %s", c.in, b, err, c.want)
+		}
+	}
+	var ct string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ct = r.Method + " " + r.Header.Get("Content-Type")
+		fmt.Fprint(w, `{"id":"key_1"}`)
+	}))
+	defer srv.Close()
+	cl, _ := New(srv.URL)
+	if k, err := cl.UpdateKey(context.Background(), "key_1", UpdateKeyRequest{Name: &name}); err != nil || k.ID != "key_1" || ct != "PATCH application/merge-patch+json" {
+		t.Fatalf("%v %v %q", k, err, ct)
+	}
+}

@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Scopes a key can hold.
 const (
@@ -34,37 +37,46 @@ type Key struct {
 	RotatedAt      *time.Time `json:"rotated_at"`
 	RevokedAt      *time.Time `json:"revoked_at"`
 	RateLimit      *RateLimit `json:"rate_limit"`
+	// Metadata is your own JSON object about the key (nil for none).
+	Metadata json.RawMessage `json:"metadata"`
+	// IPAllowlist holds the addresses and networks the key may be used
+	// from; empty: any.
+	IPAllowlist []string `json:"ip_allowlist"`
 }
 
 // IssuedKey is a new key with its secret, shown this once only.
 type IssuedKey struct {
-	ID             string     `json:"id"`
-	Secret         string     `json:"key"`
-	Name           string     `json:"name"`
-	OrganizationID string     `json:"organization_id"`
-	Environment    string     `json:"environment"`
-	Scopes         []string   `json:"scopes"`
-	KeyHint        string     `json:"key_hint"`
-	CreatedAt      time.Time  `json:"created_at"`
-	LastUsedAt     *time.Time `json:"last_used_at"`
-	ExpiresAt      *time.Time `json:"expires_at"`
-	RateLimit      *RateLimit `json:"rate_limit"`
+	ID             string          `json:"id"`
+	Secret         string          `json:"key"`
+	Name           string          `json:"name"`
+	OrganizationID string          `json:"organization_id"`
+	Environment    string          `json:"environment"`
+	Scopes         []string        `json:"scopes"`
+	KeyHint        string          `json:"key_hint"`
+	CreatedAt      time.Time       `json:"created_at"`
+	LastUsedAt     *time.Time      `json:"last_used_at"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	RateLimit      *RateLimit      `json:"rate_limit"`
+	Metadata       json.RawMessage `json:"metadata"`
+	IPAllowlist    []string        `json:"ip_allowlist"`
 }
 
 // RotatedKey is a key after rotation: the same id, a new secret shown this
 // once only. The old secret is refused from then on.
 type RotatedKey struct {
-	ID             string     `json:"id"`
-	Secret         string     `json:"key"`
-	Name           string     `json:"name"`
-	RotatedAt      time.Time  `json:"rotated_at"`
-	OrganizationID string     `json:"organization_id"`
-	Environment    string     `json:"environment"`
-	Scopes         []string   `json:"scopes"`
-	KeyHint        string     `json:"key_hint"`
-	CreatedAt      time.Time  `json:"created_at"`
-	ExpiresAt      *time.Time `json:"expires_at"`
-	RateLimit      *RateLimit `json:"rate_limit"`
+	ID             string          `json:"id"`
+	Secret         string          `json:"key"`
+	Name           string          `json:"name"`
+	RotatedAt      time.Time       `json:"rotated_at"`
+	OrganizationID string          `json:"organization_id"`
+	Environment    string          `json:"environment"`
+	Scopes         []string        `json:"scopes"`
+	KeyHint        string          `json:"key_hint"`
+	CreatedAt      time.Time       `json:"created_at"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	RateLimit      *RateLimit      `json:"rate_limit"`
+	Metadata       json.RawMessage `json:"metadata"`
+	IPAllowlist    []string        `json:"ip_allowlist"`
 }
 
 // CreateKeyRequest is what CreateKey sends. Name and Scopes are required;
@@ -77,6 +89,55 @@ type CreateKeyRequest struct {
 	Environment    string     `json:"environment,omitempty"`
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 	RateLimit      *RateLimit `json:"rate_limit,omitempty"`
+	// Metadata is a JSON object of at most 1 KiB and 3 levels.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// IPAllowlist restricts where the key may be used from (addresses or
+	// CIDR networks, at most 100).
+	IPAllowlist []string `json:"ip_allowlist,omitempty"`
+}
+
+// UpdateKeyRequest is what UpdateKey sends, as a JSON merge patch: a nil
+// field is left out and keeps the key's value. Clear* send null: they
+// remove the expiry, the rate limit, the metadata or the allowlist.
+// Metadata is merged into the key's (RFC 7396: a member set to null is
+// removed); IPAllowlist replaces the key's.
+type UpdateKeyRequest struct {
+	Name             *string
+	Scopes           []string
+	ExpiresAt        *time.Time
+	ClearExpiresAt   bool
+	RateLimit        *RateLimit
+	ClearRateLimit   bool
+	Metadata         json.RawMessage
+	ClearMetadata    bool
+	IPAllowlist      []string
+	ClearIPAllowlist bool
+}
+
+// MarshalJSON writes the merge patch: only the members set, null for the
+// Clear ones.
+func (u UpdateKeyRequest) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	if u.Name != nil {
+		m["name"] = *u.Name
+	}
+	if u.Scopes != nil {
+		m["scopes"] = u.Scopes
+	}
+	member(m, "expires_at", u.ExpiresAt != nil, u.ClearExpiresAt, func() any { return u.ExpiresAt.UTC().Format(time.RFC3339Nano) })
+	member(m, "rate_limit", u.RateLimit != nil, u.ClearRateLimit, func() any { return u.RateLimit })
+	member(m, "metadata", u.Metadata != nil, u.ClearMetadata, func() any { return u.Metadata })
+	member(m, "ip_allowlist", u.IPAllowlist != nil, u.ClearIPAllowlist, func() any { return u.IPAllowlist })
+	return json.Marshal(m)
+}
+
+func member(m map[string]any, name string, set, clear bool, value func() any) {
+	switch {
+	case clear:
+		m[name] = nil
+	case set:
+		m[name] = value()
+	}
 }
 
 // ListKeysOptions filter and page ListKeys. Zero values mean the service's
@@ -149,6 +210,8 @@ type Identity struct {
 	Scopes         []string   `json:"scopes"`
 	Name           string     `json:"name"`
 	ExpiresAt      *time.Time `json:"expires_at"`
+	// Metadata is the key's own JSON object (nil for none).
+	Metadata json.RawMessage `json:"metadata"`
 	// Budget is the key's request budget after this request, for keys with
 	// a rate limit (nil otherwise, and for answers from the cache).
 	Budget *Budget `json:"rate_limit,omitempty"`

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -18,24 +19,26 @@ const codeInsufficientScope = "insufficient_scope"
 // row (a test checks it); an undecided verification is an error, answered
 // through writeError.
 var verifyStatuses = map[apikey.Outcome]int{
-	apikey.OutcomeOK:          http.StatusOK,
-	apikey.OutcomeScopeDenied: http.StatusForbidden,
-	apikey.OutcomeMissing:     http.StatusUnauthorized,
-	apikey.OutcomeMalformed:   http.StatusUnauthorized,
-	apikey.OutcomeChecksum:    http.StatusUnauthorized,
-	apikey.OutcomeUnknown:     http.StatusUnauthorized,
-	apikey.OutcomeRevoked:     http.StatusUnauthorized,
-	apikey.OutcomeExpired:     http.StatusUnauthorized,
-	apikey.OutcomeRateLimited: http.StatusTooManyRequests,
-	apikey.OutcomeThrottled:   http.StatusTooManyRequests,
+	apikey.OutcomeOK:           http.StatusOK,
+	apikey.OutcomeScopeDenied:  http.StatusForbidden,
+	apikey.OutcomeMissing:      http.StatusUnauthorized,
+	apikey.OutcomeMalformed:    http.StatusUnauthorized,
+	apikey.OutcomeChecksum:     http.StatusUnauthorized,
+	apikey.OutcomeUnknown:      http.StatusUnauthorized,
+	apikey.OutcomeRevoked:      http.StatusUnauthorized,
+	apikey.OutcomeExpired:      http.StatusUnauthorized,
+	apikey.OutcomeRateLimited:  http.StatusTooManyRequests,
+	apikey.OutcomeThrottled:    http.StatusTooManyRequests,
+	apikey.OutcomeIPNotAllowed: http.StatusForbidden,
 }
 
 // Codes and messages of the 429 answers.
 const (
-	codeRateLimited = "rate_limited"
-	msgRateLimited  = "the API key's request budget is spent; retry after the time in Retry-After"
-	codeThrottled   = "too_many_failed_attempts"
-	msgThrottled    = "too many failed authentications from this address; retry after the time in Retry-After"
+	codeRateLimited  = "rate_limited"
+	msgRateLimited   = "the API key's request budget is spent; retry after the time in Retry-After"
+	codeThrottled    = "too_many_failed_attempts"
+	codeIPNotAllowed = "ip_not_allowed"
+	msgThrottled     = "too many failed authentications from this address; retry after the time in Retry-After"
 )
 
 // verifyStatus is the status answered for outcome o.
@@ -54,6 +57,9 @@ func verifyStatus(o apikey.Outcome) int {
 func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 	err := s.keys.Record(c.Request.Context(), v, status)
 	if v.Outcome != apikey.OutcomeOK {
+		if v.Outcome == apikey.OutcomeThrottled {
+			s.tarpit.hold(c.Request.Context())
+		}
 		refuse(c, v)
 		return false
 	}
@@ -65,12 +71,15 @@ func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 }
 
 // refuse answers a verification whose outcome is not OutcomeOK: one 401
-// body for every key that does not authenticate, 403 insufficient_scope
-// naming the required scopes the key lacks, 429 with Retry-After for a
-// spent budget.
+// body for every key that does not authenticate, 403 ip_not_allowed for a
+// client address the key's allowlist refuses (naming the address, as this
+// service resolved it), 403 insufficient_scope naming the required scopes
+// the key lacks, 429 with Retry-After for a spent budget.
 func refuse(c *gin.Context, v ports.Verification) {
 	budgetHeaders(c, v)
 	switch st := verifyStatus(v.Outcome); {
+	case v.Outcome == apikey.OutcomeIPNotAllowed:
+		abort(c, st, codeIPNotAllowed, fmt.Sprintf("the API key may not be used from %s", v.Request.ClientIP), "")
 	case st == http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `ApiKey realm="apikeys", header="X-API-Key"`)
 		abort(c, st, codeInvalidKey, msgInvalidKey, "")

@@ -34,8 +34,10 @@ type Options struct {
 	Tokens TokenVerifier    // required
 	Logger *slog.Logger     // nil: discard
 	// TrustedProxies lists addresses or CIDRs whose X-Forwarded-For and
-	// X-Real-IP headers are believed; from anyone else the socket address is
-	// the client IP.
+	// X-Real-IP headers are believed (from anyone else the socket address is
+	// the client IP), and whose X-Original-Method/-Uri and
+	// X-Forwarded-Method/-Uri name the request a verification is about
+	// (see originalRequest).
 	TrustedProxies []string
 	// MaxBodyBytes caps request bodies (default 64 KiB); larger ones get 413.
 	MaxBodyBytes int64
@@ -68,6 +70,11 @@ type Options struct {
 	// client IP, path and status, so a busy deployment may lower it to
 	// debug and spare a log write per verification.
 	VerifyLogLevel slog.Level
+	// ThrottleDelay holds each 429 too_many_failed_attempts this long
+	// before it is sent, MaxThrottled of them at most at a time (past it
+	// they are sent at once); 0 sends them at once.
+	ThrottleDelay time.Duration
+	MaxThrottled  int
 }
 
 // Server is the HTTP API.
@@ -83,6 +90,8 @@ type Server struct {
 	audit      ports.AuditService
 	engine     *gin.Engine
 	verifyLog  slog.Level
+	tarpit     tarpit
+	trusted    trustedPeers
 }
 
 // New builds the HTTP API, refusing missing dependencies or bad proxies.
@@ -102,10 +111,17 @@ func New(o Options) (*Server, error) {
 		ra = time.Second
 	}
 	s.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	s.tarpit = newTarpit(o.ThrottleDelay, o.MaxThrottled)
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path that differs from a route by a trailing slash or by case is
+	// not that route: it gets the JSON 404 like any unknown path, never a
+	// redirect (gin's 301 carries an HTML body, its 307 none, and behind
+	// nginx auth_request a redirect turns into a 500).
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	r.ForwardedByClientIP = true
 	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
 	proxies := o.TrustedProxies
@@ -115,6 +131,11 @@ func New(o Options) (*Server, error) {
 	if err := r.SetTrustedProxies(proxies); err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
+	trusted, err := parseTrustedPeers(proxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	s.trusted = trusted
 	// Middleware (tracing) wraps everything else, so that the access log
 	// and the panic log carry the request's trace and span ids.
 	r.Use(o.Middleware...)
@@ -134,6 +155,7 @@ func New(o Options) (*Server, error) {
 	keys.GET("", s.listKeys)
 	keys.GET("/:id", s.getKey)
 	keys.POST("/:id/rotate", s.rotateKey)
+	keys.PATCH("/:id", s.updateKey)
 	keys.DELETE("/:id", s.revokeKey)
 	s.auditRoutes(v1)
 	if err := s.referenceRoutes(r, v1, o.Reference); err != nil {
@@ -319,7 +341,7 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) requestInfo(c *gin.Context) audit.Request {
 	ri := audit.Request{
 		Method:          c.Request.Method,
-		Path:            c.Request.URL.Path,
+		Path:            c.Request.URL.EscapedPath(),
 		ClientIP:        c.ClientIP(),
 		UserAgent:       c.Request.UserAgent(),
 		RequestID:       requestID(c),

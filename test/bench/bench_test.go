@@ -121,6 +121,19 @@ func newFixture(b *testing.B, cache ports.VerifyCache) *fixture {
 	return &fixture{svc: svc, secret: iss.Secret, queue: queue}
 }
 
+// limitedKey creates a key with the largest rate limit a key may have,
+// so that every verification takes from its budget but none is refused.
+func (f *fixture) limitedKey(b *testing.B) string {
+	b.Helper()
+	iss, err := f.svc.Create(context.Background(), apikey.Principal{Subject: "bench", Organizations: []string{org}},
+		ports.CreateInput{Name: "bench limited", OrganizationID: org, Scopes: []string{"triggers:read", "events:read"},
+			RateLimit: &apikey.RateLimit{Limit: apikey.MaxRateLimit, Window: apikey.WindowSecond}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return iss.Secret
+}
+
 // drain waits, within the timed region, until every usage event is
 // stored: the audit writer's work belongs to each verification, and
 // without it the queue would absorb the first runs and skew b.N.
@@ -279,6 +292,10 @@ func BenchmarkHTTP(b *testing.B) {
 	b.Run("verify", func(b *testing.B) {
 		f := newFixture(b, nil)
 		serve(b, api(b, f), f.secret, http.StatusOK, f)
+	})
+	b.Run("verify_rate_limited", func(b *testing.B) {
+		f := newFixture(b, nil)
+		serve(b, api(b, f), f.limitedKey(b), http.StatusOK, f)
 	})
 	b.Run("bad_checksum", func(b *testing.B) {
 		f := newFixture(b, nil)

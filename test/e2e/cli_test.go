@@ -76,6 +76,14 @@ func TestOperatorCLI(t *testing.T) {
 		if err != nil || !strings.Contains(out, "status:") || !strings.Contains(out, "active") || secretInOutput.MatchString(out) {
 			t.Fatalf("keys get: %v\n%s", err, out)
 		}
+		out, _, err = s.run(nil, "keys", "update", id, "--org", "org_123", "--name", "renamed", "--no-rate-limit", "--metadata", `{"team":"billing"}`)
+		if err != nil || !strings.Contains(out, "renamed") || !strings.Contains(out, `"team":"billing"`) || !regexp.MustCompile(`(?m)^rate_limit:\s+-$`).MatchString(out) {
+			t.Fatalf("keys update: %v\n%s", err, out)
+		}
+		_, stderr, err := s.run(nil, "keys", "update", id, "--org", "org_123", "--rate-limit", "5/1m", "--no-rate-limit")
+		if err == nil || !strings.Contains(stderr, "exclusive") {
+			t.Errorf("a value and its --no- flag: %v %s", err, stderr)
+		}
 		out, warn, err = s.run(nil, "keys", "rotate", id, "--org", "org_123")
 		newSecret := secretInOutput.FindString(out)
 		if err != nil || newSecret == "" || newSecret == secret || !strings.Contains(warn, "only time the key is shown") {
@@ -90,7 +98,7 @@ func TestOperatorCLI(t *testing.T) {
 		if out, _, err = s.run(nil, "keys", "revoke", id, "--org", "org_123"); err != nil || !strings.Contains(out, "revoked "+id) {
 			t.Fatalf("keys revoke: %v\n%s", err, out)
 		}
-		_, stderr, err := s.run(nil, "keys", "rotate", id, "--org", "org_123")
+		_, stderr, err = s.run(nil, "keys", "rotate", id, "--org", "org_123")
 		if err == nil || !strings.Contains(stderr, "409 key_revoked") {
 			t.Errorf("rotating a revoked key: %v %s", err, stderr)
 		}
@@ -109,7 +117,7 @@ func TestOperatorCLI(t *testing.T) {
 
 		eventually(t, 5e9, "audit logs lists the key's life", func() bool {
 			out, _, err = s.run(nil, "audit", "logs", "--org", "org_123", "--key", id)
-			return err == nil && strings.Contains(out, "key.created") && strings.Contains(out, "key.rotated") && strings.Contains(out, "key.revoked")
+			return err == nil && strings.Contains(out, "key.created") && strings.Contains(out, "key.updated") && strings.Contains(out, "key.rotated") && strings.Contains(out, "key.revoked")
 		})
 		out, _, err = s.run(nil, "audit", "logs", "--org", "org_123", "--action", "key.revoked", "-o", "json")
 		var events struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,19 @@ func TestGoClient(t *testing.T) {
 		if err != nil || got.Status != "active" || got.Name != "Production Webhook Server" {
 			t.Fatalf("get: %+v %v", got, err)
 		}
+		renamed := "Webhook Server (EU)"
+		updated, err := c.UpdateKey(ctx, issued.ID, client.UpdateKeyRequest{Name: &renamed, ClearRateLimit: true,
+			Metadata: []byte(`{"team":"billing","plan":"pro"}`), IPAllowlist: []string{"127.0.0.1", "10.0.0.0/8"}})
+		if err != nil || updated.Name != renamed || updated.RateLimit != nil || len(updated.IPAllowlist) != 2 || !strings.Contains(string(updated.Metadata), `"team":"billing"`) {
+			t.Fatalf("update: %+v %v", updated, err)
+		}
+		updated, err = c.UpdateKey(ctx, issued.ID, client.UpdateKeyRequest{Metadata: []byte(`{"plan":null}`), ClearIPAllowlist: true})
+		if err != nil || strings.Contains(string(updated.Metadata), "plan") || len(updated.IPAllowlist) != 0 || updated.Name != renamed {
+			t.Fatalf("merge patch: %+v %v", updated, err)
+		}
+		if _, err := c.UpdateKey(ctx, issued.ID, client.UpdateKeyRequest{Scopes: []string{"nope:nope"}}); !client.HasCode(err, "invalid_scope") {
+			t.Errorf("an update with an unknown scope: %v", err)
+		}
 		if _, err := c.GetKey(ctx, "key_doesnotexist"); !client.HasCode(err, "not_found") {
 			t.Errorf("an unknown key: %v", err)
 		}
@@ -139,7 +153,7 @@ func TestGoClient(t *testing.T) {
 			for _, ev := range events.Events {
 				actions[ev.Action] = true
 			}
-			return actions["key.created"] && actions["key.rotated"] && actions["key.revoked"] && actions["key.used"]
+			return actions["key.created"] && actions["key.updated"] && actions["key.rotated"] && actions["key.revoked"] && actions["key.used"]
 		})
 		eventually(t, 5*time.Second, "the key's uses are listed", func() bool {
 			uses, err := c.KeyUsage(ctx, issued.ID, client.PageOptions{Limit: 10})

@@ -91,6 +91,7 @@ type dbRun struct {
 	Seed            *seedInfo
 	List            *scenario
 	Distinct        *distinct
+	RateLimits      *rateLimitRun
 	Err             string
 }
 
@@ -287,7 +288,8 @@ func (r *report) markdown() string {
 	w("- Server: the real binary, `apikeys serve --config configs/default.yaml`, default settings: Argon2id m=%d KiB, t=%d, p=%d, "+
 		"pool of NumCPU computations; verification cache of %d keys, TTL %s; usage audit on, queue of %d in %s mode, batches of %d or every %s; "+
 		"log at %s (JSON, to a file), verification access lines at %s; invalidation poll every %s. Set for the run: listen and debug addresses, "+
-		"data dir, DSN, a fixed JWT secret and pepper.",
+		"data dir, DSN, a fixed JWT secret and pepper, and the abuse limits off (`security.failed_auth.limit=0`, `security.management_limit.rate=0`): "+
+		"the failure scenarios measure what a failure costs, and the set-up creates keys faster than a principal may; the rate-limit scenarios run with them on.",
 		def.Security.Argon2.MemoryKiB, def.Security.Argon2.Iterations, def.Security.Argon2.Parallelism, def.Security.CacheSize, def.Security.CacheTTL,
 		def.Audit.QueueCapacity, def.Audit.OnFull, def.Audit.BatchSize, def.Audit.FlushInterval, def.Log.Level, def.Log.VerifyLevel,
 		def.Security.InvalidationPoll)
@@ -388,6 +390,9 @@ func (r *report) targets(w func(string, ...any)) {
 		if l := d.List; l != nil {
 			w("| List 100 of %d keys (%s) p50 ≤ 10 ms | p50 %s, p99 %s | %s |\n", d.Seed.BigOrg, d.Driver, ms(l.Out.P50), ms(l.Out.P99), verdict(l.Out.P50 <= 10*time.Millisecond && l.Out.Bad == 0))
 		}
+		if rl := d.RateLimits; rl != nil {
+			rl.targets(w, cs)
+		}
 		if x := d.Distinct; x != nil {
 			w("| Memory after verifying %d distinct keys (cache_size %d) | RSS %s, Go heap %s, %d cache entries | reported |\n",
 				x.Keys, app.Defaults().Security.CacheSize, mib(x.Scenario.RSS), mib(x.HeapAlloc), x.CacheEntries)
@@ -446,6 +451,9 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 			"at most %d Argon2id computations in flight (pool %d) × %d KiB = %s of Argon2 memory; peak RSS %s.\n\n",
 			cs.Keys, cs.Scenario.Workers, ms(o.Elapsed), cs.Keys, ms(cs.HashTime), r.Machine.Cores, ms(expect), ms(o.P50), ms(o.P99), o.Bad,
 			c.Argon2, c.pathReads(), cs.PeakInFlight, cs.MaxConcurrent, cs.MemoryKiB, mib(uint64(cs.PeakInFlight)*uint64(cs.MemoryKiB)<<10), mib(cs.Scenario.PeakRSS))
+	}
+	if rl := d.RateLimits; rl != nil {
+		rl.section(w, d.ceiling())
 	}
 	if len(d.Management) > 0 {
 		w("**Management** (over HTTP with a JWT; each create or rotate computes one Argon2id at the default parameters):\n\n")

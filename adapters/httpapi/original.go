@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentauri/apikeys/core/apikey"
+)
+
+// Headers by which a reverse proxy doing forward auth (nginx auth_request,
+// Traefik ForwardAuth, Caddy forward_auth) names the request it asks about.
+// Each list is in order of preference.
+var (
+	originalMethodHeaders = []string{"X-Original-Method", "X-Forwarded-Method"}
+	originalURIHeaders    = []string{"X-Original-Uri", "X-Forwarded-Uri"}
+)
+
+// maxOriginalURI bounds the URI believed from a proxy; the audit trail
+// keeps the first 512 bytes of the path anyway.
+const maxOriginalURI = 2048
+
+// trustedPeers holds the http.trusted_proxies addresses and networks.
+type trustedPeers []netip.Prefix
+
+// parseTrustedPeers parses addresses and CIDRs as gin's SetTrustedProxies
+// takes them.
+func parseTrustedPeers(list []string) (trustedPeers, error) {
+	out := make(trustedPeers, 0, len(list))
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("%q: %w", s, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// contains reports whether the peer at ip (as gin's RemoteIP gives it) is
+// trusted.
+func (t trustedPeers) contains(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range t {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// originalRequest returns the method and path of the request an answer is
+// about: the request's own, unless the peer is one of
+// http.trusted_proxies and names another in X-Original-Method /
+// X-Forwarded-Method and X-Original-Uri / X-Forwarded-Uri (forward auth),
+// exactly as X-Forwarded-For is believed only from them. forwarded says
+// whether either was taken from a proxy's header. The query string is
+// dropped: callers sometimes put secrets there.
+//
+// A trusted proxy's method must be an RFC 9110 token and its URI an
+// origin-form path without control characters; anything else is refused
+// (400 invalid_method / invalid_path, naming the header) rather than
+// recorded, since a proxy that sends it is broken or passes a client's
+// header through. From an untrusted peer these headers are ignored.
+func (s *Server) originalRequest(c *gin.Context) (method, path string, forwarded bool, err error) {
+	method, path = c.Request.Method, c.Request.URL.EscapedPath()
+	if !s.trusted.contains(c.RemoteIP()) {
+		return method, path, false, nil
+	}
+	if name, m := firstHeader(c, originalMethodHeaders...); name != "" {
+		if !validMethod(m) {
+			return "", "", false, &apikey.ValidationError{Field: name, Code: "invalid_method",
+				Message: name + " must be an HTTP method (an RFC 9110 token such as GET)"}
+		}
+		method, forwarded = m, true
+	}
+	if name, uri := firstHeader(c, originalURIHeaders...); name != "" {
+		p, _, _ := strings.Cut(uri, "?")
+		if !validOriginPath(p) || len(uri) > maxOriginalURI {
+			return "", "", false, &apikey.ValidationError{Field: name, Code: "invalid_path",
+				Message: fmt.Sprintf("%s must be a path starting with / of at most %d bytes, without control characters", name, maxOriginalURI)}
+		}
+		path, forwarded = p, true
+	}
+	return method, path, forwarded, nil
+}
+
+// firstHeader returns the first of names the request carries with a
+// non-blank value, and that value without its optional whitespace (RFC
+// 9110 OWS: spaces and tabs only; a no-break space is part of the value).
+func firstHeader(c *gin.Context, names ...string) (name, value string) {
+	for _, n := range names {
+		if v := strings.Trim(c.GetHeader(n), " \t"); v != "" {
+			return n, v
+		}
+	}
+	return "", ""
+}
+
+// validMethod reports whether m is an RFC 9110 method: a token, 1*tchar.
+func validMethod(m string) bool {
+	if m == "" || len(m) > 32 {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if !isTchar(m[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTchar reports whether c is an RFC 9110 tchar: "!" / "#" / "$" / "%" /
+// "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" /
+// DIGIT / ALPHA.
+func isTchar(c byte) bool {
+	return isAlnumByte(c) || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func isAlnumByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+}
+
+// validOriginPath reports whether p is an origin-form path: it starts
+// with "/" and holds no control character (bytes other than those are
+// recorded, made valid UTF-8 by the audit event's constructor).
+func validOriginPath(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < 0x20 || p[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
