@@ -14,12 +14,20 @@ GOLANGCI  := $(GOBIN)/golangci-lint
 # dependencies).
 MODULES   := . test/containers client client/ginapikeys
 
-.PHONY: run build docker test test-short vet fmt lint tidy clean
+.PHONY: run token build docker test test-short vet fmt lint tidy clean
 .PHONY: bench bench-quick mutation
 
-## run: start the service on the embedded default (SQLite under ./data)
-run:
-	CGO_ENABLED=0 $(GO) run -ldflags "$(LDFLAGS)" . serve
+## run: build bin/apikeys, then start it on the embedded default (SQLite under ./data)
+run: build
+	$(BIN) serve
+
+## token: print a development JWT with the built binary (SUB=user_1 ORG=org_123 TTL=1h), e.g.
+## TOKEN=$$(make -s token): no second build, unlike `go run . token`, which builds with cgo
+SUB ?= user_1
+ORG ?= org_123
+TTL ?= 1h
+token: build
+	@$(BIN) token --sub "$(SUB)" --org "$(ORG)" --ttl "$(TTL)"
 
 ## build: a static binary in bin/
 build:

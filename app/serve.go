@@ -275,7 +275,7 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	s.log.Info("apikeys listening", slog.String("addr", addr), slog.String("storage", cfg.Storage.Driver),
 		slog.String("env", cfg.Env), slog.String("version", Version))
 	if s.devHint {
-		s.log.Info("mint a development token with: go run . token --sub user_1 --org org_123")
+		s.log.Info("mint a development token with: " + selfCommand() + " token --sub user_1 --org org_123")
 	}
 	if ready != nil {
 		ready <- addr
