@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -10,8 +11,12 @@ import (
 	"github.com/agentauri/apikeys/ports"
 )
 
-// codeInsufficientScope is the code of a 403 for a missing scope.
-const codeInsufficientScope = "insufficient_scope"
+// Codes of the 403 answers of a verification: a missing scope, a key
+// environment the route does not admit.
+const (
+	codeInsufficientScope    = "insufficient_scope"
+	codeForbiddenEnvironment = "forbidden_environment"
+)
 
 // verifyStatuses is the one mapping of a decided verification's outcome to
 // the HTTP status answered for it. Every outcome the core can decide has a
@@ -20,6 +25,7 @@ const codeInsufficientScope = "insufficient_scope"
 var verifyStatuses = map[apikey.Outcome]int{
 	apikey.OutcomeOK:          http.StatusOK,
 	apikey.OutcomeScopeDenied: http.StatusForbidden,
+	apikey.OutcomeEnvDenied:   http.StatusForbidden,
 	apikey.OutcomeMissing:     http.StatusUnauthorized,
 	apikey.OutcomeMalformed:   http.StatusUnauthorized,
 	apikey.OutcomeChecksum:    http.StatusUnauthorized,
@@ -74,6 +80,8 @@ func refuse(c *gin.Context, v ports.Verification) {
 	case st == http.StatusUnauthorized:
 		c.Header("WWW-Authenticate", `ApiKey realm="apikeys", header="X-API-Key"`)
 		abort(c, st, codeInvalidKey, msgInvalidKey, "")
+	case v.Outcome == apikey.OutcomeEnvDenied:
+		abort(c, st, codeForbiddenEnvironment, fmt.Sprintf("a %s key may not call this route", v.Key.Environment), "")
 	case st == http.StatusForbidden:
 		abort(c, st, codeInsufficientScope, (&apikey.ScopeError{Required: v.Missing, Granted: v.Key.Scopes}).Error(), "")
 	case v.Outcome == apikey.OutcomeRateLimited:
@@ -98,7 +106,7 @@ func budgetHeaders(c *gin.Context, v ports.Verification) {
 	}
 	h := c.Writer.Header()
 	switch v.Outcome {
-	case apikey.OutcomeOK, apikey.OutcomeScopeDenied, apikey.OutcomeRateLimited:
+	case apikey.OutcomeOK, apikey.OutcomeScopeDenied, apikey.OutcomeEnvDenied, apikey.OutcomeRateLimited:
 		h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
 		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 		h.Set("RateLimit-Reset", strconv.FormatInt(d.ResetSeconds(), 10))
