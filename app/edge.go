@@ -1,10 +1,14 @@
 package app
 
 import (
+	"context"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/agentauri/apikeys/adapters/httpapi"
 )
 
 // forwardPath is the route of the forward-auth endpoint; edge.forward_prefix
@@ -51,4 +55,16 @@ func (c Config) validateEdge(p *problems) {
 			p.add("grpc.addr", "needs a route policy (routes: or routes_file:, see docs/routes.md): without one every request would be refused")
 		}
 	}
+}
+
+// gatewayOptions returns the HTTP adapter's gateway options: none while
+// gateway.upstream is empty.
+func (c Config) gatewayOptions(propagate func(context.Context, http.Header)) httpapi.GatewayOptions {
+	g := c.Gateway
+	if g.Upstream == "" {
+		return httpapi.GatewayOptions{}
+	}
+	u, _ := url.Parse(g.Upstream) // Validate parsed it
+	return httpapi.GatewayOptions{Upstream: u, DialTimeout: g.DialTimeout, ResponseTimeout: g.ResponseTimeout,
+		MaxIdleConns: g.MaxIdleConns, IdleConnTimeout: g.IdleConnTimeout, Propagate: propagate}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/routes"
 )
 
 // errorBody is the one JSON error envelope of the API:
@@ -55,7 +56,10 @@ var errorTable = []errorEntry{
 	{apikey.ErrConflict, http.StatusConflict, "conflict", "the key was changed concurrently; retry"},
 	{apikey.ErrUnavailable, http.StatusServiceUnavailable, codeUnavailable, msgUnavailable},
 	{apikey.ErrUnauthenticated, http.StatusUnauthorized, codeUnauth, msgUnauth},
+	{routes.ErrNoRoute, http.StatusForbidden, "no_route_policy", "no route policy covers this request"},
 	{apikey.ErrForbidden, http.StatusForbidden, "forbidden", "you may not do this"},
+	{errBadGateway, http.StatusBadGateway, "bad_gateway", "the upstream API could not be reached"},
+	{errGatewayTimeout, http.StatusGatewayTimeout, "gateway_timeout", "the upstream API did not answer in time"},
 }
 
 // writeError answers err: a ValidationError as 400 with its code and

@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/routes"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -65,6 +66,20 @@ type Options struct {
 	// client IP, path and status, so a busy deployment may lower it to
 	// debug and spare a log write per verification.
 	VerifyLogLevel slog.Level
+	// Routes is the route policy the forward-auth endpoint and the
+	// gateway enforce; nil refuses every request they see (403
+	// no_route_policy).
+	Routes *routes.Policy
+	// AcceptBearer also takes a key from Authorization: Bearer sk_... at
+	// the edge (forward auth, gateway).
+	AcceptBearer bool
+	// ForwardPrefix is what the forward-auth endpoint strips from its own
+	// request target to find the original one (default
+	// /api/v1/auth/forward).
+	ForwardPrefix string
+	// Gateway, when its Upstream is set, proxies every request outside
+	// apikeys' own routes to the upstream, enforcing Routes.
+	Gateway GatewayOptions
 }
 
 // Server is the HTTP API.
@@ -80,6 +95,12 @@ type Server struct {
 	audit      ports.AuditService
 	engine     *gin.Engine
 	verifyLog  slog.Level
+
+	trusted       trustedPeers
+	routes        *routes.Policy
+	acceptBearer  bool
+	forwardPrefix string
+	gateway       *gateway
 }
 
 // New builds the HTTP API, refusing missing dependencies or bad proxies.
@@ -99,6 +120,9 @@ func New(o Options) (*Server, error) {
 		ra = time.Second
 	}
 	s.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	if err := s.edgeOptions(o); err != nil {
+		return nil, err
+	}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -116,7 +140,13 @@ func New(o Options) (*Server, error) {
 	// and the panic log carry the request's trace and span ids.
 	r.Use(o.Middleware...)
 	r.Use(s.recover, s.requestID, s.accessLog)
-	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
+	r.NoRoute(func(c *gin.Context) {
+		if s.gateway != nil && !own(c.Request.URL.Path) {
+			s.proxy(c)
+			return
+		}
+		abort(c, http.StatusNotFound, "not_found", "no such endpoint", "")
+	})
 	r.NoMethod(func(c *gin.Context) {
 		abort(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint", "")
 	})
@@ -126,6 +156,10 @@ func New(o Options) (*Server, error) {
 
 	v1 := r.Group("/api/v1", s.strictQuery)
 	v1.GET("/auth/verify", s.verify)
+	// Outside v1's strictQuery: below the endpoint, the query is the
+	// original request's, for the route policy to judge.
+	r.Any(forwardPath, s.forward)
+	r.Any(forwardPath+"/*rest", s.forward)
 	keys := v1.Group("/api-keys", s.authenticate)
 	keys.POST("", s.createKey)
 	keys.GET("", s.listKeys)
@@ -139,6 +173,32 @@ func New(o Options) (*Server, error) {
 	s.engine = r
 	return s, nil
 }
+
+// edgeOptions sets what the forward-auth endpoint and the gateway need.
+func (s *Server) edgeOptions(o Options) error {
+	var err error
+	if s.trusted, err = parseTrusted(o.TrustedProxies); err != nil {
+		return fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	s.routes, s.acceptBearer, s.forwardPrefix = o.Routes, o.AcceptBearer, o.ForwardPrefix
+	if s.routes == nil {
+		if s.routes, err = routes.New(nil, routes.DefaultDeny); err != nil {
+			return err
+		}
+	}
+	if s.forwardPrefix == "" {
+		s.forwardPrefix = forwardPath
+	}
+	if o.Gateway.Upstream != nil {
+		s.gateway = s.newGateway(o.Gateway)
+	}
+	return nil
+}
+
+// edgeRouteKey marks, in the gin context, a request the edge answered
+// (forward auth, gateway): its access-log line is at VerifyLogLevel, the
+// audit trail recording each.
+const edgeRouteKey = "apikeys.edge"
 
 // Handler returns the http.Handler serving the API.
 func (s *Server) Handler() http.Handler { return s.engine }
@@ -272,7 +332,7 @@ func (s *Server) accessLog(c *gin.Context) {
 	c.Next()
 	level := slog.LevelInfo
 	switch route := c.FullPath(); {
-	case route == verifyPath:
+	case route == verifyPath || c.GetBool(edgeRouteKey):
 		level = s.verifyLog
 	case probePaths[route]:
 		level = slog.LevelDebug
