@@ -114,6 +114,7 @@ func testPolicy(t *testing.T) *routes.Policy {
 		{Methods: []string{"GET"}, Path: "/api/v1/triggers/**", Scopes: []string{"triggers:read"}},
 		{Methods: []string{"POST", "PUT", "PATCH", "DELETE"}, Path: "/api/v1/triggers/**", Scopes: []string{"triggers:write"}},
 		{Methods: []string{"GET"}, Path: "/api/v1/live/**", Scopes: []string{}, Environments: []string{"live"}},
+		{Methods: []string{"POST"}, Path: "/api/v1/echo", Scopes: []string{}},
 	}, routes.DefaultDeny)
 	if err != nil {
 		t.Fatal(err)
