@@ -340,9 +340,13 @@ func (s *Server) accessLog(c *gin.Context) {
 	if !s.log.Enabled(c.Request.Context(), level) {
 		return
 	}
+	route := c.FullPath()
+	if route == "" && s.gateway != nil && c.GetBool(edgeRouteKey) {
+		route = c.Request.URL.Path // a proxied request: no route of apikeys'
+	}
 	attrs := [7]slog.Attr{
 		slog.String("method", c.Request.Method),
-		slog.String("path", c.FullPath()),
+		slog.String("path", route),
 		slog.Int("status", c.Writer.Status()),
 		slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
 		slog.String("client_ip", c.ClientIP()),
