@@ -101,5 +101,6 @@ func (s *Server) writeError(c *gin.Context, err error) {
 }
 
 func abort(c *gin.Context, status int, code, message, field string) {
+	nginxCode(c, code)
 	c.AbortWithStatusJSON(status, errorBody{Error: errorDetail{Code: code, Message: message, Field: field}})
 }

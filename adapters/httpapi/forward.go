@@ -19,6 +19,7 @@ const compatParam = "compat"
 // meant, which nginx would otherwise turn into a 500.
 const (
 	hdrAuthStatus = "X-Auth-Status"
+	hdrAuthCode   = "X-Auth-Code"
 )
 
 // forward answers /api/v1/auth/forward (any method), the forward-auth
@@ -71,6 +72,15 @@ func (s *Server) forward(c *gin.Context) {
 		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
 	})
+}
+
+// nginxCode, in compat=nginx mode, names the code of a refusal in
+// X-Auth-Code: nginx does not pass on the body of an auth_request answer,
+// and its error pages rebuild the envelope from this header.
+func nginxCode(c *gin.Context, code string) {
+	if _, ok := c.Writer.(*nginxWriter); ok {
+		c.Writer.Header().Set(hdrAuthCode, code)
+	}
 }
 
 // nginxWriter turns every status nginx auth_request does not pass on

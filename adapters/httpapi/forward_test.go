@@ -52,10 +52,24 @@ func TestForwardFindsTheOriginalRequest(t *testing.T) {
 			}
 		})
 	}
+	// A proxy passing on a client's header of the other proxies' pair:
+	// two requests named, none chosen.
+	w := serve(h, "GET", forward, "10.0.0.2:1", "X-API-Key", readKey, "X-Original-URI", "/api/v1/triggers", "X-Forwarded-Uri", "/api/v1/status")
+	if code, field, _ := errorOf(t, w.Body.Bytes()); w.Code != 400 || code != "invalid_request" || field != "X-Forwarded-Uri" {
+		t.Fatalf("disagreeing URIs: %d %s", w.Code, w.Body)
+	}
+	w = serve(h, "GET", forward, "10.0.0.2:1", "X-API-Key", readKey, "X-Original-URI", "/api/v1/triggers", "X-Forwarded-Method", "DELETE", "X-Original-Method", "GET")
+	if w.Code != 400 {
+		t.Fatalf("disagreeing methods: %d %s", w.Code, w.Body)
+	}
+	w = serve(h, "GET", forward, "10.0.0.2:1", "X-API-Key", readKey, "X-Original-URI", "/api/v1/triggers", "X-Forwarded-Uri", "/api/v1/triggers")
+	if w.Code != 200 {
+		t.Fatalf("agreeing URIs: %d %s", w.Code, w.Body)
+	}
 	// Headers from an untrusted peer, and no path below the endpoint:
 	// nothing names the request, which is refused.
 	before := keys.verifications()
-	w := serve(h, "GET", forward, "192.0.2.1:1", "X-API-Key", readKey, "X-Original-URI", "/api/v1/triggers")
+	w = serve(h, "GET", forward, "192.0.2.1:1", "X-API-Key", readKey, "X-Original-URI", "/api/v1/triggers")
 	if code, field, msg := errorOf(t, w.Body.Bytes()); w.Code != 400 || code != "invalid_request" || field != "X-Forwarded-Uri" || !strings.Contains(msg, "http.trusted_proxies") {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
@@ -144,7 +158,7 @@ func TestForwardNginxCompat(t *testing.T) {
 	if w.Code != 403 || w.Header().Get("X-Auth-Status") != "429" || w.Header().Get("Retry-After") != "3" {
 		t.Fatalf("spent budget: %d %v", w.Code, w.Header())
 	}
-	if code, _, _ := errorOf(t, w.Body.Bytes()); code != "rate_limited" {
+	if code, _, _ := errorOf(t, w.Body.Bytes()); code != "rate_limited" || w.Header().Get("X-Auth-Code") != "rate_limited" {
 		t.Fatalf("body %s", w.Body)
 	}
 	for _, c := range []struct {

@@ -69,10 +69,20 @@ func (t trustedPeers) trusts(remoteAddr string) bool {
 func (s *Server) originalRequest(c *gin.Context, prefix string) (method, target string, err error) {
 	method = c.Request.Method
 	if s.trusted.trusts(c.Request.RemoteAddr) {
-		if m := firstHeader(c, "X-Original-Method", "X-Forwarded-Method"); m != "" {
+		// A proxy sets its own pair and passes the client's headers on:
+		// a client behind nginx could send X-Forwarded-Uri, one behind
+		// Caddy X-Original-URI. Two that disagree are refused, never
+		// chosen between.
+		var m string
+		if m, err = agreeing(c, "X-Original-Method", "X-Forwarded-Method"); err != nil {
+			return "", "", err
+		}
+		if m != "" {
 			method = m
 		}
-		target = firstHeader(c, "X-Original-Uri", "X-Forwarded-Uri")
+		if target, err = agreeing(c, "X-Original-Uri", "X-Forwarded-Uri"); err != nil {
+			return "", "", err
+		}
 	}
 	if target == "" {
 		if rest, ok := strings.CutPrefix(c.Request.RequestURI, prefix); ok && strings.HasPrefix(rest, "/") {
@@ -84,4 +94,18 @@ func (s *Server) originalRequest(c *gin.Context, prefix string) (method, target 
 			"name the request to check: X-Original-URI (nginx) or X-Forwarded-Uri from a proxy listed in http.trusted_proxies, or its path appended to %s", prefix)}
 	}
 	return method, target, nil
+}
+
+// agreeing returns the value of header a or b, whichever is set, and
+// refuses two different values.
+func agreeing(c *gin.Context, a, b string) (string, error) {
+	va, vb := firstHeader(c, a), firstHeader(c, b)
+	if va != "" && vb != "" && va != vb {
+		return "", &apikey.ValidationError{Field: b, Code: "invalid_request",
+			Message: fmt.Sprintf("%s and %s name different requests: the proxy must set one and clear the other", a, b)}
+	}
+	if va != "" {
+		return va, nil
+	}
+	return vb, nil
 }
