@@ -67,6 +67,7 @@ type service struct {
 	keys     *keys.Service
 	auditLog *auditlog.Service
 	api      *httpapi.Server
+	extAuthz *extAuthz     // nil unless grpc.addr is set
 	polls    atomic.Uint64 // invalidation polls run, for the debug counters
 }
 
@@ -191,6 +192,12 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	if err != nil {
 		return nil, err
 	}
+	if s.extAuthz, err = newExtAuthz(ctx, cfg, tel.keyService(keyService), tel, s.log); err != nil {
+		return nil, err
+	}
+	if s.extAuthz != nil {
+		s.closers.add("grpc listener", s.extAuthz.closeListener)
+	}
 	if cfg.Debug.Addr != "" {
 		stop, err := startDebug(ctx, cfg.Debug.Addr, &debugSources{
 			hasher: hasher, store: s.store, cache: cache, queue: queue, polls: &s.polls,
@@ -265,6 +272,9 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	s.closers.add("http server", srv.Shutdown)
+	if s.extAuthz != nil {
+		s.closers.add("grpc server", s.extAuthz.serve(s.log))
+	}
 
 	addr := ln.Addr().String()
 	s.log.Info("apikeys listening", slog.String("addr", addr), slog.String("storage", cfg.Storage.Driver),

@@ -24,8 +24,10 @@ const (
 // removes any it sent before adding its own.
 var identityHeaders = []string{hdrKeyID, hdrOrgID, hdrScopes, hdrEnvironment}
 
-// setIdentity writes the identity of verified key k into h.
-func setIdentity(h http.Header, k apikey.Verified) {
+// SetIdentity writes the identity headers of verified key k into h:
+// X-Key-Id, X-Organization-Id, X-Key-Environment and X-Scopes
+// (comma-separated).
+func SetIdentity(h http.Header, k apikey.Verified) {
 	h[hdrKeyID] = []string{k.KeyID}
 	h[hdrOrgID] = []string{k.OrganizationID}
 	h[hdrEnvironment] = []string{string(k.Environment)}
@@ -45,22 +47,29 @@ func stripIdentity(h http.Header) {
 	}
 }
 
-// edgeSecret returns the key a request presents at the edge: X-API-Key,
-// or with edge.accept_bearer an Authorization: Bearer sk_... (fromBearer
-// true, so that the gateway strips that header too). A bearer token that
-// is not an API key is the API's own and is left alone. Both at once are
-// refused (ambiguous_credentials).
+// edgeSecret returns the key the request presents at the edge
+// (EdgeSecret).
 func (s *Server) edgeSecret(c *gin.Context) (secret string, fromBearer bool, err error) {
-	secret = c.GetHeader(apiKeyHeader)
-	if !s.acceptBearer {
-		return secret, false, nil
+	return EdgeSecret(c.GetHeader(apiKeyHeader), c.GetHeader("Authorization"), s.acceptBearer)
+}
+
+// EdgeSecret returns the key a request presents at the edge (forward
+// auth, gateway, ext_authz) from its X-API-Key and Authorization headers:
+// X-API-Key, or with acceptBearer (edge.accept_bearer) an
+// Authorization: Bearer sk_... (fromBearer true: that header is stripped
+// before the upstream too). A bearer token that is not an API key is the
+// API's own and is left alone. Both at once are refused
+// (ambiguous_credentials).
+func EdgeSecret(apiKey, authorization string, acceptBearer bool) (secret string, fromBearer bool, err error) {
+	if !acceptBearer {
+		return apiKey, false, nil
 	}
-	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	scheme, token, ok := strings.Cut(authorization, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(token, "sk_") {
-		return secret, false, nil
+		return apiKey, false, nil
 	}
-	if secret != "" {
+	if apiKey != "" {
 		return "", false, &apikey.ValidationError{Field: "Authorization", Code: "ambiguous_credentials",
 			Message: "send the API key in either X-API-Key or Authorization, not both"}
 	}

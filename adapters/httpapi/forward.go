@@ -67,7 +67,7 @@ func (s *Server) forward(c *gin.Context) {
 	}
 	budgetHeaders(c, v)
 	k := v.Key
-	setIdentity(c.Writer.Header(), k)
+	SetIdentity(c.Writer.Header(), k)
 	c.JSON(http.StatusOK, verifyJSON{
 		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),

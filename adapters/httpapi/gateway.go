@@ -146,7 +146,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest, g *gateway) {
 			delete(h, "Authorization")
 		}
 		if p.keyed {
-			setIdentity(h, p.v.Key)
+			SetIdentity(h, p.v.Key)
 		}
 	}
 	in := pr.In

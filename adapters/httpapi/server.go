@@ -1,4 +1,5 @@
-// Package httpapi is the HTTP adapter of apikeys: gin routes, JSON shapes,
+// Package httpapi is the HTTP adapter of apikeys (and the gRPC ext_authz
+// service, whose answers are HTTP answers): gin routes, JSON shapes,
 // authentication middleware (JWT bearer tokens and X-API-Key) and the one
 // table that maps domain errors to HTTP answers.
 package httpapi
@@ -289,7 +290,7 @@ const clientRequestIDKey = "apikeys.client_request_id"
 // it, and echoed back in X-Client-Request-Id so the client can correlate
 // (no such header means it was dropped).
 func (s *Server) requestID(c *gin.Context) {
-	id := newRequestID()
+	id := NewRequestID()
 	c.Set(requestIDHeader, id)
 	c.Header(requestIDHeader, id)
 	if cid := c.GetHeader(requestIDHeader); audit.ValidClientRequestID(cid) {
@@ -299,7 +300,10 @@ func (s *Server) requestID(c *gin.Context) {
 	c.Next()
 }
 
-func newRequestID() string {
+// NewRequestID returns a request id the server made: req_ + 32 hex
+// digits. Every adapter that answers requests (HTTP, ext_authz) files
+// them under ids of this form.
+func NewRequestID() string {
 	const hexdigits = "0123456789abcdef"
 	var b [16]byte
 	_, _ = rand.Read(b[:])

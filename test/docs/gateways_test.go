@@ -15,7 +15,7 @@ func TestGatewaysDocShowsTheTestedConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ file, lang string }{{"nginx.conf", "nginx"}, {"Caddyfile", "caddyfile"}} {
+	for _, c := range []struct{ file, lang string }{{"nginx.conf", "nginx"}, {"Caddyfile", "caddyfile"}, {"envoy.yaml", "yaml"}} {
 		conf, err := os.ReadFile(filepath.Join("..", "..", "configs", "gateways", c.file))
 		if err != nil {
 			t.Fatal(err)
