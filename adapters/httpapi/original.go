@@ -65,6 +65,16 @@ func (t trustedPeers) contains(ip string) bool {
 	return false
 }
 
+// trusts reports whether the peer at remoteAddr (host:port, as in
+// http.Request.RemoteAddr) is trusted.
+func (t trustedPeers) trusts(remoteAddr string) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	return t.contains(ap.Addr().String())
+}
+
 // originalRequest returns the method and path of the request an answer is
 // about: the request's own, unless the peer is one of
 // http.trusted_proxies and names another in X-Original-Method /
@@ -150,4 +160,66 @@ func validOriginPath(p string) bool {
 		}
 	}
 	return true
+}
+
+// forwardTarget returns the method and the raw request target (path and
+// query, still percent-encoded) of the request a forward-auth call checks.
+// From a trusted proxy (http.trusted_proxies) it believes
+// X-Original-Method/X-Original-URI (nginx) and
+// X-Forwarded-Method/X-Forwarded-Uri (Traefik, Caddy), under the grammar
+// originalRequest applies; from anyone else those headers are ignored.
+// A proxy sets its own pair and passes the client's headers on (a client
+// behind nginx could send X-Forwarded-Uri, one behind Caddy
+// X-Original-URI), so two that disagree are refused, never chosen
+// between. Without them the original request is the call's own request
+// line with prefix stripped (Envoy's HTTP mode appends the original path
+// to the path it calls): /api/v1/auth/forward/api/v1/x is GET /api/v1/x.
+// A call that names no original request is refused.
+func (s *Server) forwardTarget(c *gin.Context, prefix string) (method, target string, err error) {
+	method = c.Request.Method
+	if s.trusted.contains(c.RemoteIP()) {
+		var m string
+		if m, err = agreeing(c, originalMethodHeaders); err != nil {
+			return "", "", err
+		}
+		if m != "" {
+			if !validMethod(m) {
+				return "", "", &apikey.ValidationError{Field: originalMethodHeaders[0], Code: "invalid_method",
+					Message: originalMethodHeaders[0] + " must be an HTTP method (an RFC 9110 token such as GET)"}
+			}
+			method = m
+		}
+		if target, err = agreeing(c, originalURIHeaders); err != nil {
+			return "", "", err
+		}
+		if p, _, _ := strings.Cut(target, "?"); target != "" && (!validOriginPath(p) || len(target) > maxOriginalURI) {
+			return "", "", &apikey.ValidationError{Field: originalURIHeaders[0], Code: "invalid_path",
+				Message: fmt.Sprintf("%s must be a path starting with / of at most %d bytes, without control characters", originalURIHeaders[0], maxOriginalURI)}
+		}
+	}
+	if target == "" {
+		if rest, ok := strings.CutPrefix(c.Request.RequestURI, prefix); ok && strings.HasPrefix(rest, "/") {
+			target = rest
+		}
+	}
+	if target == "" {
+		return "", "", &apikey.ValidationError{Field: "X-Forwarded-Uri", Code: "invalid_request", Message: fmt.Sprintf(
+			"name the request to check: X-Original-URI (nginx) or X-Forwarded-Uri from a proxy listed in http.trusted_proxies, or its path appended to %s", prefix)}
+	}
+	return method, target, nil
+}
+
+// agreeing returns the value of whichever of the two headers names is
+// set, and refuses two different values.
+func agreeing(c *gin.Context, names []string) (string, error) {
+	a, b := names[0], names[1]
+	va, vb := strings.Trim(c.GetHeader(a), " \t"), strings.Trim(c.GetHeader(b), " \t")
+	if va != "" && vb != "" && va != vb {
+		return "", &apikey.ValidationError{Field: b, Code: "invalid_request",
+			Message: fmt.Sprintf("%s and %s name different requests: the proxy must set one and clear the other", a, b)}
+	}
+	if va != "" {
+		return va, nil
+	}
+	return vb, nil
 }
