@@ -18,10 +18,6 @@ var (
 	originalURIHeaders    = []string{"X-Original-Uri", "X-Forwarded-Uri"}
 )
 
-// maxOriginalURI bounds the URI believed from a proxy; the audit trail
-// keeps the first 512 bytes of the path anyway.
-const maxOriginalURI = 2048
-
 // trustedPeers holds the http.trusted_proxies addresses and networks.
 type trustedPeers []netip.Prefix
 
@@ -84,7 +80,8 @@ func (t trustedPeers) trusts(remoteAddr string) bool {
 // dropped: callers sometimes put secrets there.
 //
 // A trusted proxy's method must be an RFC 9110 token and its URI an
-// origin-form path without control characters; anything else is refused
+// origin-form path without control characters (of any length: the audit
+// trail keeps its first 512 bytes); anything else is refused
 // (400 invalid_method / invalid_path, naming the header) rather than
 // recorded, since a proxy that sends it is broken or passes a client's
 // header through. From an untrusted peer these headers are ignored.
@@ -102,9 +99,9 @@ func (s *Server) originalRequest(c *gin.Context) (method, path string, forwarded
 	}
 	if name, uri := firstHeader(c, originalURIHeaders...); name != "" {
 		p, _, _ := strings.Cut(uri, "?")
-		if !validOriginPath(p) || len(uri) > maxOriginalURI {
+		if !validOriginPath(p) {
 			return "", "", false, &apikey.ValidationError{Field: name, Code: "invalid_path",
-				Message: fmt.Sprintf("%s must be a path starting with / of at most %d bytes, without control characters", name, maxOriginalURI)}
+				Message: name + " must be a path starting with /, without control characters"}
 		}
 		path, forwarded = p, true
 	}
@@ -192,9 +189,9 @@ func (s *Server) forwardTarget(c *gin.Context, prefix string) (method, target st
 		if target, err = agreeing(c, originalURIHeaders); err != nil {
 			return "", "", err
 		}
-		if p, _, _ := strings.Cut(target, "?"); target != "" && (!validOriginPath(p) || len(target) > maxOriginalURI) {
+		if p, _, _ := strings.Cut(target, "?"); target != "" && !validOriginPath(p) {
 			return "", "", &apikey.ValidationError{Field: originalURIHeaders[0], Code: "invalid_path",
-				Message: fmt.Sprintf("%s must be a path starting with / of at most %d bytes, without control characters", originalURIHeaders[0], maxOriginalURI)}
+				Message: originalURIHeaders[0] + " must be a path starting with /, without control characters"}
 		}
 	}
 	if target == "" {

@@ -27,6 +27,7 @@ var hostile = []string{
 	"9999-12-31T23:59:59.999999999Z", "2262-04-12T00:00:00Z",
 	"key_" + strings.Repeat("Z", 60), "key_" + strings.Repeat("Z", 61), "evt_" + strings.Repeat("Z", 20),
 	"%00", "../../etc/passwd", "'; DROP TABLE api_keys; --", `\u0000`, "true\x00",
+	"sk_test_" + strings.Repeat("\xff", 32), "sk_live_\u202e" + strings.Repeat("A", 29), "sk_test_" + strings.Repeat("A", 32) + "\x00",
 	cursorOf("99999999999999999999.key_a"), cursorOf("253402300800000000.key_abc"), cursorOf("253402300800000000.evt_abc"),
 	cursorOf("253402300799999999.key_abc"), cursorOf("253402300799999999.evt_abc"), cursorOf("-99999999999999.key_a"),
 	cursorOf("1.key_\x00"), cursorOf("1.evt_\x00"), cursorOf("1.\xff\xfe"), cursorOf("1.key_a\u202e"), cursorOf("1."),
