@@ -29,6 +29,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/core/apikey"
 )
 
 // Secrets shared by the driver and the servers it starts.
@@ -37,7 +38,10 @@ const (
 	pepperValue = "bench-pepper-0123456789abcdef0123456789abcdef"
 	chainKey    = "bench-audit-chain-key-0123456789abcdef0123"
 	benchOrg    = "org_bench"
-	bigOrg      = "org_big"
+	// fencedScenario is the verification of keys with a full IP
+	// allowlist and metadata, compared with the plain "verify".
+	fencedScenario = "verify fenced"
+	bigOrg         = "org_big"
 )
 
 // plan sizes a run.
@@ -75,11 +79,11 @@ type runner struct {
 	// gatewayEnv turns gateway mode on in the servers started, in front of
 	// the upstream of the gateway scenarios.
 	gatewayEnv []string
-	profile  string   // directory for CPU and allocation profiles; "" for none
-	work     string   // temporary directory
-	dbProcs  []string // names of the database server's processes, for their CPU time
-	ctx      context.Context
-	log      func(format string, args ...any)
+	profile    string   // directory for CPU and allocation profiles; "" for none
+	work       string   // temporary directory
+	dbProcs    []string // names of the database server's processes, for their CPU time
+	ctx        context.Context
+	log        func(format string, args ...any)
 }
 
 type multiFlag []string
@@ -302,23 +306,32 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}
 	workers := runtime.NumCPU()
 	r.log("create %d keys over HTTP (default Argon2id, %d clients)", r.plan.Hot, workers)
-	hot, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers)
+	hot, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers, nil)
 	if err != nil {
 		return fmt.Errorf("create hot keys: %w", err)
 	}
 	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create (%d keys, %d clients)", r.plan.Hot, workers), Out: o})
 	r.log("create %d more keys for the cold start and rotations", cold)
-	coldKeys, o, err := createOverHTTP(srv.base, token, benchOrg, cold, workers)
+	coldKeys, o, err := createOverHTTP(srv.base, token, benchOrg, cold, workers, nil)
 	if err != nil {
 		return fmt.Errorf("create cold keys: %w", err)
 	}
 	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create (%d keys, %d clients)", cold, workers), Out: o})
 
+	r.log("create %d keys with a %d-entry IP allowlist and %d bytes of metadata", r.plan.Hot, apikey.MaxIPAllowlist, apikey.MaxMetadataBytes)
+	fenced, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers, fencedExtra())
+	if err != nil {
+		return fmt.Errorf("create fenced keys: %w", err)
+	}
+	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create with allowlist and metadata (%d keys, %d clients)", r.plan.Hot, workers), Out: o})
+
 	verifyURL := srv.base + "/api/v1/auth/verify?scope=" + url.QueryEscape(benchScopes[0])
-	hotSecrets := secretsOf(hot)
+	hotSecrets, fencedSecrets := secretsOf(hot), secretsOf(fenced)
 	// Verify each hot key once, so that the warm-up starts with them cached.
-	if o := attack(load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, hotSecrets, true)}); o.Bad > 0 {
-		return fmt.Errorf("first verification of the hot keys: %d failed: %v", o.Bad, o.Errors)
+	for _, secrets := range [][]string{hotSecrets, fencedSecrets} {
+		if o := attack(load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, secrets, true)}); o.Bad > 0 {
+			return fmt.Errorf("first verification of the hot keys: %d failed: %v", o.Bad, o.Errors)
+		}
 	}
 	steady := []struct {
 		name, desc string
@@ -326,6 +339,9 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}{
 		{"verify", fmt.Sprintf("valid key (%d keys in turn), scope check, usage audit", len(hotSecrets)),
 			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200, target: cycle(verifyURL, hotSecrets, false)}},
+		{fencedScenario, fmt.Sprintf("valid key (%d keys in turn) with a %d-entry IP allowlist (scanned to its last entry) and %d bytes of metadata (in the answer), scope check, usage audit",
+			len(fencedSecrets), apikey.MaxIPAllowlist, apikey.MaxMetadataBytes),
+			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200, target: cycle(verifyURL, fencedSecrets, false)}},
 		{"bad checksum", "well-formed key whose checksum fails",
 			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 401, target: cycle(verifyURL, mustBadChecksums(1000), false)}},
 		{"unknown key", "random key with a valid checksum, matching no key",

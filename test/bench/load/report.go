@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/app"
+	"github.com/agentauri/apikeys/core/apikey"
 )
 
 // counters are the growth of the server's counters over a scenario.
@@ -378,6 +379,12 @@ func (r *report) targets(w func(string, ...any)) {
 			} else {
 				w("| Verification (%s) ≥ 0.5× ceiling req/s | %.0f vs %.0f req/s = **%.2f×** (CPU-normalized %.2f×; p99 %s vs %s) | %s |\n", d.Driver, v.Out.Rate, ceil.Rate, x, cpuRatio(*v, cs), ms(v.Out.P99), ms(ceil.P99), verdict(x >= 0.5 && v.Out.Bad == 0))
 			}
+		}
+		if f, v := d.scenario(fencedScenario), d.scenario("verify"); f != nil && v != nil {
+			x, c := ratio(f.Out.Rate, v.Out.Rate), ratio(v.cpuPerRequest(), f.cpuPerRequest())
+			w("| Verification with a %d-entry IP allowlist and %d bytes of metadata (%s) within 5%% of a plain key | %.0f vs %.0f req/s = **%.3f×** (CPU per request %.3f× the plain key's); p99 %s vs %s | %s |\n",
+				apikey.MaxIPAllowlist, apikey.MaxMetadataBytes, d.Driver, f.Out.Rate, v.Out.Rate, x, ratio(f.cpuPerRequest(), v.cpuPerRequest()), ms(f.Out.P99), ms(v.Out.P99),
+				verdict(f.Out.Bad == 0 && (x >= 0.95 || c >= 0.95)))
 		}
 		if v := d.scenario("bad checksum"); v != nil && d.Driver == "sqlite" {
 			x := ratio(v.Out.Rate, ceil.Rate)
