@@ -587,13 +587,6 @@ func (r *runner) startServerEnv(db *database, dataDir, tag string, settings []st
 		"APIKEYS_HTTP_ADDR=" + addr, "APIKEYS_DEBUG_ADDR=" + debug, "APIKEYS_DATA_DIR=" + dataDir,
 		"APIKEYS_STORAGE_DRIVER=" + db.driver, "APIKEYS_STORAGE_DSN=" + db.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
 		"APIKEYS_JWT_SECRET=" + jwtSecret, "APIKEYS_SECURITY_PEPPER=" + pepperValue, "APIKEYS_AUDIT_CHAIN_KEY=" + chainKey,
-		// The driver creates and rotates keys as fast as the machine hashes
-		// them, which the per-principal management limit (10/s) refuses.
-		"APIKEYS_SECURITY_MANAGEMENT_LIMIT_RATE=0",
-		// Every request comes from 127.0.0.1: the per-address throttle of
-		// failed authentications would answer the bad-key scenarios 429
-		// after their first 100 requests (its cost is in the Go benchmarks).
-		"APIKEYS_SECURITY_FAILED_AUTH_LIMIT=0",
 	}
 	env = append(append(append(env, settings...), r.gatewayEnv...), r.extraEnv...)
 	return startProc("apikeys", r.server, []string{"serve", "--config", r.config}, env,
