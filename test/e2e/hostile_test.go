@@ -108,6 +108,10 @@ func hostileProbes(s *server, tok, keyID, secret string) []probe {
 		add("GET usage "+tag, "GET", "/api/v1/api-keys/"+p+"/usage", "", bearer(tok)...)
 		add("POST rotate "+tag, "POST", "/api/v1/api-keys/"+p+"/rotate", "", bearer(tok)...)
 		add("DELETE key "+tag, "DELETE", "/api/v1/api-keys/"+p, "", bearer(tok)...)
+		// The same with a managing key, whose use is recorded with the
+		// path and query the caller chose.
+		add("GET key by a key "+tag, "GET", "/api/v1/api-keys/"+p, "", "X-API-Key", secret)
+		add("list by a key cursor="+tag, "GET", "/api/v1/api-keys?cursor="+q, "", "X-API-Key", secret)
 		// Query strings.
 		for _, param := range []string{"organization_id", "cursor", "limit", "include_revoked"} {
 			add("list "+param+"="+tag, "GET", "/api/v1/api-keys?"+param+"="+q, "", bearer(tok)...)
