@@ -63,6 +63,9 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	slices.Sort(served)
 	documented := specOperations(t)
 	for _, r := range served {
+		if path, ok := strings.CutPrefix(r, "CONNECT "); ok && everyMethod(documented, path) {
+			continue // OpenAPI 3.1 has no CONNECT: a route of any method is documented by its eight others
+		}
 		if !slices.Contains(documented, r) {
 			t.Errorf("route %s is served but api/openapi.yaml does not document it", r)
 		}
@@ -75,4 +78,15 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	if len(served) < 10 {
 		t.Fatalf("only %d routes: %v", len(served), served)
 	}
+}
+
+// everyMethod reports whether every method OpenAPI 3.1 can describe is
+// documented for path.
+func everyMethod(documented []string, path string) bool {
+	for _, m := range []string{"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"} {
+		if !slices.Contains(documented, m+" "+path) {
+			return false
+		}
+	}
+	return true
 }

@@ -67,6 +67,7 @@ type service struct {
 	keys     *keys.Service
 	auditLog *auditlog.Service
 	api      *httpapi.Server
+	extAuthz *extAuthz     // nil unless grpc.addr is set
 	polls    atomic.Uint64 // invalidation polls run, for the debug counters
 }
 
@@ -191,10 +192,17 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: tel.routes(),
 		VerifyLogLevel: verifyLogLevel(cfg.Log),
 		ThrottleDelay:  cfg.Security.FailedAuth.Delay, MaxThrottled: cfg.Security.FailedAuth.MaxDelayed, ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,
+		Routes: cfg.Routes, AcceptBearer: cfg.Edge.AcceptBearer, ForwardPrefix: cfg.Edge.ForwardPrefix, Gateway: cfg.gatewayOptions(tel.propagate()),
 		Reference: reference,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.extAuthz, err = newExtAuthz(ctx, cfg, tel.keyService(keyService), tel, s.log); err != nil {
+		return nil, err
+	}
+	if s.extAuthz != nil {
+		s.closers.add("grpc listener", s.extAuthz.closeListener)
 	}
 	if cfg.Debug.Addr != "" {
 		stop, err := startDebug(ctx, cfg.Debug.Addr, &debugSources{
@@ -270,6 +278,9 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	s.closers.add("http server", srv.Shutdown)
+	if s.extAuthz != nil {
+		s.closers.add("grpc server", s.extAuthz.serve(s.log))
+	}
 
 	addr := ln.Addr().String()
 	s.log.Info("apikeys listening", slog.String("addr", addr), slog.String("storage", cfg.Storage.Driver),

@@ -18,10 +18,6 @@ var (
 	originalURIHeaders    = []string{"X-Original-Uri", "X-Forwarded-Uri"}
 )
 
-// maxOriginalURI bounds the URI believed from a proxy; the audit trail
-// keeps the first 512 bytes of the path anyway.
-const maxOriginalURI = 2048
-
 // trustedPeers holds the http.trusted_proxies addresses and networks.
 type trustedPeers []netip.Prefix
 
@@ -65,6 +61,16 @@ func (t trustedPeers) contains(ip string) bool {
 	return false
 }
 
+// trusts reports whether the peer at remoteAddr (host:port, as in
+// http.Request.RemoteAddr) is trusted.
+func (t trustedPeers) trusts(remoteAddr string) bool {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	return t.contains(ap.Addr().String())
+}
+
 // originalRequest returns the method and path of the request an answer is
 // about: the request's own, unless the peer is one of
 // http.trusted_proxies and names another in X-Original-Method /
@@ -74,7 +80,8 @@ func (t trustedPeers) contains(ip string) bool {
 // dropped: callers sometimes put secrets there.
 //
 // A trusted proxy's method must be an RFC 9110 token and its URI an
-// origin-form path without control characters; anything else is refused
+// origin-form path without control characters (of any length: the audit
+// trail keeps its first 512 bytes); anything else is refused
 // (400 invalid_method / invalid_path, naming the header) rather than
 // recorded, since a proxy that sends it is broken or passes a client's
 // header through. From an untrusted peer these headers are ignored.
@@ -92,9 +99,9 @@ func (s *Server) originalRequest(c *gin.Context) (method, path string, forwarded
 	}
 	if name, uri := firstHeader(c, originalURIHeaders...); name != "" {
 		p, _, _ := strings.Cut(uri, "?")
-		if !validOriginPath(p) || len(uri) > maxOriginalURI {
+		if !validOriginPath(p) {
 			return "", "", false, &apikey.ValidationError{Field: name, Code: "invalid_path",
-				Message: fmt.Sprintf("%s must be a path starting with / of at most %d bytes, without control characters", name, maxOriginalURI)}
+				Message: name + " must be a path starting with /, without control characters"}
 		}
 		path, forwarded = p, true
 	}
@@ -150,4 +157,66 @@ func validOriginPath(p string) bool {
 		}
 	}
 	return true
+}
+
+// forwardTarget returns the method and the raw request target (path and
+// query, still percent-encoded) of the request a forward-auth call checks.
+// From a trusted proxy (http.trusted_proxies) it believes
+// X-Original-Method/X-Original-URI (nginx) and
+// X-Forwarded-Method/X-Forwarded-Uri (Traefik, Caddy), under the grammar
+// originalRequest applies; from anyone else those headers are ignored.
+// A proxy sets its own pair and passes the client's headers on (a client
+// behind nginx could send X-Forwarded-Uri, one behind Caddy
+// X-Original-URI), so two that disagree are refused, never chosen
+// between. Without them the original request is the call's own request
+// line with prefix stripped (Envoy's HTTP mode appends the original path
+// to the path it calls): /api/v1/auth/forward/api/v1/x is GET /api/v1/x.
+// A call that names no original request is refused.
+func (s *Server) forwardTarget(c *gin.Context, prefix string) (method, target string, err error) {
+	method = c.Request.Method
+	if s.trusted.contains(c.RemoteIP()) {
+		var m string
+		if m, err = agreeing(c, originalMethodHeaders); err != nil {
+			return "", "", err
+		}
+		if m != "" {
+			if !validMethod(m) {
+				return "", "", &apikey.ValidationError{Field: originalMethodHeaders[0], Code: "invalid_method",
+					Message: originalMethodHeaders[0] + " must be an HTTP method (an RFC 9110 token such as GET)"}
+			}
+			method = m
+		}
+		if target, err = agreeing(c, originalURIHeaders); err != nil {
+			return "", "", err
+		}
+		if p, _, _ := strings.Cut(target, "?"); target != "" && !validOriginPath(p) {
+			return "", "", &apikey.ValidationError{Field: originalURIHeaders[0], Code: "invalid_path",
+				Message: originalURIHeaders[0] + " must be a path starting with /, without control characters"}
+		}
+	}
+	if target == "" {
+		if rest, ok := strings.CutPrefix(c.Request.RequestURI, prefix); ok && strings.HasPrefix(rest, "/") {
+			target = rest
+		}
+	}
+	if target == "" {
+		return "", "", &apikey.ValidationError{Field: "X-Forwarded-Uri", Code: "invalid_request", Message: fmt.Sprintf(
+			"name the request to check: X-Original-URI (nginx) or X-Forwarded-Uri from a proxy listed in http.trusted_proxies, or its path appended to %s", prefix)}
+	}
+	return method, target, nil
+}
+
+// agreeing returns the value of whichever of the two headers names is
+// set, and refuses two different values.
+func agreeing(c *gin.Context, names []string) (string, error) {
+	a, b := names[0], names[1]
+	va, vb := strings.Trim(c.GetHeader(a), " \t"), strings.Trim(c.GetHeader(b), " \t")
+	if va != "" && vb != "" && va != vb {
+		return "", &apikey.ValidationError{Field: b, Code: "invalid_request",
+			Message: fmt.Sprintf("%s and %s name different requests: the proxy must set one and clear the other", a, b)}
+	}
+	if va != "" {
+		return va, nil
+	}
+	return vb, nil
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -44,6 +45,7 @@ func TestOriginalRequestOnlyFromTrustedProxies(t *testing.T) {
 		{"method with a separator", "10.0.0.1:1", []string{"X-Forwarded-Method", "GET,POST"}, "", "", false, "invalid_method", "X-Forwarded-Method"},
 		{"method with a no-break space", "10.0.0.1:1", []string{"X-Original-Method", "GET\u00a0"}, "", "", false, "invalid_method", "X-Original-Method"},
 		{"method not ASCII", "10.0.0.1:1", []string{"X-Original-Method", "G\u00c9T"}, "", "", false, "invalid_method", "X-Original-Method"},
+		{"long query dropped", "10.0.0.1:1", []string{"X-Original-Uri", "/v1/x?q=" + strings.Repeat("a", 5000)}, "GET", "/v1/x", true, "", ""},
 		{"absolute URI", "10.0.0.1:1", []string{"X-Original-Uri", "http://evil/x"}, "", "", false, "invalid_path", "X-Original-Uri"},
 		{"control character", "10.0.0.1:1", []string{"X-Forwarded-Uri", "/a\x7fb"}, "", "", false, "invalid_path", "X-Forwarded-Uri"},
 	} {

@@ -109,8 +109,10 @@ var (
 	MaxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 )
 
-// ValidTime reports whether t lies within MinTime and MaxTime.
+// ValidTime reports whether t, at the microsecond precision every store
+// keeps (the drivers truncate), lies within MinTime and MaxTime.
 func ValidTime(t time.Time) bool {
+	t = t.Truncate(time.Microsecond)
 	return !t.Before(MinTime) && !t.After(MaxTime)
 }
 

@@ -78,6 +78,7 @@ func TestValidEventIDActorAndTime(t *testing.T) {
 	}
 	for tm, want := range map[time.Time]bool{
 		MinTime: true, MaxTime: true, MinTime.Add(-time.Microsecond): false, MaxTime.Add(time.Microsecond): false,
+		MaxTime.Add(999 * time.Nanosecond): true, MinTime.Add(-time.Nanosecond): false,
 		time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC): true, time.UnixMicro(1 << 62): false,
 	} {
 		if ValidTime(tm) != want {

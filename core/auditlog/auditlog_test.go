@@ -39,9 +39,14 @@ type memChains struct {
 	err     error
 	before  time.Time
 	purges  []audit.Event
+	// recordErr, when set, is what RecordPurge answers.
+	recordErr error
 }
 
 func (m *memChains) RecordPurge(_ context.Context, ev audit.Event) error {
+	if m.recordErr != nil {
+		return m.recordErr
+	}
 	m.purges = append(m.purges, ev)
 	return nil
 }
@@ -249,6 +254,23 @@ func TestPurgeRecordsWhatItCut(t *testing.T) {
 	if ev.ID != rep.EventID || ev.Action != audit.ActionAuditPurged || ev.Actor != "system:test" || ev.OrganizationID != "" ||
 		ev.Details["deleted"] != int64(42) || ev.Details["chains_cut"] != 2 || len(ev.Details["chains"].([]any)) != 2 {
 		t.Errorf("purge event %+v", ev)
+	}
+}
+
+// TestPurgeReportsAFailedRecord: a purge that cut events but could not
+// record its audit.purged event fails, even when every chain was cut.
+func TestPurgeReportsAFailedRecord(t *testing.T) {
+	f := newAuditFixture(t)
+	f.chains.cuts = []ports.ChainCut{{ChainID: "chn_A", FromSeq: 1, ThroughSeq: 3, AnchorID: "evt_3", AnchorHash: "h3", Deleted: 3}}
+	f.chains.recordErr = errors.New("disk full")
+	rep, err := f.log.Purge(ctx, f.log.Cutoff(time.Hour), "system:test")
+	if err == nil || !strings.Contains(err.Error(), "disk full") || rep.Deleted != 3 || rep.EventID != "" {
+		t.Fatalf("purge whose record failed: %+v, %v; want the record's error", rep, err)
+	}
+	// A chain's failure wins over the record's: it is reported first.
+	f.chains.err = errors.New("chain C failed")
+	if _, err := f.log.Purge(ctx, f.log.Cutoff(time.Hour), "system:test"); err == nil || !strings.Contains(err.Error(), "chain C failed") {
+		t.Fatalf("purge with a failed chain and a failed record: %v; want the chain's error", err)
 	}
 }
 

@@ -369,7 +369,9 @@ func (s *Service) load(ctx context.Context, p apikey.Principal, id string) (apik
 }
 
 // invalidCursor refuses a cursor that cannot be a position in the keys.
-var invalidCursor = &apikey.ValidationError{Field: "cursor", Code: "invalid_cursor", Message: "cursor is not one this API returned"}
+func invalidCursor() error {
+	return &apikey.ValidationError{Field: "cursor", Code: "invalid_cursor", Message: "cursor is not one this API returned"}
+}
 
 // List returns a page of the keys the principal may see, newest first.
 func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInput) (ports.KeyPage, error) {
@@ -391,7 +393,7 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 		return ports.KeyPage{}, err
 	}
 	if in.After != nil && (!apikey.ValidKeyID(in.After.ID) || !apikey.ValidTime(in.After.Time)) {
-		return ports.KeyPage{}, invalidCursor
+		return ports.KeyPage{}, invalidCursor()
 	}
 	if len(orgs) == 0 {
 		return ports.KeyPage{Keys: []apikey.Key{}}, nil

@@ -63,10 +63,8 @@ func readmeErrorCodes(t *testing.T) map[string][]string {
 			continue
 		}
 		statuses := strings.Split(cells[1], "/")
-		parts := strings.Split(cells[2], " / ")
-		if len(statuses) != len(parts) {
-			parts = []string{cells[2]}
-		}
+		// "`a` / `b` (notes, which may hold / too)": one part per status.
+		parts := strings.SplitN(cells[2], " / ", len(statuses))
 		for i, st := range statuses {
 			st = strings.TrimSpace(st)
 			p := parts[min(i, len(parts)-1)]

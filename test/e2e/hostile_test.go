@@ -27,6 +27,7 @@ var hostile = []string{
 	"9999-12-31T23:59:59.999999999Z", "2262-04-12T00:00:00Z",
 	"key_" + strings.Repeat("Z", 60), "key_" + strings.Repeat("Z", 61), "evt_" + strings.Repeat("Z", 20),
 	"%00", "../../etc/passwd", "'; DROP TABLE api_keys; --", `\u0000`, "true\x00",
+	"sk_test_" + strings.Repeat("\xff", 32), "sk_live_\u202e" + strings.Repeat("A", 29), "sk_test_" + strings.Repeat("A", 32) + "\x00",
 	cursorOf("99999999999999999999.key_a"), cursorOf("253402300800000000.key_abc"), cursorOf("253402300800000000.evt_abc"),
 	cursorOf("253402300799999999.key_abc"), cursorOf("253402300799999999.evt_abc"), cursorOf("-99999999999999.key_a"),
 	cursorOf("1.key_\x00"), cursorOf("1.evt_\x00"), cursorOf("1.\xff\xfe"), cursorOf("1.key_a\u202e"), cursorOf("1."),
@@ -107,6 +108,10 @@ func hostileProbes(s *server, tok, keyID, secret string) []probe {
 		add("GET usage "+tag, "GET", "/api/v1/api-keys/"+p+"/usage", "", bearer(tok)...)
 		add("POST rotate "+tag, "POST", "/api/v1/api-keys/"+p+"/rotate", "", bearer(tok)...)
 		add("DELETE key "+tag, "DELETE", "/api/v1/api-keys/"+p, "", bearer(tok)...)
+		// The same with a managing key, whose use is recorded with the
+		// path and query the caller chose.
+		add("GET key by a key "+tag, "GET", "/api/v1/api-keys/"+p, "", "X-API-Key", secret)
+		add("list by a key cursor="+tag, "GET", "/api/v1/api-keys?cursor="+q, "", "X-API-Key", secret)
 		// Query strings.
 		for _, param := range []string{"organization_id", "cursor", "limit", "include_revoked"} {
 			add("list "+param+"="+tag, "GET", "/api/v1/api-keys?"+param+"="+q, "", bearer(tok)...)

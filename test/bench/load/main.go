@@ -29,6 +29,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/core/apikey"
 )
 
 // Secrets shared by the driver and the servers it starts.
@@ -37,7 +38,10 @@ const (
 	pepperValue = "bench-pepper-0123456789abcdef0123456789abcdef"
 	chainKey    = "bench-audit-chain-key-0123456789abcdef0123"
 	benchOrg    = "org_bench"
-	bigOrg      = "org_big"
+	// fencedScenario is the verification of keys with a full IP
+	// allowlist and metadata, compared with the plain "verify".
+	fencedScenario = "verify fenced"
+	bigOrg         = "org_big"
 )
 
 // plan sizes a run.
@@ -72,11 +76,14 @@ type runner struct {
 	baseline string
 	config   string
 	extraEnv []string
-	profile  string   // directory for CPU and allocation profiles; "" for none
-	work     string   // temporary directory
-	dbProcs  []string // names of the database server's processes, for their CPU time
-	ctx      context.Context
-	log      func(format string, args ...any)
+	// gatewayEnv turns gateway mode on in the servers started, in front of
+	// the upstream of the gateway scenarios.
+	gatewayEnv []string
+	profile    string   // directory for CPU and allocation profiles; "" for none
+	work       string   // temporary directory
+	dbProcs    []string // names of the database server's processes, for their CPU time
+	ctx        context.Context
+	log        func(format string, args ...any)
 }
 
 type multiFlag []string
@@ -276,6 +283,14 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}
 	d.Ceilings = append(d.Ceilings, ceil)
 
+	up, err := r.startBaseline("upstream", nil)
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+	r.gatewayEnv = []string{"APIKEYS_GATEWAY_UPSTREAM=" + up.base,
+		"APIKEYS_ROUTES_FILE=" + filepath.Join(filepath.Dir(r.config), "routes.example.yaml")}
+
 	srv, err := r.startServer(db, dataDir, "1")
 	if err != nil {
 		return err
@@ -291,23 +306,32 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}
 	workers := runtime.NumCPU()
 	r.log("create %d keys over HTTP (default Argon2id, %d clients)", r.plan.Hot, workers)
-	hot, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers)
+	hot, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers, nil)
 	if err != nil {
 		return fmt.Errorf("create hot keys: %w", err)
 	}
 	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create (%d keys, %d clients)", r.plan.Hot, workers), Out: o})
 	r.log("create %d more keys for the cold start and rotations", cold)
-	coldKeys, o, err := createOverHTTP(srv.base, token, benchOrg, cold, workers)
+	coldKeys, o, err := createOverHTTP(srv.base, token, benchOrg, cold, workers, nil)
 	if err != nil {
 		return fmt.Errorf("create cold keys: %w", err)
 	}
 	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create (%d keys, %d clients)", cold, workers), Out: o})
 
+	r.log("create %d keys with a %d-entry IP allowlist and %d bytes of metadata", r.plan.Hot, apikey.MaxIPAllowlist, apikey.MaxMetadataBytes)
+	fenced, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers, fencedExtra())
+	if err != nil {
+		return fmt.Errorf("create fenced keys: %w", err)
+	}
+	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create with allowlist and metadata (%d keys, %d clients)", r.plan.Hot, workers), Out: o})
+
 	verifyURL := srv.base + "/api/v1/auth/verify?scope=" + url.QueryEscape(benchScopes[0])
-	hotSecrets := secretsOf(hot)
+	hotSecrets, fencedSecrets := secretsOf(hot), secretsOf(fenced)
 	// Verify each hot key once, so that the warm-up starts with them cached.
-	if o := attack(load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, hotSecrets, true)}); o.Bad > 0 {
-		return fmt.Errorf("first verification of the hot keys: %d failed: %v", o.Bad, o.Errors)
+	for _, secrets := range [][]string{hotSecrets, fencedSecrets} {
+		if o := attack(load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, secrets, true)}); o.Bad > 0 {
+			return fmt.Errorf("first verification of the hot keys: %d failed: %v", o.Bad, o.Errors)
+		}
 	}
 	steady := []struct {
 		name, desc string
@@ -315,6 +339,9 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}{
 		{"verify", fmt.Sprintf("valid key (%d keys in turn), scope check, usage audit", len(hotSecrets)),
 			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200, target: cycle(verifyURL, hotSecrets, false)}},
+		{fencedScenario, fmt.Sprintf("valid key (%d keys in turn) with a %d-entry IP allowlist (scanned to its last entry) and %d bytes of metadata (in the answer), scope check, usage audit",
+			len(fencedSecrets), apikey.MaxIPAllowlist, apikey.MaxMetadataBytes),
+			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200, target: cycle(verifyURL, fencedSecrets, false)}},
 		{"bad checksum", "well-formed key whose checksum fails",
 			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 401, target: cycle(verifyURL, mustBadChecksums(1000), false)}},
 		{"unknown key", "random key with a valid checksum, matching no key",
@@ -334,6 +361,9 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 				return err
 			}
 			d.Ceilings = append(d.Ceilings, ceil)
+			if d.Gateway, err = r.gateway(srv, up, hotSecrets); err != nil {
+				return err
+			}
 		}
 		if r.profile != "" {
 			if err := r.profileLoad(srv, d.Driver+"-"+strings.ReplaceAll(s.name, " ", "-"), s.l); err != nil {
@@ -488,6 +518,51 @@ func (r *runner) ceiling(name string) (scenario, error) {
 	return r.measure(p, name, "", l, true)
 }
 
+// startBaseline starts the baseline program in mode (ceiling, upstream,
+// proxy) with args.
+func (r *runner) startBaseline(mode string, args []string) (*proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return startProc(mode, r.baseline, append([]string{"-addr", addr, "-mode", mode}, args...), []string{"PATH=" + os.Getenv("PATH")},
+		"http://"+addr, "", filepath.Join(r.work, mode+".log"))
+}
+
+// gateway measures gateway mode (srv in front of up, GET /api/v1/triggers
+// needing triggers:read, every use audited) between two runs of a bare
+// httputil.ReverseProxy to the same upstream.
+func (r *runner) gateway(srv, up *proc, secrets []string) (*gatewayRun, error) {
+	g := &gatewayRun{}
+	bare := func(name string) error {
+		p, err := r.startBaseline("proxy", []string{"-upstream", up.base})
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		r.log("%s: bare httputil.ReverseProxy to the upstream", name)
+		sc, err := r.measure(p, name, "", load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200,
+			target: cycle(p.base+"/api/v1/triggers", secrets, false)}, true)
+		g.Bare = append(g.Bare, sc)
+		return err
+	}
+	if err := bare("bare proxy (before)"); err != nil {
+		return nil, err
+	}
+	r.log("gateway: apikeys in gateway mode in front of the same upstream")
+	sc, err := r.measure(srv, "gateway", "GET /api/v1/triggers through apikeys' gateway mode: route policy, key verified (cached), "+
+		"usage audited, key stripped, identity added, proxied to the upstream",
+		load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200, target: cycle(srv.base+"/api/v1/triggers", secrets, false)}, true)
+	if err != nil {
+		return nil, err
+	}
+	g.Gateway = sc
+	if err := bare("bare proxy (after)"); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
 // startServer starts apikeys on db with the default settings but the abuse
 // limits off (unthrottledEnv), plus any -set overrides, and a debug
 // listener.
@@ -513,7 +588,7 @@ func (r *runner) startServerEnv(db *database, dataDir, tag string, settings []st
 		"APIKEYS_STORAGE_DRIVER=" + db.driver, "APIKEYS_STORAGE_DSN=" + db.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
 		"APIKEYS_JWT_SECRET=" + jwtSecret, "APIKEYS_SECURITY_PEPPER=" + pepperValue, "APIKEYS_AUDIT_CHAIN_KEY=" + chainKey,
 	}
-	env = append(append(env, settings...), r.extraEnv...)
+	env = append(append(append(env, settings...), r.gatewayEnv...), r.extraEnv...)
 	return startProc("apikeys", r.server, []string{"serve", "--config", r.config}, env,
 		"http://"+addr, "http://"+debug, filepath.Join(r.work, fmt.Sprintf("server-%s-%s.log", db.driver, tag)))
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/app"
+	"github.com/agentauri/apikeys/core/apikey"
 )
 
 // counters are the growth of the server's counters over a scenario.
@@ -92,7 +93,29 @@ type dbRun struct {
 	List            *scenario
 	Distinct        *distinct
 	RateLimits      *rateLimitRun
+	Gateway         *gatewayRun
 	Err             string
+}
+
+// gatewayRun is gateway mode measured between two runs of a bare
+// httputil.ReverseProxy to the same upstream.
+type gatewayRun struct {
+	Bare    []scenario
+	Gateway scenario
+}
+
+// bare is the mean of the bare proxy's runs.
+func (g *gatewayRun) bare() outcome {
+	var o outcome
+	n := float64(len(g.Bare))
+	var p50, p99 float64
+	for _, s := range g.Bare {
+		o.Rate += s.Out.Rate / n
+		p50 += float64(s.Out.P50) / n
+		p99 += float64(s.Out.P99) / n
+	}
+	o.P50, o.P99 = time.Duration(p50), time.Duration(p99)
+	return o
 }
 
 // ceiling is the ceiling the ratios compare with: the mean rate and
@@ -357,6 +380,12 @@ func (r *report) targets(w func(string, ...any)) {
 				w("| Verification (%s) ≥ 0.5× ceiling req/s | %.0f vs %.0f req/s = **%.2f×** (CPU-normalized %.2f×; p99 %s vs %s) | %s |\n", d.Driver, v.Out.Rate, ceil.Rate, x, cpuRatio(*v, cs), ms(v.Out.P99), ms(ceil.P99), verdict(x >= 0.5 && v.Out.Bad == 0))
 			}
 		}
+		if f, v := d.scenario(fencedScenario), d.scenario("verify"); f != nil && v != nil {
+			x, c := ratio(f.Out.Rate, v.Out.Rate), ratio(v.cpuPerRequest(), f.cpuPerRequest())
+			w("| Verification with a %d-entry IP allowlist and %d bytes of metadata (%s) within 5%% of a plain key | %.0f vs %.0f req/s = **%.3f×** (CPU per request %.3f× the plain key's); p99 %s vs %s | %s |\n",
+				apikey.MaxIPAllowlist, apikey.MaxMetadataBytes, d.Driver, f.Out.Rate, v.Out.Rate, x, ratio(f.cpuPerRequest(), v.cpuPerRequest()), ms(f.Out.P99), ms(v.Out.P99),
+				verdict(f.Out.Bad == 0 && (x >= 0.95 || c >= 0.95)))
+		}
 		if v := d.scenario("bad checksum"); v != nil && d.Driver == "sqlite" {
 			x := ratio(v.Out.Rate, ceil.Rate)
 			c := v.Counters
@@ -392,6 +421,13 @@ func (r *report) targets(w func(string, ...any)) {
 		}
 		if rl := d.RateLimits; rl != nil {
 			rl.targets(w, cs)
+		}
+		if g := d.Gateway; g != nil {
+			b, o := g.bare(), g.Gateway.Out
+			p50, p99, x := ratio(float64(o.P50), float64(b.P50)), ratio(float64(o.P99), float64(b.P99)), ratio(o.Rate, b.Rate)
+			w("| Gateway mode (%s) p50 ≤ 1.3× bare httputil.ReverseProxy | %s vs %s = **%.2f×** | %s |\n", d.Driver, ms(o.P50), ms(b.P50), p50, verdict(p50 <= 1.3))
+			w("| Gateway mode (%s) p99 ≤ 1.3× bare proxy | %s vs %s = **%.2f×** | %s |\n", d.Driver, ms(o.P99), ms(b.P99), p99, verdict(p99 <= 1.3))
+			w("| Gateway mode (%s) throughput ≥ 0.75× bare proxy | %.0f vs %.0f req/s = **%.2f×** (%d errors) | %s |\n", d.Driver, o.Rate, b.Rate, x, o.Bad, verdict(x >= 0.75 && o.Bad == 0))
 		}
 		if x := d.Distinct; x != nil {
 			w("| Memory after verifying %d distinct keys (cache_size %d) | RSS %s, Go heap %s, %d cache entries | reported |\n",
@@ -441,6 +477,19 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 			}
 		}
 		w("\n")
+	}
+	if g := d.Gateway; g != nil {
+		w("**Gateway mode** (`gateway.upstream`, the example route policy): `GET /api/v1/triggers` with a valid key (%d in turn) "+
+			"through apikeys to a small upstream (`test/bench/baseline -mode upstream`), side by side with a bare "+
+			"`httputil.ReverseProxy` (`-mode proxy`, the same keep-alive pool) to the same upstream, %d clients each:\n\n", r.Plan.Hot, g.Gateway.Workers)
+		w("| Scenario | Requests | OK/s | × bare | p50 | p99 | Errors | Server CPU | CPU/request: server, load generator | Peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		b := g.bare()
+		for _, s := range append(append([]scenario{}, g.Bare[:1]...), append([]scenario{g.Gateway}, g.Bare[1:]...)...) {
+			o := s.Out
+			w("| %s | %d | %.0f | %.2f | %s | %s | %d | %.2f cores | %s, %s | %s |\n", s.Name, o.Requests, o.Rate, ratio(o.Rate, b.Rate), ms(o.P50), ms(o.P99), o.Bad,
+				s.CPU, us(s.ServerCPU, o.Requests), us(s.DriverCPU, o.Requests), mib(s.PeakRSS))
+		}
+		w("\nThe bare proxy's CPU column is the proxy's alone; the upstream's is in neither.\n\n")
 	}
 	if cs := d.Cold; cs != nil {
 		o := cs.Scenario.Out
