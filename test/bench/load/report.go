@@ -309,7 +309,8 @@ func (r *report) markdown() string {
 	w("- Server: the real binary, `apikeys serve --config configs/default.yaml`, default settings: Argon2id m=%d KiB, t=%d, p=%d, "+
 		"pool of NumCPU computations; verification cache of %d keys, TTL %s; usage audit on, queue of %d in %s mode, batches of %d or every %s; "+
 		"log at %s (JSON, to a file), verification access lines at %s; invalidation poll every %s. Set for the run: listen and debug addresses, "+
-		"data dir, DSN, a fixed JWT secret and pepper.",
+		"data dir, DSN, a fixed JWT secret and pepper; the management limit and the per-address failed-authentication throttle off "+
+		"(all load comes from 127.0.0.1); gateway mode in front of the gateway scenarios' upstream, with configs/routes.example.yaml.",
 		def.Security.Argon2.MemoryKiB, def.Security.Argon2.Iterations, def.Security.Argon2.Parallelism, def.Security.CacheSize, def.Security.CacheTTL,
 		def.Audit.QueueCapacity, def.Audit.OnFull, def.Audit.BatchSize, def.Audit.FlushInterval, def.Log.Level, def.Log.VerifyLevel,
 		def.Security.InvalidationPoll)
