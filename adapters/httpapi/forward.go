@@ -59,6 +59,15 @@ func (s *Server) forward(c *gin.Context) {
 		return
 	}
 	if !d.NeedsKey() {
+		// Empty identity headers, not none: proxies that copy them
+		// (Caddy's copy_headers, Traefik's authResponseHeaders) then
+		// replace whatever the client sent under those names with
+		// nothing, where an absent one would leave it, or (Caddy 2.6) set
+		// the unreplaced placeholder.
+		h := c.Writer.Header()
+		for _, n := range identityHeaders {
+			h[n] = []string{""}
+		}
 		c.JSON(http.StatusOK, gin.H{"valid": true, "public": true})
 		return
 	}
