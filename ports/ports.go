@@ -31,9 +31,24 @@ type KeyStore interface {
 	// RevokeKey marks the key revoked at at and records ev. Revoking a
 	// revoked key returns it unchanged with ErrRevoked and records nothing.
 	RevokeKey(ctx context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error)
-	// InvalidatedSince lists keys rotated or revoked at or after since.
+	// UpdateKey changes key id in one transaction of its own: it reads
+	// the key as last committed, locked against concurrent changes, hands
+	// it to change, and stores the key change returns (its name, scopes,
+	// expiry and rate limit; UpdatedAt and the invalidation time become
+	// the event's time) together with the event change returns. A revoked
+	// key is not handed to change: ErrRevoked. An error of change stores
+	// nothing and is returned as is. It returns the key as stored, or
+	// ErrNotFound.
+	UpdateKey(ctx context.Context, id string, change KeyChanger) (apikey.Key, error)
+	// InvalidatedSince lists keys rotated, revoked or updated at or after
+	// since.
 	InvalidatedSince(ctx context.Context, since time.Time) ([]KeyChange, error)
 }
+
+// KeyChanger computes the change of a key from the key as stored, and the
+// audit event recording it. A store may call it more than once (when it
+// retries a transaction): it must depend on nothing but its argument.
+type KeyChanger func(current apikey.Key) (apikey.Key, audit.Event, error)
 
 // KeyQuery selects a page of keys.
 type KeyQuery struct {
@@ -66,7 +81,8 @@ type Rotation struct {
 	At            time.Time
 }
 
-// KeyChange says a key was invalidated (rotated or revoked) at a time.
+// KeyChange says a key was invalidated (rotated, revoked or updated) at a
+// time.
 type KeyChange struct {
 	KeyID string
 	At    time.Time

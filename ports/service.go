@@ -17,6 +17,9 @@ type KeyService interface {
 	Get(ctx context.Context, p apikey.Principal, id string) (apikey.Key, error)
 	Rotate(ctx context.Context, p apikey.Principal, id string, req audit.Request) (Issued, error)
 	Revoke(ctx context.Context, p apikey.Principal, id string, req audit.Request) (apikey.Key, error)
+	// Update changes the fields in of a key (JSON merge semantics: what
+	// in leaves unset is kept) and returns the key as stored.
+	Update(ctx context.Context, p apikey.Principal, id string, in UpdateInput) (apikey.Key, error)
 	// Verify decides whether a presented secret is a valid key holding the
 	// required scope, and returns the decision without recording it. An
 	// error means nothing was decided (a bad scope name, a dependency
@@ -81,7 +84,12 @@ type CreateInput struct {
 	// RateLimit is the key's request budget; nil gives the
 	// organization's default, if any.
 	RateLimit *apikey.RateLimit
-	Request   audit.Request
+	// Metadata is the JSON text of the key's metadata object; nil: none.
+	Metadata []byte
+	// IPAllowlist lists the addresses and networks the key may be used
+	// from; empty: any.
+	IPAllowlist []string
+	Request     audit.Request
 }
 
 // ListInput selects keys to list.
@@ -98,3 +106,32 @@ type Issued struct {
 	Key    apikey.Key
 	Secret string
 }
+
+// UpdateInput is a request to change a key. A nil or unset field keeps the
+// key's value.
+type UpdateInput struct {
+	Name   *string
+	Scopes []string // nil: unchanged; otherwise the new set (at least one)
+	// ExpiresAt, when Set, is the new expiry; a nil Value clears it.
+	ExpiresAt Optional[*time.Time]
+	// RateLimit, when Set, is the new rate limit; a nil Value removes it.
+	RateLimit Optional[*apikey.RateLimit]
+	// Metadata, when Set, is a JSON object merged into the key's metadata
+	// as a JSON merge patch (RFC 7396: a member set to null is removed);
+	// a nil Value clears the metadata.
+	Metadata Optional[[]byte]
+	// IPAllowlist, when Set, replaces the key's allowlist; nil or empty
+	// clears it (any address).
+	IPAllowlist Optional[[]string]
+	Request     audit.Request
+}
+
+// Optional is a field of a change that may be left out (Set false), or
+// set to a value, which for a pointer may be nil (JSON null: clear it).
+type Optional[T any] struct {
+	Set   bool
+	Value T
+}
+
+// Some returns an Optional set to v.
+func Some[T any](v T) Optional[T] { return Optional[T]{Set: true, Value: v} }

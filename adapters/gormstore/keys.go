@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
@@ -209,7 +210,90 @@ func (s *Store) updateChained(ctx context.Context, op, id string, ev audit.Event
 	return k, apikey.Key{}, nil
 }
 
-// InvalidatedSince lists the keys rotated or revoked at or after since,
+// UpdateKey hands key id to change as it is committed, its row locked
+// until the transaction ends (SELECT ... FOR UPDATE; SQLite's one writer
+// at a time needs no lock), then stores the name, scopes, expiry, rate
+// limit, metadata and IP allowlist of the key change returns, with updated_at and invalidated_at set
+// to the time of the event change returns, and appends that event to the
+// chain, all in one transaction. A concurrent rotation or revocation thus
+// either commits first, and change sees it (a revoked key yields
+// apikey.ErrRevoked without calling change), or waits for this update and
+// keeps what it changed. An error of change stores nothing and is returned
+// as is.
+func (s *Store) UpdateKey(ctx context.Context, id string, change ports.KeyChanger) (apikey.Key, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var (
+		out       apikey.Key
+		changeErr error
+	)
+	err := s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
+		q := tx.Where("id = ?", id)
+		if s.driver != DriverSQLite {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		var row keyRow
+		if err := q.Take(&row).Error; err != nil {
+			return err
+		}
+		cur, err := row.key()
+		if err != nil {
+			return err
+		}
+		if cur.ID != id { // PAD SPACE collations: only an exact match counts
+			return gorm.ErrRecordNotFound
+		}
+		if cur.RevokedAt != nil {
+			return apikey.ErrRevoked
+		}
+		next, ev, err := change(cur)
+		if err != nil {
+			changeErr = err
+			return err
+		}
+		nrow, err := toKeyRow(next)
+		if err != nil {
+			return err
+		}
+		evRow, err := toEventRow(ev)
+		if err != nil {
+			return err
+		}
+		at := utc(ev.Time)
+		res := tx.Exec(`UPDATE api_keys SET name = ?, scopes = ?, expires_at = ?, rate_limit = ?, metadata = ?, ip_allowlist = ?,
+			updated_at = ?, invalidated_at = ?
+			WHERE id = ? AND revoked_at IS NULL`,
+			nrow.Name, nrow.Scopes, nrow.ExpiresAt, nrow.RateLimit, nrow.Metadata, nrow.IPAllowlist, at, at, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errNoChange
+		}
+		if err := chain.append(evRow); err != nil {
+			return err
+		}
+		var stored keyRow // fresh: GORM leaves pointer fields of a reused row as they were
+		if err := tx.Where("id = ?", id).Take(&stored).Error; err != nil {
+			return err
+		}
+		out, err = stored.key()
+		return err
+	})
+	switch {
+	case err == nil:
+		return out, nil
+	case changeErr != nil && errors.Is(err, changeErr):
+		return apikey.Key{}, changeErr
+	case errors.Is(err, apikey.ErrRevoked):
+		return apikey.Key{}, fmt.Errorf("update key: %w", apikey.ErrRevoked)
+	case errors.Is(err, errNoChange):
+		return apikey.Key{}, fmt.Errorf("update key: %w", apikey.ErrConflict)
+	}
+	return apikey.Key{}, translate("update key", err)
+}
+
+// InvalidatedSince lists the keys rotated, revoked or updated at or after since,
 // oldest change first.
 func (s *Store) InvalidatedSince(ctx context.Context, since time.Time) ([]ports.KeyChange, error) {
 	ctx, cancel := s.bound(ctx)

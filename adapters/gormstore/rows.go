@@ -31,7 +31,9 @@ type keyRow struct {
 	InvalidatedAt  *time.Time `gorm:"column:invalidated_at"`
 	Version        int64      `gorm:"column:version"`
 	CreatedBy      string     `gorm:"column:created_by"`
-	RateLimit      *string    `gorm:"column:rate_limit"` // "100/1m"; NULL: none
+	RateLimit      *string    `gorm:"column:rate_limit"`   // "100/1m"; NULL: none
+	Metadata       *string    `gorm:"column:metadata"`     // JSON object (migration 00009); NULL: none
+	IPAllowlist    *string    `gorm:"column:ip_allowlist"` // JSON array of CIDRs (migration 00009); NULL: any address
 }
 
 func (keyRow) TableName() string { return "api_keys" }
@@ -86,6 +88,20 @@ func toKeyRow(k apikey.Key) (keyRow, error) {
 	if err != nil {
 		return keyRow{}, fmt.Errorf("encode scopes: %w", err)
 	}
+	var allow *string
+	if len(k.IPAllowlist) > 0 {
+		b, err := json.Marshal(k.IPAllowlist.Strings())
+		if err != nil {
+			return keyRow{}, fmt.Errorf("encode ip allowlist: %w", err)
+		}
+		v := string(b)
+		allow = &v
+	}
+	var meta *string
+	if !k.Metadata.IsZero() {
+		v := string(k.Metadata)
+		meta = &v
+	}
 	return keyRow{
 		ID:             k.ID,
 		OrganizationID: k.OrganizationID,
@@ -105,6 +121,8 @@ func toKeyRow(k apikey.Key) (keyRow, error) {
 		Version:        k.Version,
 		CreatedBy:      k.CreatedBy,
 		RateLimit:      rateLimitColumn(k.RateLimit),
+		Metadata:       meta,
+		IPAllowlist:    allow,
 	}, nil
 }
 
@@ -147,6 +165,21 @@ func (r keyRow) key() (apikey.Key, error) {
 			return apikey.Key{}, fmt.Errorf("decode rate limit of key %s: %w", r.ID, err)
 		}
 	}
+	var allow apikey.IPAllowlist
+	if r.IPAllowlist != nil {
+		var entries []string
+		if err := json.Unmarshal([]byte(*r.IPAllowlist), &entries); err != nil {
+			return apikey.Key{}, fmt.Errorf("decode ip allowlist of key %s: %w", r.ID, err)
+		}
+		var err error
+		if allow, err = apikey.ParseIPAllowlist(entries); err != nil {
+			return apikey.Key{}, fmt.Errorf("decode ip allowlist of key %s: %w", r.ID, err)
+		}
+	}
+	var meta apikey.Metadata
+	if r.Metadata != nil {
+		meta = apikey.Metadata(*r.Metadata)
+	}
 	return apikey.Key{
 		ID:             r.ID,
 		OrganizationID: r.OrganizationID,
@@ -156,16 +189,18 @@ func (r keyRow) key() (apikey.Key, error) {
 		Hint:           r.Hint,
 		Hash:           r.Hash,
 		// CHAR(64) pads shorter values with spaces on Postgres.
-		Lookup:     strings.TrimRight(r.Lookup, " "),
-		CreatedAt:  utc(r.CreatedAt),
-		UpdatedAt:  utc(r.UpdatedAt),
-		ExpiresAt:  utcPtr(r.ExpiresAt),
-		LastUsedAt: utcPtr(r.LastUsedAt),
-		RotatedAt:  utcPtr(r.RotatedAt),
-		RevokedAt:  utcPtr(r.RevokedAt),
-		Version:    r.Version,
-		CreatedBy:  r.CreatedBy,
-		RateLimit:  limit,
+		Lookup:      strings.TrimRight(r.Lookup, " "),
+		CreatedAt:   utc(r.CreatedAt),
+		UpdatedAt:   utc(r.UpdatedAt),
+		ExpiresAt:   utcPtr(r.ExpiresAt),
+		LastUsedAt:  utcPtr(r.LastUsedAt),
+		RotatedAt:   utcPtr(r.RotatedAt),
+		RevokedAt:   utcPtr(r.RevokedAt),
+		Version:     r.Version,
+		CreatedBy:   r.CreatedBy,
+		RateLimit:   limit,
+		Metadata:    meta,
+		IPAllowlist: allow,
 	}, nil
 }
 

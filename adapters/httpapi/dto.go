@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/agentauri/apikeys/core/apikey"
@@ -9,49 +10,55 @@ import (
 
 // keyJSON is a key as the API shows it: never its secret or hash.
 type keyJSON struct {
-	ID             string         `json:"id"`
-	Name           string         `json:"name"`
-	OrganizationID string         `json:"organization_id"`
-	Environment    string         `json:"environment"`
-	Scopes         []string       `json:"scopes"`
-	KeyHint        string         `json:"key_hint"`
-	Status         string         `json:"status"`
-	CreatedAt      time.Time      `json:"created_at"`
-	LastUsedAt     *time.Time     `json:"last_used_at"`
-	ExpiresAt      *time.Time     `json:"expires_at"`
-	RotatedAt      *time.Time     `json:"rotated_at"`
-	RevokedAt      *time.Time     `json:"revoked_at"`
-	RateLimit      *rateLimitJSON `json:"rate_limit"`
+	ID             string          `json:"id"`
+	Name           string          `json:"name"`
+	OrganizationID string          `json:"organization_id"`
+	Environment    string          `json:"environment"`
+	Scopes         []string        `json:"scopes"`
+	KeyHint        string          `json:"key_hint"`
+	Status         string          `json:"status"`
+	CreatedAt      time.Time       `json:"created_at"`
+	LastUsedAt     *time.Time      `json:"last_used_at"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	RotatedAt      *time.Time      `json:"rotated_at"`
+	RevokedAt      *time.Time      `json:"revoked_at"`
+	RateLimit      *rateLimitJSON  `json:"rate_limit"`
+	Metadata       json.RawMessage `json:"metadata"`
+	IPAllowlist    []string        `json:"ip_allowlist"`
 }
 
 // issuedJSON is a key with its secret, shown once at creation.
 type issuedJSON struct {
-	ID             string         `json:"id"`
-	Key            string         `json:"key"`
-	Name           string         `json:"name"`
-	OrganizationID string         `json:"organization_id"`
-	Environment    string         `json:"environment"`
-	Scopes         []string       `json:"scopes"`
-	KeyHint        string         `json:"key_hint"`
-	CreatedAt      time.Time      `json:"created_at"`
-	LastUsedAt     *time.Time     `json:"last_used_at"`
-	ExpiresAt      *time.Time     `json:"expires_at"`
-	RateLimit      *rateLimitJSON `json:"rate_limit"`
+	ID             string          `json:"id"`
+	Key            string          `json:"key"`
+	Name           string          `json:"name"`
+	OrganizationID string          `json:"organization_id"`
+	Environment    string          `json:"environment"`
+	Scopes         []string        `json:"scopes"`
+	KeyHint        string          `json:"key_hint"`
+	CreatedAt      time.Time       `json:"created_at"`
+	LastUsedAt     *time.Time      `json:"last_used_at"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	RateLimit      *rateLimitJSON  `json:"rate_limit"`
+	Metadata       json.RawMessage `json:"metadata"`
+	IPAllowlist    []string        `json:"ip_allowlist"`
 }
 
 // rotatedJSON is the answer to a rotation: the same id with a new secret.
 type rotatedJSON struct {
-	ID             string         `json:"id"`
-	Key            string         `json:"key"`
-	Name           string         `json:"name"`
-	RotatedAt      time.Time      `json:"rotated_at"`
-	OrganizationID string         `json:"organization_id"`
-	Environment    string         `json:"environment"`
-	Scopes         []string       `json:"scopes"`
-	KeyHint        string         `json:"key_hint"`
-	CreatedAt      time.Time      `json:"created_at"`
-	ExpiresAt      *time.Time     `json:"expires_at"`
-	RateLimit      *rateLimitJSON `json:"rate_limit"`
+	ID             string          `json:"id"`
+	Key            string          `json:"key"`
+	Name           string          `json:"name"`
+	RotatedAt      time.Time       `json:"rotated_at"`
+	OrganizationID string          `json:"organization_id"`
+	Environment    string          `json:"environment"`
+	Scopes         []string        `json:"scopes"`
+	KeyHint        string          `json:"key_hint"`
+	CreatedAt      time.Time       `json:"created_at"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	RateLimit      *rateLimitJSON  `json:"rate_limit"`
+	Metadata       json.RawMessage `json:"metadata"`
+	IPAllowlist    []string        `json:"ip_allowlist"`
 }
 
 type listJSON struct {
@@ -63,26 +70,26 @@ type listJSON struct {
 // createRequest is the body of POST /api/v1/api-keys. Pointers tell a
 // missing field from an empty one.
 type createRequest struct {
-	Name           *string  `json:"name"`
-	OrganizationID *string  `json:"organization_id"`
-	Scopes         []string `json:"scopes"`
-	Environment    *string  `json:"environment"`
-	ExpiresAt      *string  `json:"expires_at"`
-	RateLimit      *struct {
-		Limit  *int    `json:"limit"`
-		Window *string `json:"window"`
-	} `json:"rate_limit"`
+	Name           *string           `json:"name"`
+	OrganizationID *string           `json:"organization_id"`
+	Scopes         []string          `json:"scopes"`
+	Environment    *string           `json:"environment"`
+	ExpiresAt      *string           `json:"expires_at"`
+	RateLimit      *rateLimitRequest `json:"rate_limit"`
+	Metadata       json.RawMessage   `json:"metadata"`
+	IPAllowlist    []string          `json:"ip_allowlist"`
 }
 
 type verifyJSON struct {
-	Valid          bool        `json:"valid"`
-	KeyID          string      `json:"key_id"`
-	OrganizationID string      `json:"organization_id"`
-	Environment    string      `json:"environment"`
-	Scopes         []string    `json:"scopes"`
-	Name           string      `json:"name"`
-	ExpiresAt      *time.Time  `json:"expires_at"`
-	RateLimit      *budgetJSON `json:"rate_limit,omitempty"`
+	Valid          bool            `json:"valid"`
+	KeyID          string          `json:"key_id"`
+	OrganizationID string          `json:"organization_id"`
+	Environment    string          `json:"environment"`
+	Scopes         []string        `json:"scopes"`
+	Name           string          `json:"name"`
+	ExpiresAt      *time.Time      `json:"expires_at"`
+	RateLimit      *budgetJSON     `json:"rate_limit,omitempty"`
+	Metadata       json.RawMessage `json:"metadata"`
 }
 
 // budgetJSON is the state of a limited key's request budget in a verify
@@ -130,6 +137,17 @@ func toKeyJSON(k apikey.Key, now time.Time) keyJSON {
 		ID: k.ID, Name: k.Name, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint, Status: string(k.Status(now)), CreatedAt: k.CreatedAt,
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RotatedAt: k.RotatedAt, RevokedAt: k.RevokedAt,
-		RateLimit: rateLimitOf(k.RateLimit),
+		RateLimit: rateLimitOf(k.RateLimit), Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
 	}
 }
+
+// metadataOf is a key's metadata as the API shows it: the object, or null.
+func metadataOf(m apikey.Metadata) json.RawMessage {
+	if m.IsZero() {
+		return json.RawMessage("null")
+	}
+	return json.RawMessage(m)
+}
+
+// allowlistOf is a key's IP allowlist as the API shows it: [] for none.
+func allowlistOf(l apikey.IPAllowlist) []string { return l.Strings() }

@@ -25,7 +25,7 @@ const (
 // forward answers /api/v1/auth/forward (any method), the forward-auth
 // check of nginx auth_request, Caddy forward_auth, Traefik ForwardAuth
 // and Envoy's HTTP ext_authz: it finds the original request
-// (originalRequest), applies the route policy and verifies the key like
+// (forwardTarget), applies the route policy and verifies the key like
 // /auth/verify, recording the use under the original method, path and
 // client address. 200 carries the identity headers (none for a public
 // route); refusals are /auth/verify's, in the JSON envelope.
@@ -49,7 +49,7 @@ func (s *Server) forward(c *gin.Context) {
 		}
 	}
 	c.Header("Cache-Control", "no-store")
-	method, target, err := s.originalRequest(c, s.forwardPrefix)
+	method, target, err := s.forwardTarget(c, s.forwardPrefix)
 	if err != nil {
 		s.writeError(c, err)
 		return

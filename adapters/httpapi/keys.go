@@ -22,7 +22,7 @@ func (s *Server) createKey(c *gin.Context) {
 	in := ports.CreateInput{Name: *req.Name, Scopes: req.Scopes, Request: s.requestInfo(c)}
 	if req.OrganizationID != nil {
 		if *req.OrganizationID == "" {
-			s.writeError(c, apikey.Invalid("organization_id", "organization_id must not be empty"))
+			s.writeError(c, apikey.InvalidOrganizationID("organization_id"))
 			return
 		}
 		in.OrganizationID = *req.OrganizationID
@@ -35,23 +35,19 @@ func (s *Server) createKey(c *gin.Context) {
 		in.Environment = *req.Environment
 	}
 	if req.ExpiresAt != nil {
-		t, err := parseTimeField("expires_at", *req.ExpiresAt)
+		t, err := parseTimeField("expires_at", "invalid_expires_at", *req.ExpiresAt)
 		if err != nil {
 			s.writeError(c, err)
 			return
 		}
 		in.ExpiresAt = &t
 	}
-	if rl := req.RateLimit; rl != nil {
-		switch {
-		case rl.Limit == nil:
-			s.writeError(c, &apikey.ValidationError{Field: "rate_limit.limit", Code: "invalid_rate_limit", Message: "rate_limit.limit is required"})
-			return
-		case rl.Window == nil:
-			s.writeError(c, &apikey.ValidationError{Field: "rate_limit.window", Code: "invalid_rate_limit", Message: `rate_limit.window is required: "1s", "1m" or "1h"`})
-			return
-		}
-		r, err := apikey.NewRateLimit(*rl.Limit, *rl.Window)
+	if req.Metadata != nil && !isNull(req.Metadata) {
+		in.Metadata = req.Metadata
+	}
+	in.IPAllowlist = req.IPAllowlist
+	if req.RateLimit != nil {
+		r, err := rateLimitFrom(*req.RateLimit)
 		if err != nil {
 			s.writeError(c, err)
 			return
@@ -70,6 +66,7 @@ func (s *Server) createKey(c *gin.Context) {
 		ID: k.ID, Key: issued.Secret, Name: k.Name, OrganizationID: k.OrganizationID,
 		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
 		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
+		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
 	})
 }
 
@@ -136,6 +133,7 @@ func (s *Server) rotateKey(c *gin.Context) {
 		ID: k.ID, Key: issued.Secret, Name: k.Name, RotatedAt: rotated, OrganizationID: k.OrganizationID,
 		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
 		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
+		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
 	})
 }
 

@@ -24,25 +24,27 @@ const (
 // row (a test checks it); an undecided verification is an error, answered
 // through writeError.
 var verifyStatuses = map[apikey.Outcome]int{
-	apikey.OutcomeOK:          http.StatusOK,
-	apikey.OutcomeScopeDenied: http.StatusForbidden,
-	apikey.OutcomeEnvDenied:   http.StatusForbidden,
-	apikey.OutcomeMissing:     http.StatusUnauthorized,
-	apikey.OutcomeMalformed:   http.StatusUnauthorized,
-	apikey.OutcomeChecksum:    http.StatusUnauthorized,
-	apikey.OutcomeUnknown:     http.StatusUnauthorized,
-	apikey.OutcomeRevoked:     http.StatusUnauthorized,
-	apikey.OutcomeExpired:     http.StatusUnauthorized,
-	apikey.OutcomeRateLimited: http.StatusTooManyRequests,
-	apikey.OutcomeThrottled:   http.StatusTooManyRequests,
+	apikey.OutcomeOK:           http.StatusOK,
+	apikey.OutcomeScopeDenied:  http.StatusForbidden,
+	apikey.OutcomeEnvDenied:    http.StatusForbidden,
+	apikey.OutcomeIPNotAllowed: http.StatusForbidden,
+	apikey.OutcomeMissing:      http.StatusUnauthorized,
+	apikey.OutcomeMalformed:    http.StatusUnauthorized,
+	apikey.OutcomeChecksum:     http.StatusUnauthorized,
+	apikey.OutcomeUnknown:      http.StatusUnauthorized,
+	apikey.OutcomeRevoked:      http.StatusUnauthorized,
+	apikey.OutcomeExpired:      http.StatusUnauthorized,
+	apikey.OutcomeRateLimited:  http.StatusTooManyRequests,
+	apikey.OutcomeThrottled:    http.StatusTooManyRequests,
 }
 
 // Codes and messages of the 429 answers.
 const (
-	codeRateLimited = "rate_limited"
-	msgRateLimited  = "the API key's request budget is spent; retry after the time in Retry-After"
-	codeThrottled   = "too_many_failed_attempts"
-	msgThrottled    = "too many failed authentications from this address; retry after the time in Retry-After"
+	codeRateLimited  = "rate_limited"
+	msgRateLimited   = "the API key's request budget is spent; retry after the time in Retry-After"
+	codeThrottled    = "too_many_failed_attempts"
+	codeIPNotAllowed = "ip_not_allowed"
+	msgThrottled     = "too many failed authentications from this address; retry after the time in Retry-After"
 )
 
 // verifyStatus is the status answered for outcome o.
@@ -61,6 +63,9 @@ func verifyStatus(o apikey.Outcome) int {
 func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 	err := s.keys.Record(c.Request.Context(), v, status)
 	if v.Outcome != apikey.OutcomeOK {
+		if v.Outcome == apikey.OutcomeThrottled {
+			s.tarpit.hold(c.Request.Context())
+		}
 		refuse(c, v)
 		return false
 	}
@@ -84,11 +89,14 @@ const wwwAuthenticate = `ApiKey realm="apikeys", header="X-API-Key"`
 
 // Refusal is the answer to a verification whose outcome is not OutcomeOK,
 // for every adapter that answers one (HTTP, ext_authz): one 401 for every
-// key that does not authenticate, 403 insufficient_scope naming the
-// required scopes the key lacks, 403 forbidden_environment, 429 for a
-// spent budget.
+// key that does not authenticate, 403 ip_not_allowed for a client address
+// the key's allowlist refuses (naming the address, as this service
+// resolved it), 403 insufficient_scope naming the required scopes the key
+// lacks, 403 forbidden_environment, 429 for a spent budget.
 func Refusal(v ports.Verification) (status int, code, message string) {
 	switch st := verifyStatus(v.Outcome); {
+	case v.Outcome == apikey.OutcomeIPNotAllowed:
+		return st, codeIPNotAllowed, fmt.Sprintf("the API key may not be used from %s", v.Request.ClientIP)
 	case st == http.StatusUnauthorized:
 		return st, codeInvalidKey, msgInvalidKey
 	case v.Outcome == apikey.OutcomeEnvDenied:

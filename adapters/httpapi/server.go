@@ -36,8 +36,10 @@ type Options struct {
 	Tokens TokenVerifier    // required
 	Logger *slog.Logger     // nil: discard
 	// TrustedProxies lists addresses or CIDRs whose X-Forwarded-For and
-	// X-Real-IP headers are believed; from anyone else the socket address is
-	// the client IP.
+	// X-Real-IP headers are believed (from anyone else the socket address is
+	// the client IP), and whose X-Original-Method/-Uri and
+	// X-Forwarded-Method/-Uri name the request a verification is about
+	// (see originalRequest).
 	TrustedProxies []string
 	// MaxBodyBytes caps request bodies (default 64 KiB); larger ones get 413.
 	MaxBodyBytes int64
@@ -67,6 +69,11 @@ type Options struct {
 	// client IP, path and status, so a busy deployment may lower it to
 	// debug and spare a log write per verification.
 	VerifyLogLevel slog.Level
+	// ThrottleDelay holds each 429 too_many_failed_attempts this long
+	// before it is sent, MaxThrottled of them at most at a time (past it
+	// they are sent at once); 0 sends them at once.
+	ThrottleDelay time.Duration
+	MaxThrottled  int
 	// Routes is the route policy the forward-auth endpoint and the
 	// gateway enforce; nil refuses every request they see (403
 	// no_route_policy).
@@ -96,6 +103,7 @@ type Server struct {
 	audit      ports.AuditService
 	engine     *gin.Engine
 	verifyLog  slog.Level
+	tarpit     tarpit
 
 	trusted       trustedPeers
 	routes        *routes.Policy
@@ -121,6 +129,7 @@ func New(o Options) (*Server, error) {
 		ra = time.Second
 	}
 	s.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	s.tarpit = newTarpit(o.ThrottleDelay, o.MaxThrottled)
 	if err := s.edgeOptions(o); err != nil {
 		return nil, err
 	}
@@ -128,6 +137,12 @@ func New(o Options) (*Server, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path that differs from a route by a trailing slash or by case is
+	// not that route: it gets the JSON 404 like any unknown path, never a
+	// redirect (gin's 301 carries an HTML body, its 307 none, and behind
+	// nginx auth_request a redirect turns into a 500).
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	r.ForwardedByClientIP = true
 	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
 	proxies := o.TrustedProxies
@@ -137,6 +152,11 @@ func New(o Options) (*Server, error) {
 	if err := r.SetTrustedProxies(proxies); err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
+	trusted, err := parseTrustedPeers(proxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	s.trusted = trusted
 	// Middleware (tracing) wraps everything else, so that the access log
 	// and the panic log carry the request's trace and span ids.
 	r.Use(o.Middleware...)
@@ -166,6 +186,7 @@ func New(o Options) (*Server, error) {
 	keys.GET("", s.listKeys)
 	keys.GET("/:id", s.getKey)
 	keys.POST("/:id/rotate", s.rotateKey)
+	keys.PATCH("/:id", s.updateKey)
 	keys.DELETE("/:id", s.revokeKey)
 	s.auditRoutes(v1)
 	if o.Extra != nil {
@@ -178,9 +199,6 @@ func New(o Options) (*Server, error) {
 // edgeOptions sets what the forward-auth endpoint and the gateway need.
 func (s *Server) edgeOptions(o Options) error {
 	var err error
-	if s.trusted, err = parseTrusted(o.TrustedProxies); err != nil {
-		return fmt.Errorf("http.trusted_proxies: %w", err)
-	}
 	s.routes, s.acceptBearer, s.forwardPrefix = o.Routes, o.AcceptBearer, o.ForwardPrefix
 	if s.routes == nil {
 		if s.routes, err = routes.New(nil, routes.DefaultDeny); err != nil {
@@ -381,7 +399,7 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) requestInfo(c *gin.Context) audit.Request {
 	ri := audit.Request{
 		Method:          c.Request.Method,
-		Path:            c.Request.URL.Path,
+		Path:            c.Request.URL.EscapedPath(),
 		ClientIP:        c.ClientIP(),
 		UserAgent:       c.Request.UserAgent(),
 		RequestID:       requestID(c),

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -105,6 +106,7 @@ func copyPtr(t *time.Time) *time.Time {
 // storedKey returns the record of k as it is stored.
 func storedKey(k apikey.Key) *keyRecord {
 	k.Scopes = copyScopes(k.Scopes)
+	k.IPAllowlist = copyAllowlist(k.IPAllowlist)
 	k.CreatedAt, k.UpdatedAt = norm(k.CreatedAt), norm(k.UpdatedAt)
 	k.ExpiresAt, k.LastUsedAt = normPtr(k.ExpiresAt), normPtr(k.LastUsedAt)
 	k.RotatedAt, k.RevokedAt = normPtr(k.RotatedAt), normPtr(k.RevokedAt)
@@ -120,6 +122,7 @@ func storedKey(k apikey.Key) *keyRecord {
 // copyKey returns a copy of k that shares no memory with it.
 func copyKey(k apikey.Key) apikey.Key {
 	k.Scopes = copyScopes(k.Scopes)
+	k.IPAllowlist = copyAllowlist(k.IPAllowlist)
 	k.ExpiresAt, k.LastUsedAt = copyPtr(k.ExpiresAt), copyPtr(k.LastUsedAt)
 	k.RotatedAt, k.RevokedAt = copyPtr(k.RotatedAt), copyPtr(k.RevokedAt)
 	return k
@@ -130,6 +133,15 @@ func copyScopes(s apikey.Scopes) apikey.Scopes {
 	out := make(apikey.Scopes, len(s))
 	copy(out, s)
 	return out
+}
+
+// copyAllowlist returns a copy of l, nil when empty, as the SQL stores
+// return it.
+func copyAllowlist(l apikey.IPAllowlist) apikey.IPAllowlist {
+	if len(l) == 0 {
+		return nil
+	}
+	return slices.Clone(l)
 }
 
 // storedEvent checks ev and returns it as it is stored: its time

@@ -24,6 +24,7 @@ const (
 	SpanGet    = "apikey.get"
 	SpanRotate = "apikey.rotate"
 	SpanRevoke = "apikey.revoke"
+	SpanUpdate = "apikey.update"
 )
 
 // KeyService wraps next with spans (apikey.verify, apikey.create, ...) and
@@ -196,6 +197,13 @@ func (s *keyService) Revoke(ctx context.Context, p apikey.Principal, id string, 
 	}, keyAttrs)
 }
 
+// Update traces the update of a key.
+func (s *keyService) Update(ctx context.Context, p apikey.Principal, id string, in ports.UpdateInput) (apikey.Key, error) {
+	return operation(s, ctx, "update", SpanUpdate, p, idAttrs(id), func(ctx context.Context) (apikey.Key, error) {
+		return s.next.Update(ctx, p, id, in)
+	}, keyAttrs)
+}
+
 // idAttrs records a requested key id, if it has the shape of one.
 func idAttrs(id string) []attribute.KeyValue {
 	if id = safeKeyID(id); id == "" {
@@ -241,6 +249,18 @@ func (s *keyStore) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Eve
 // RevokeKey revokes the key and tags the current span with its audit event.
 func (s *keyStore) RevokeKey(ctx context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error) {
 	k, err := s.KeyStore.RevokeKey(ctx, id, at, ev)
+	return committed(ctx, ev, k, err)
+}
+
+// UpdateKey updates the key and tags the current span with the audit event
+// of the change, when one was stored.
+func (s *keyStore) UpdateKey(ctx context.Context, id string, change ports.KeyChanger) (apikey.Key, error) {
+	var ev audit.Event
+	k, err := s.KeyStore.UpdateKey(ctx, id, func(cur apikey.Key) (apikey.Key, audit.Event, error) {
+		next, e, err := change(cur)
+		ev = e
+		return next, e, err
+	})
 	return committed(ctx, ev, k, err)
 }
 

@@ -123,6 +123,7 @@ func (c *Cache) Prime(digest string, v apikey.Verified) {
 // cache's entry cannot be changed from outside.
 func detached(v apikey.Verified) apikey.Verified {
 	v.Scopes = slices.Clone(v.Scopes)
+	v.IPAllowlist = slices.Clone(v.IPAllowlist)
 	if v.ExpiresAt != nil {
 		t := *v.ExpiresAt
 		v.ExpiresAt = &t

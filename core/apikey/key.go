@@ -25,7 +25,9 @@ type Key struct {
 	RevokedAt      *time.Time
 	Version        int64 // bumped by every rotation and revocation
 	CreatedBy      string
-	RateLimit      RateLimit // the key's request budget; zero: none
+	RateLimit      RateLimit   // the key's request budget; zero: none
+	Metadata       Metadata    // free-form JSON object; "": none
+	IPAllowlist    IPAllowlist // networks the key may be used from; empty: any
 }
 
 // Status is the state of a key at a time, as the API shows it.
@@ -61,6 +63,8 @@ type Verified struct {
 	ExpiresAt      *time.Time
 	Version        int64
 	RateLimit      RateLimit // zero: none
+	Metadata       Metadata
+	IPAllowlist    IPAllowlist
 }
 
 // VerifiedFrom returns the verification facts of k.
@@ -68,7 +72,7 @@ func VerifiedFrom(k Key) Verified {
 	return Verified{
 		KeyID: k.ID, OrganizationID: k.OrganizationID, Name: k.Name,
 		Environment: k.Environment, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, Version: k.Version,
-		RateLimit: k.RateLimit,
+		RateLimit: k.RateLimit, Metadata: k.Metadata, IPAllowlist: k.IPAllowlist,
 	}
 }
 

@@ -19,13 +19,14 @@ const (
 	ActionKeyAuthFailed Action = "key.auth_failed"
 	ActionKeyRotated    Action = "key.rotated"
 	ActionKeyRevoked    Action = "key.revoked"
+	ActionKeyUpdated    Action = "key.updated"
 	// ActionAuditPurged records a retention purge; it belongs to no
 	// organization.
 	ActionAuditPurged Action = "audit.purged"
 )
 
 // Actions lists every action, for validating filters.
-var Actions = []Action{ActionKeyCreated, ActionKeyUsed, ActionKeyAuthFailed, ActionKeyRotated, ActionKeyRevoked, ActionAuditPurged}
+var Actions = []Action{ActionKeyCreated, ActionKeyUsed, ActionKeyAuthFailed, ActionKeyRotated, ActionKeyRevoked, ActionKeyUpdated, ActionAuditPurged}
 
 // Valid reports whether a is one of Actions.
 func (a Action) Valid() bool {
@@ -100,4 +101,4 @@ type Event struct {
 }
 
 // IDPrefix starts every audit event id.
-const IDPrefix = "evt_"
+const IDPrefix = apikey.EventIDPrefix

@@ -6,23 +6,24 @@ import (
 	"github.com/agentauri/apikeys/core/apikey"
 )
 
-// flight makes concurrent verifications of the same secret share one store
-// read and one Argon2id computation.
-type flight struct {
+// flight makes concurrent verifications of the same secret share one
+// computation of T: one store read (T the lookup), one Argon2id (T the
+// proof).
+type flight[T any] struct {
 	mu    sync.Mutex
-	calls map[string]*call
+	calls map[string]*call[T]
 }
 
-type call struct {
+type call[T any] struct {
 	wg  sync.WaitGroup
-	p   proof
+	p   T
 	err error
 }
 
-func (f *flight) do(key string, fn func() (proof, error)) (proof, error) {
+func (f *flight[T]) do(key string, fn func() (T, error)) (T, error) {
 	f.mu.Lock()
 	if f.calls == nil {
-		f.calls = make(map[string]*call)
+		f.calls = make(map[string]*call[T])
 	}
 	if c, ok := f.calls[key]; ok {
 		f.mu.Unlock()
@@ -31,7 +32,7 @@ func (f *flight) do(key string, fn func() (proof, error)) (proof, error) {
 	}
 	// Until fn returns, a follower that wakes (say, after a panic) sees a
 	// failure, never a zero value taken for success.
-	c := &call{err: apikey.ErrUnavailable}
+	c := &call[T]{err: apikey.ErrUnavailable}
 	c.wg.Add(1)
 	f.calls[key] = c
 	f.mu.Unlock()

@@ -60,11 +60,12 @@ type Options struct {
 
 // Service implements ports.KeyService.
 type Service struct {
-	d      Deps
-	opt    Options
-	flight flight
-	inval  invalidations
-	sums   summaries
+	d       Deps
+	opt     Options
+	lookups flight[lookup]
+	proofs  flight[bool]
+	inval   invalidations
+	sums    summaries
 }
 
 var _ ports.KeyService = (*Service)(nil)
@@ -132,23 +133,57 @@ func mayChange(p apikey.Principal, scopes apikey.Scopes, env apikey.Environment)
 }
 
 // ValidateName checks a key name: not blank, at most MaxNameLen characters,
-// valid UTF-8 without control characters. It returns the trimmed name.
+// valid UTF-8 (a U+FFFD replacement character, the trace of bytes that
+// were not, is refused too), no control characters, no bidirectional
+// embedding, override or isolate characters (which make a name read
+// otherwise than it is: "Trojan Source"), and not made only of invisible
+// characters. It returns the trimmed name.
 func ValidateName(name string) (string, error) {
 	n := strings.TrimSpace(name)
+	bad := func(msg string) (string, error) {
+		return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: msg}
+	}
 	switch {
 	case n == "":
-		return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: "name must not be empty"}
-	case !utf8.ValidString(n):
-		return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: "name must be valid UTF-8"}
+		return bad("name must not be empty")
+	case !utf8.ValidString(n) || strings.ContainsRune(n, utf8.RuneError):
+		return bad("name must be valid UTF-8")
 	case utf8.RuneCountInString(n) > MaxNameLen:
-		return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: fmt.Sprintf("name must be at most %d characters", MaxNameLen)}
+		return bad(fmt.Sprintf("name must be at most %d characters", MaxNameLen))
 	}
+	visible := false
 	for _, r := range n {
-		if unicode.IsControl(r) {
-			return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: "name must not contain control characters"}
+		switch {
+		case unicode.IsControl(r):
+			return bad("name must not contain control characters")
+		case isBidiControl(r):
+			return bad(fmt.Sprintf("name must not contain bidirectional control characters (U+%04X)", r))
+		case !invisible(r):
+			visible = true
 		}
 	}
+	if !visible {
+		return bad("name must contain a visible character")
+	}
 	return n, nil
+}
+
+// isBidiControl reports whether r is a bidirectional embedding, override
+// or isolate character (U+202A-U+202E, U+2066-U+2069) or the Arabic
+// letter mark (U+061C).
+func isBidiControl(r rune) bool {
+	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 || r == 0x061C
+}
+
+// invisible reports whether r shows nothing by itself: white space, a
+// format character (zero-width space, joiners, marks), a variation
+// selector, another default-ignorable code point (Hangul fillers…), the
+// blank Braille pattern, or a nonspacing mark (which, alone, has nothing
+// to sit on).
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Variation_Selector, r) ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || r == 0x2800 || r == 0x115F || r == 0x1160 ||
+		r == 0x3164 || r == 0xFFA0 || unicode.Is(unicode.Mn, r)
 }
 
 func (s *Service) newID(prefix string, n int) (string, error) {
@@ -193,6 +228,9 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		return ports.Issued{}, err
 	}
 	org := in.OrganizationID
+	if org != "" && !apikey.ValidOrganizationID(org) {
+		return ports.Issued{}, apikey.InvalidOrganizationID("organization_id")
+	}
 	if org == "" {
 		if len(p.Organizations) != 1 {
 			return ports.Issued{}, &apikey.ValidationError{Field: "organization_id", Code: "invalid_request", Message: "organization_id is required"}
@@ -225,25 +263,11 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 	if err != nil {
 		return ports.Issued{}, err
 	}
-	now := st.Time
-	var expires *time.Time
-	if in.ExpiresAt != nil {
-		e := in.ExpiresAt.UTC().Truncate(time.Microsecond)
-		if !e.After(now) {
-			return ports.Issued{}, &apikey.ValidationError{Field: "expires_at", Code: "invalid_expires_at", Message: "expires_at must be in the future"}
-		}
-		expires = &e
+	o, err := s.createOptions(org, in, st.Time)
+	if err != nil {
+		return ports.Issued{}, err
 	}
-	limit, ok := s.opt.KeyDefaults.For(org)
-	if in.RateLimit != nil {
-		if err := in.RateLimit.Validate(); err != nil {
-			return ports.Issued{}, err
-		}
-		limit, ok = *in.RateLimit, true
-	}
-	if !ok {
-		limit = apikey.RateLimit{}
-	}
+	now, expires, limit, meta, allow := st.Time, o.expires, o.limit, o.meta, o.allow
 	id, err := s.newID(apikey.IDPrefix, idLen)
 	if err != nil {
 		return ports.Issued{}, err
@@ -256,6 +280,7 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		ID: id, OrganizationID: org, Name: name, Environment: env, Scopes: scopes,
 		Hint: hint, Hash: hash, Lookup: lookup, CreatedAt: now, UpdatedAt: now,
 		ExpiresAt: expires, Version: 1, CreatedBy: p.Actor(), RateLimit: limit,
+		Metadata: meta, IPAllowlist: allow,
 	}
 	details := map[string]any{"name": name, "scopes": scopes.Strings(), "environment": string(env)}
 	if expires != nil {
@@ -264,12 +289,58 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 	if !limit.IsZero() {
 		details["rate_limit"] = limit.String()
 	}
+	if len(allow) > 0 {
+		details["ip_allowlist"] = allow.Strings()
+	}
+	if !meta.IsZero() {
+		details["metadata"] = metadataValue(meta)
+	}
 	ev := audit.Change(st, audit.ActionKeyCreated, p.Actor(), org, id, in.Request, details)
 	if err := s.d.Store.CreateKey(ctx, k, ev); err != nil {
 		return ports.Issued{}, fmt.Errorf("create key: %w", err)
 	}
 	s.prime(lookup, apikey.VerifiedFrom(k), s.inval.seq.Load())
 	return ports.Issued{Key: k, Secret: secret}, nil
+}
+
+// keyOptions are the optional settings of a key being created.
+type keyOptions struct {
+	expires *time.Time
+	limit   apikey.RateLimit
+	meta    apikey.Metadata
+	allow   apikey.IPAllowlist
+}
+
+// createOptions validates the optional settings of in at now; a key of
+// org created without a rate limit gets the organization's default.
+func (s *Service) createOptions(org string, in ports.CreateInput, now time.Time) (keyOptions, error) {
+	var o keyOptions
+	if in.ExpiresAt != nil {
+		e := in.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !e.After(now) {
+			return o, &apikey.ValidationError{Field: "expires_at", Code: "invalid_expires_at", Message: "expires_at must be in the future"}
+		}
+		o.expires = &e
+	}
+	if limit, ok := s.opt.KeyDefaults.For(org); ok {
+		o.limit = limit
+	}
+	if in.RateLimit != nil {
+		if err := in.RateLimit.Validate(); err != nil {
+			return o, err
+		}
+		o.limit = *in.RateLimit
+	}
+	var err error
+	if in.Metadata != nil {
+		if o.meta, err = apikey.ParseMetadata(in.Metadata); err != nil {
+			return o, err
+		}
+	}
+	if o.allow, err = apikey.ParseIPAllowlist(in.IPAllowlist); err != nil {
+		return o, err
+	}
+	return o, nil
 }
 
 // Get returns a key the principal may see; any other id is ErrNotFound.
@@ -297,6 +368,11 @@ func (s *Service) load(ctx context.Context, p apikey.Principal, id string) (apik
 	return k, nil
 }
 
+// invalidCursor refuses a cursor that cannot be a position in the keys.
+func invalidCursor() error {
+	return &apikey.ValidationError{Field: "cursor", Code: "invalid_cursor", Message: "cursor is not one this API returned"}
+}
+
 // List returns a page of the keys the principal may see, newest first.
 func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInput) (ports.KeyPage, error) {
 	if err := p.RequireManage(); err != nil {
@@ -304,6 +380,9 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 	}
 	orgs := p.Organizations
 	if in.OrganizationID != "" {
+		if !apikey.ValidOrganizationID(in.OrganizationID) {
+			return ports.KeyPage{}, apikey.InvalidOrganizationID("organization_id")
+		}
 		if !p.MemberOf(in.OrganizationID) {
 			return ports.KeyPage{}, apikey.ForbiddenOrganization("organization_id", in.OrganizationID)
 		}
@@ -312,6 +391,9 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 	limit, err := paging.Size(in.Limit, DefaultListLimit, MaxListLimit)
 	if err != nil {
 		return ports.KeyPage{}, err
+	}
+	if in.After != nil && (!apikey.ValidKeyID(in.After.ID) || !apikey.ValidTime(in.After.Time)) {
+		return ports.KeyPage{}, invalidCursor()
 	}
 	if len(orgs) == 0 {
 		return ports.KeyPage{Keys: []apikey.Key{}}, nil

@@ -142,8 +142,10 @@ func requiredScopes(names []string) (apikey.Scopes, error) {
 }
 
 // authenticate proves secret, setting v's outcome and, when the secret
-// identifies a key (valid, revoked or expired), the key's facts. It
-// returns an error only when it cannot decide.
+// identifies a key (valid, revoked, expired, or refused at the client's
+// address), the key's facts. It returns an error only when it cannot
+// decide. A key's IP allowlist is checked before Argon2id, so that a
+// refused address costs none.
 func (s *Service) authenticate(ctx context.Context, secret string, v *ports.Verification) error {
 	if _, err := apikey.Parse(secret); err != nil {
 		v.Outcome = parseOutcome(err)
@@ -156,64 +158,99 @@ func (s *Service) authenticate(ctx context.Context, secret string, v *ports.Veri
 			return ErrStale
 		}
 		v.Key, v.CacheHit, v.Outcome = k, true, apikey.OutcomeOK
-		if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+		switch {
+		case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
 			v.Outcome = apikey.OutcomeExpired
+		case !k.IPAllowlist.Allows(v.Request.ClientIP):
+			v.Outcome = apikey.OutcomeIPNotAllowed
 		}
 		return nil
 	}
 	if over, err := s.throttled(ctx, v); over || err != nil {
 		return err
 	}
-	r, err := s.flight.do(digest, func() (proof, error) { return s.prove(ctx, secret, digest) })
+	l, err := s.lookups.do(digest, func() (lookup, error) { return s.find(ctx, digest) })
 	if err != nil {
 		return err
 	}
-	v.Key, v.Outcome = r.key, r.outcome
-	return nil
-}
-
-// proof is what proving a secret against the store established.
-type proof struct {
-	key     apikey.Verified
-	outcome apikey.Outcome
-}
-
-// prove looks the secret's digest up, checks the key's status and runs
-// Argon2id, caching a proven key unless it was invalidated meanwhile.
-func (s *Service) prove(ctx context.Context, secret, digest string) (proof, error) {
-	start := s.inval.seq.Load()
-	k, err := s.d.Store.FindByLookup(ctx, digest)
-	if errors.Is(err, apikey.ErrNotFound) {
-		return proof{outcome: apikey.OutcomeUnknown}, nil
+	v.Key, v.Outcome = l.facts, l.outcome
+	if l.outcome != apikey.OutcomeOK {
+		return nil
 	}
+	if !l.facts.IPAllowlist.Allows(v.Request.ClientIP) {
+		v.Outcome = apikey.OutcomeIPNotAllowed
+		return nil
+	}
+	ok, err := s.proofs.do(digest, func() (bool, error) { return s.prove(ctx, secret, digest, l) })
 	if err != nil {
-		return proof{}, fmt.Errorf("find key: %w", err)
-	}
-	facts := apikey.VerifiedFrom(k)
-	switch k.Status(s.now()) {
-	case apikey.StatusRevoked:
-		return proof{key: facts, outcome: apikey.OutcomeRevoked}, nil
-	case apikey.StatusExpired:
-		return proof{key: facts, outcome: apikey.OutcomeExpired}, nil
-	}
-	ok, err := s.d.Hasher.Compare(ctx, secret, k.Hash)
-	if err != nil {
-		return proof{}, fmt.Errorf("compare hash: %w", err)
+		return err
 	}
 	if !ok {
 		// The digest matched but the hash did not: a digest collision or
 		// a tampered row. The secret identifies no key.
-		return proof{outcome: apikey.OutcomeUnknown}, nil
+		v.Key, v.Outcome = apikey.Verified{}, apikey.OutcomeUnknown
 	}
-	if s.inval.unchangedSince(facts.KeyID, start) {
+	return nil
+}
+
+// lookup is what the store says of a secret's digest: the key it belongs
+// to and the outcome its state decides (OutcomeOK: a candidate, still to
+// be proven with Argon2id), read after invalidation sequence start.
+type lookup struct {
+	facts   apikey.Verified
+	hash    string
+	outcome apikey.Outcome
+	start   uint64
+}
+
+// find looks the secret's digest up and decides what the key's state
+// decides: unknown, revoked, expired, or a candidate.
+func (s *Service) find(ctx context.Context, digest string) (lookup, error) {
+	start := s.inval.seq.Load()
+	k, err := s.d.Store.FindByLookup(ctx, digest)
+	if errors.Is(err, apikey.ErrNotFound) {
+		return lookup{outcome: apikey.OutcomeUnknown}, nil
+	}
+	if err != nil {
+		return lookup{}, fmt.Errorf("find key: %w", err)
+	}
+	if !apikey.ValidOrganizationID(k.OrganizationID) {
+		// Only a row written before the identifier syntax existed (or
+		// behind the service's back) can hold such an organization id:
+		// it authenticates nobody, so no principal ever carries an
+		// organization id the syntax refuses.
+		return lookup{outcome: apikey.OutcomeUnknown}, nil
+	}
+	l := lookup{facts: apikey.VerifiedFrom(k), hash: k.Hash, outcome: apikey.OutcomeOK, start: start}
+	switch k.Status(s.now()) {
+	case apikey.StatusRevoked:
+		l.outcome = apikey.OutcomeRevoked
+	case apikey.StatusExpired:
+		l.outcome = apikey.OutcomeExpired
+	}
+	return l, nil
+}
+
+// prove runs Argon2id for a candidate key, caching it once proven unless it
+// was invalidated since its lookup.
+func (s *Service) prove(ctx context.Context, secret, digest string, l lookup) (bool, error) {
+	ok, err := s.d.Hasher.Compare(ctx, secret, l.hash)
+	if err != nil {
+		return false, fmt.Errorf("compare hash: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	facts := l.facts
+	if s.inval.unchangedSince(facts.KeyID, l.start) {
 		s.d.Cache.Put(digest, facts)
 		// An invalidation that ran between the check and the Put may
 		// have missed the new entry: apply it again.
-		if !s.inval.unchangedSince(facts.KeyID, start) {
+		if !s.inval.unchangedSince(facts.KeyID, l.start) {
 			s.d.Cache.InvalidateKeys(facts.KeyID)
 		}
 	}
-	return proof{key: facts, outcome: apikey.OutcomeOK}, nil
+	return true, nil
 }
 
 // parseOutcome is the outcome of a secret apikey.Parse refused.

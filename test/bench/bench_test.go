@@ -7,11 +7,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -121,6 +123,44 @@ func newFixture(b *testing.B, cache ports.VerifyCache) *fixture {
 	return &fixture{svc: svc, secret: iss.Secret, queue: queue}
 }
 
+// limitedKey creates a key with the largest rate limit a key may have,
+// so that every verification takes from its budget but none is refused.
+func (f *fixture) limitedKey(b *testing.B) string {
+	b.Helper()
+	iss, err := f.svc.Create(context.Background(), apikey.Principal{Subject: "bench", Organizations: []string{org}},
+		ports.CreateInput{Name: "bench limited", OrganizationID: org, Scopes: []string{"triggers:read", "events:read"},
+			RateLimit: &apikey.RateLimit{Limit: apikey.MaxRateLimit, Window: apikey.WindowSecond}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return iss.Secret
+}
+
+// fenced creates a key like the fixture's with a full IP allowlist
+// (apikey.MaxIPAllowlist networks, the one holding the benchmark's
+// 127.0.0.1 last, so that every check scans them all) and
+// apikey.MaxMetadataBytes of metadata, and returns its secret.
+func (f *fixture) fenced(b *testing.B) string {
+	b.Helper()
+	allow := make([]string, 0, apikey.MaxIPAllowlist)
+	for i := range apikey.MaxIPAllowlist - 1 {
+		allow = append(allow, fmt.Sprintf("10.%d.%d.0/24", i/256, i%256))
+	}
+	allow = append(allow, "127.0.0.0/8")
+	head := `{"customer":"cus_0123456789","plan":"enterprise","pad":"`
+	meta := head + strings.Repeat("x", apikey.MaxMetadataBytes-len(head)-2) + `"}`
+	iss, err := f.svc.Create(context.Background(), apikey.Principal{Subject: "bench", Organizations: []string{org}},
+		ports.CreateInput{Name: "bench fenced", OrganizationID: org, Scopes: []string{"triggers:read", "events:read"},
+			IPAllowlist: allow, Metadata: []byte(meta)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(iss.Key.Metadata) != apikey.MaxMetadataBytes || len(iss.Key.IPAllowlist) != apikey.MaxIPAllowlist {
+		b.Fatalf("fenced key: %d bytes of metadata, %d networks", len(iss.Key.Metadata), len(iss.Key.IPAllowlist))
+	}
+	return iss.Secret
+}
+
 // drain waits, within the timed region, until every usage event is
 // stored: the audit writer's work belongs to each verification, and
 // without it the queue would absorb the first runs and skew b.N.
@@ -185,6 +225,25 @@ func BenchmarkVerify(b *testing.B) {
 			for pb.Next() {
 				if o, err := f.use(ctx, f.secret); err != nil || o != apikey.OutcomeOK {
 					b.Error(err)
+					return
+				}
+			}
+		})
+		f.drain(b)
+	})
+	b.Run("cache_hit_fenced", func(b *testing.B) {
+		// cache_hit with a 100-entry IP allowlist and 1 KiB of metadata.
+		f := newFixture(b, nil)
+		secret := f.fenced(b)
+		if o, err := f.use(ctx, secret); err != nil || o != apikey.OutcomeOK {
+			b.Fatal(o, err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if o, err := f.use(ctx, secret); err != nil || o != apikey.OutcomeOK {
+					b.Error(o, err)
 					return
 				}
 			}
@@ -279,6 +338,16 @@ func BenchmarkHTTP(b *testing.B) {
 	b.Run("verify", func(b *testing.B) {
 		f := newFixture(b, nil)
 		serve(b, api(b, f), f.secret, http.StatusOK, f)
+	})
+	b.Run("verify_rate_limited", func(b *testing.B) {
+		f := newFixture(b, nil)
+		serve(b, api(b, f), f.limitedKey(b), http.StatusOK, f)
+	})
+	b.Run("verify_fenced", func(b *testing.B) {
+		// verify with a 100-entry IP allowlist and 1 KiB of metadata in
+		// the answer.
+		f := newFixture(b, nil)
+		serve(b, api(b, f), f.fenced(b), http.StatusOK, f)
 	})
 	b.Run("bad_checksum", func(b *testing.B) {
 		f := newFixture(b, nil)

@@ -3,6 +3,7 @@ package contract
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 // cloneKey returns a copy of k that shares no memory with it.
 func cloneKey(k apikey.Key) apikey.Key {
 	k.Scopes = slices.Clone(k.Scopes)
+	k.IPAllowlist = slices.Clone(k.IPAllowlist)
 	for _, p := range []**time.Time{&k.ExpiresAt, &k.LastUsedAt, &k.RotatedAt, &k.RevokedAt} {
 		if *p != nil {
 			*p = ptr(**p)
@@ -28,6 +30,9 @@ func cloneKey(k apikey.Key) apikey.Key {
 func scribbleKey(k apikey.Key) {
 	for i := range k.Scopes {
 		k.Scopes[i] = "scribbled:" + k.Scopes[i]
+	}
+	for i := range k.IPAllowlist {
+		k.IPAllowlist[i] = netip.MustParsePrefix("192.0.2.0/24")
 	}
 	for _, p := range []*time.Time{k.ExpiresAt, k.LastUsedAt, k.RotatedAt, k.RevokedAt} {
 		if p != nil {
@@ -81,6 +86,7 @@ func testKeyCopies(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	k := newKey(newOrgID(), at(0))
 	k.ExpiresAt = ptr(at(90 * 24 * time.Hour))
 	k.LastUsedAt = ptr(at(time.Minute))
+	k.IPAllowlist = allowlist(t, "203.0.113.0/24", "2001:db8::/32")
 	want := cloneKey(k)
 	ev := keyEvent(audit.ActionKeyCreated, k, k.CreatedAt)
 	wantEv := ev

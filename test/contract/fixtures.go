@@ -207,6 +207,8 @@ func diffKey(got, want apikey.Key) []string {
 	diffField(&d, "Version", got.Version, want.Version)
 	diffField(&d, "CreatedBy", got.CreatedBy, want.CreatedBy)
 	diffField(&d, "RateLimit", got.RateLimit, want.RateLimit)
+	diffField(&d, "Metadata", got.Metadata, want.Metadata)
+	diffField(&d, "IPAllowlist", got.IPAllowlist.Strings(), want.IPAllowlist.Strings())
 	return d
 }
 

@@ -58,7 +58,16 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"Revoke/Missing", testRevokeMissing},
 			{"Revoke/ConcurrentSameKey", testConcurrentRevokes},
 			{"Revoke/FailedEventRollsBack", testRevokeEventRollback},
+			{"Update/Success", testUpdateSuccess},
+			{"Update/Revoked", testUpdateRevoked},
+			{"Update/Missing", testUpdateMissing},
+			{"Update/ChangeRefused", testUpdateRefused},
+			{"Update/FailedEventRollsBack", testUpdateEventRollback},
+			{"Update/ConcurrentUpdates", testConcurrentUpdates},
+			{"Update/ConcurrentRotate", testUpdateConcurrentRotate},
+			{"Update/ConcurrentRevoke", testUpdateConcurrentRevoke},
 			{"InvalidatedSince", testInvalidatedSince},
+			{"Identifiers/Exact", testExactIdentifiers},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +92,8 @@ func testCreateGetAllFields(t *testing.T, ks ports.KeyStore, _ ports.AuditStore)
 	k.Version = 7
 	k.CreatedBy = "key:key_parent0000000000"
 	k.RateLimit = apikey.RateLimit{Limit: 250, Window: apikey.WindowMinute}
+	k.Metadata = apikey.Metadata(`{"customer":"cus_42","plan":{"tier":"pro","seats":[1,2.5]},"note":"héllo ☃"}`)
+	k.IPAllowlist = allowlist(t, "203.0.113.0/24", "2001:db8::/32", "198.51.100.7")
 	create(t, ks, k)
 
 	checkKey(t, "GetKey", getKey(t, ks, k.ID), k)

@@ -141,6 +141,17 @@ func TestDocumentedLifecycle(t *testing.T) {
 			t.Fatalf("scopes changed by rotation: %v", got)
 		}
 
+		// Updating a key: rename, narrow the scopes, set an expiry.
+		expires := time.Now().Add(365 * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+		r = s.do("PATCH", "/api/v1/api-keys/"+id, `{"name": "Webhook Server (EU)", "scopes": ["triggers:read"], "expires_at": "`+expires+`"}`, jsonBearer(tok)...)
+		want(t, r, 200)
+		upd := r.json(t)
+		if upd["id"] != id || upd["name"] != "Webhook Server (EU)" || upd["status"] != "active" || upd["expires_at"] != expires ||
+			!reflect.DeepEqual(stringsOf(upd["scopes"]), []string{"triggers:read"}) {
+			t.Fatalf("update %s", r.body)
+		}
+		want(t, s.do("GET", "/api/v1/auth/verify?scope=triggers:write", "", "X-API-Key", newSecret), 403)
+
 		// Revoking API keys.
 		want(t, s.do("DELETE", "/api/v1/api-keys/"+id, "", bearer(tok)...), 204)
 		want(t, s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", newSecret), 401)
@@ -195,7 +206,7 @@ func checkAudit(t *testing.T, e env, s *server, id string) {
 			t.Errorf("event %+v", ev)
 		}
 		switch ev.Action {
-		case audit.ActionKeyCreated, audit.ActionKeyRotated, audit.ActionKeyRevoked:
+		case audit.ActionKeyCreated, audit.ActionKeyRotated, audit.ActionKeyRevoked, audit.ActionKeyUpdated:
 			if ev.Actor != "user:user_1" {
 				t.Errorf("%s actor %q", ev.Action, ev.Actor)
 			}
@@ -210,8 +221,8 @@ func checkAudit(t *testing.T, e env, s *server, id string) {
 	}
 	// The rotated-away secret matches no stored digest, so its failed use is
 	// recorded without a key id; the revoked key's failure names the key.
-	if got[audit.ActionKeyCreated] != 1 || got[audit.ActionKeyRotated] != 1 || got[audit.ActionKeyRevoked] != 1 ||
-		got[audit.ActionKeyUsed] != 2 || got[audit.ActionKeyAuthFailed] != 1 {
+	if got[audit.ActionKeyCreated] != 1 || got[audit.ActionKeyRotated] != 1 || got[audit.ActionKeyRevoked] != 1 || got[audit.ActionKeyUpdated] != 1 ||
+		got[audit.ActionKeyUsed] != 2 || got[audit.ActionKeyAuthFailed] != 2 {
 		t.Fatalf("audit events %v", got)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/gormstore"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/core/apikey"
 )
 
 // Secrets shared by the driver and the servers it starts.
@@ -37,7 +38,10 @@ const (
 	pepperValue = "bench-pepper-0123456789abcdef0123456789abcdef"
 	chainKey    = "bench-audit-chain-key-0123456789abcdef0123"
 	benchOrg    = "org_bench"
-	bigOrg      = "org_big"
+	// fencedScenario is the verification of keys with a full IP
+	// allowlist and metadata, compared with the plain "verify".
+	fencedScenario = "verify fenced"
+	bigOrg         = "org_big"
 )
 
 // plan sizes a run.
@@ -231,6 +235,15 @@ func (r *runner) database(driver string) *dbRun {
 		d.Err = err.Error()
 		r.log("%s failed: %v", driver, err)
 	}
+	if driver == gormstore.DriverSQLite && d.Err == "" && r.ctx.Err() == nil {
+		// The SQLite file the scenarios above left, with their keys.
+		dataDir := filepath.Join(r.work, driver)
+		db := &database{driver: driver, dsn: filepath.Join(dataDir, "apikeys.db")}
+		if err := r.rateLimitScenarios(d, db, dataDir); err != nil {
+			d.RateLimits.Err = err.Error()
+			r.log("rate limits on %s failed: %v", driver, err)
+		}
+	}
 	return d
 }
 
@@ -293,23 +306,32 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}
 	workers := runtime.NumCPU()
 	r.log("create %d keys over HTTP (default Argon2id, %d clients)", r.plan.Hot, workers)
-	hot, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers)
+	hot, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers, nil)
 	if err != nil {
 		return fmt.Errorf("create hot keys: %w", err)
 	}
 	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create (%d keys, %d clients)", r.plan.Hot, workers), Out: o})
 	r.log("create %d more keys for the cold start and rotations", cold)
-	coldKeys, o, err := createOverHTTP(srv.base, token, benchOrg, cold, workers)
+	coldKeys, o, err := createOverHTTP(srv.base, token, benchOrg, cold, workers, nil)
 	if err != nil {
 		return fmt.Errorf("create cold keys: %w", err)
 	}
 	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create (%d keys, %d clients)", cold, workers), Out: o})
 
+	r.log("create %d keys with a %d-entry IP allowlist and %d bytes of metadata", r.plan.Hot, apikey.MaxIPAllowlist, apikey.MaxMetadataBytes)
+	fenced, o, err := createOverHTTP(srv.base, token, benchOrg, r.plan.Hot, workers, fencedExtra())
+	if err != nil {
+		return fmt.Errorf("create fenced keys: %w", err)
+	}
+	d.Management = append(d.Management, mgmt{Name: fmt.Sprintf("create with allowlist and metadata (%d keys, %d clients)", r.plan.Hot, workers), Out: o})
+
 	verifyURL := srv.base + "/api/v1/auth/verify?scope=" + url.QueryEscape(benchScopes[0])
-	hotSecrets := secretsOf(hot)
+	hotSecrets, fencedSecrets := secretsOf(hot), secretsOf(fenced)
 	// Verify each hot key once, so that the warm-up starts with them cached.
-	if o := attack(load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, hotSecrets, true)}); o.Bad > 0 {
-		return fmt.Errorf("first verification of the hot keys: %d failed: %v", o.Bad, o.Errors)
+	for _, secrets := range [][]string{hotSecrets, fencedSecrets} {
+		if o := attack(load{workers: r.plan.Workers, want: 200, target: cycle(verifyURL, secrets, true)}); o.Bad > 0 {
+			return fmt.Errorf("first verification of the hot keys: %d failed: %v", o.Bad, o.Errors)
+		}
 	}
 	steady := []struct {
 		name, desc string
@@ -317,6 +339,9 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 	}{
 		{"verify", fmt.Sprintf("valid key (%d keys in turn), scope check, usage audit", len(hotSecrets)),
 			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200, target: cycle(verifyURL, hotSecrets, false)}},
+		{fencedScenario, fmt.Sprintf("valid key (%d keys in turn) with a %d-entry IP allowlist (scanned to its last entry) and %d bytes of metadata (in the answer), scope check, usage audit",
+			len(fencedSecrets), apikey.MaxIPAllowlist, apikey.MaxMetadataBytes),
+			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200, target: cycle(verifyURL, fencedSecrets, false)}},
 		{"bad checksum", "well-formed key whose checksum fails",
 			load{workers: r.plan.Workers, dur: r.plan.Duration, want: 401, target: cycle(verifyURL, mustBadChecksums(1000), false)}},
 		{"unknown key", "random key with a valid checksum, matching no key",
@@ -347,7 +372,14 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 		}
 	}
 
-	// Cold start: every key verified for the first time, 64 clients.
+	// Cold start: every key verified for the first time, 64 clients. The
+	// instance that creates a key primes its own cache with it, so the
+	// cold start runs on a restarted one, as on any other instance.
+	srv.stop()
+	if srv, err = r.startServer(db, dataDir, "1b"); err != nil {
+		return err
+	}
+	verifyURL = srv.base + "/api/v1/auth/verify?scope=" + url.QueryEscape(benchScopes[0])
 	hash, err := hashTime(5)
 	if err != nil {
 		return err
@@ -531,9 +563,17 @@ func (r *runner) gateway(srv, up *proc, secrets []string) (*gatewayRun, error) {
 	return g, nil
 }
 
-// startServer starts apikeys on db with the default settings (plus any
-// -set overrides) and a debug listener.
+// startServer starts apikeys on db with the default settings but the abuse
+// limits off (unthrottledEnv), plus any -set overrides, and a debug
+// listener.
 func (r *runner) startServer(db *database, dataDir, tag string) (*proc, error) {
+	return r.startServerEnv(db, dataDir, tag, unthrottledEnv)
+}
+
+// startServerEnv starts apikeys on db with the default settings, the
+// settings given (as environment variables), any -set overrides and a
+// debug listener.
+func (r *runner) startServerEnv(db *database, dataDir, tag string, settings []string) (*proc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -547,15 +587,8 @@ func (r *runner) startServer(db *database, dataDir, tag string) (*proc, error) {
 		"APIKEYS_HTTP_ADDR=" + addr, "APIKEYS_DEBUG_ADDR=" + debug, "APIKEYS_DATA_DIR=" + dataDir,
 		"APIKEYS_STORAGE_DRIVER=" + db.driver, "APIKEYS_STORAGE_DSN=" + db.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
 		"APIKEYS_JWT_SECRET=" + jwtSecret, "APIKEYS_SECURITY_PEPPER=" + pepperValue, "APIKEYS_AUDIT_CHAIN_KEY=" + chainKey,
-		// The driver creates and rotates keys as fast as the machine hashes
-		// them, which the per-principal management limit (10/s) refuses.
-		"APIKEYS_SECURITY_MANAGEMENT_LIMIT_RATE=0",
-		// Every request comes from 127.0.0.1: the per-address throttle of
-		// failed authentications would answer the bad-key scenarios 429
-		// after their first 100 requests (its cost is in the Go benchmarks).
-		"APIKEYS_SECURITY_FAILED_AUTH_LIMIT=0",
 	}
-	env = append(append(env, r.gatewayEnv...), r.extraEnv...)
+	env = append(append(append(env, settings...), r.gatewayEnv...), r.extraEnv...)
 	return startProc("apikeys", r.server, []string{"serve", "--config", r.config}, env,
 		"http://"+addr, "http://"+debug, filepath.Join(r.work, fmt.Sprintf("server-%s-%s.log", db.driver, tag)))
 }

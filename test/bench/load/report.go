@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/app"
+	"github.com/agentauri/apikeys/core/apikey"
 )
 
 // counters are the growth of the server's counters over a scenario.
@@ -91,6 +92,7 @@ type dbRun struct {
 	Seed            *seedInfo
 	List            *scenario
 	Distinct        *distinct
+	RateLimits      *rateLimitRun
 	Gateway         *gatewayRun
 	Err             string
 }
@@ -309,8 +311,8 @@ func (r *report) markdown() string {
 	w("- Server: the real binary, `apikeys serve --config configs/default.yaml`, default settings: Argon2id m=%d KiB, t=%d, p=%d, "+
 		"pool of NumCPU computations; verification cache of %d keys, TTL %s; usage audit on, queue of %d in %s mode, batches of %d or every %s; "+
 		"log at %s (JSON, to a file), verification access lines at %s; invalidation poll every %s. Set for the run: listen and debug addresses, "+
-		"data dir, DSN, a fixed JWT secret and pepper; the management limit and the per-address failed-authentication throttle off "+
-		"(all load comes from 127.0.0.1); gateway mode in front of the gateway scenarios' upstream, with configs/routes.example.yaml.",
+		"data dir, DSN, a fixed JWT secret and pepper, and the abuse limits off (`security.failed_auth.limit=0`, `security.management_limit.rate=0`): "+
+		"the failure scenarios measure what a failure costs, and the set-up creates keys faster than a principal may; the rate-limit scenarios run with them on. Gateway mode is on in front of the gateway scenarios' upstream, with configs/routes.example.yaml.",
 		def.Security.Argon2.MemoryKiB, def.Security.Argon2.Iterations, def.Security.Argon2.Parallelism, def.Security.CacheSize, def.Security.CacheTTL,
 		def.Audit.QueueCapacity, def.Audit.OnFull, def.Audit.BatchSize, def.Audit.FlushInterval, def.Log.Level, def.Log.VerifyLevel,
 		def.Security.InvalidationPoll)
@@ -378,6 +380,12 @@ func (r *report) targets(w func(string, ...any)) {
 				w("| Verification (%s) ≥ 0.5× ceiling req/s | %.0f vs %.0f req/s = **%.2f×** (CPU-normalized %.2f×; p99 %s vs %s) | %s |\n", d.Driver, v.Out.Rate, ceil.Rate, x, cpuRatio(*v, cs), ms(v.Out.P99), ms(ceil.P99), verdict(x >= 0.5 && v.Out.Bad == 0))
 			}
 		}
+		if f, v := d.scenario(fencedScenario), d.scenario("verify"); f != nil && v != nil {
+			x, c := ratio(f.Out.Rate, v.Out.Rate), ratio(v.cpuPerRequest(), f.cpuPerRequest())
+			w("| Verification with a %d-entry IP allowlist and %d bytes of metadata (%s) within 5%% of a plain key | %.0f vs %.0f req/s = **%.3f×** (CPU per request %.3f× the plain key's); p99 %s vs %s | %s |\n",
+				apikey.MaxIPAllowlist, apikey.MaxMetadataBytes, d.Driver, f.Out.Rate, v.Out.Rate, x, ratio(f.cpuPerRequest(), v.cpuPerRequest()), ms(f.Out.P99), ms(v.Out.P99),
+				verdict(f.Out.Bad == 0 && (x >= 0.95 || c >= 0.95)))
+		}
 		if v := d.scenario("bad checksum"); v != nil && d.Driver == "sqlite" {
 			x := ratio(v.Out.Rate, ceil.Rate)
 			c := v.Counters
@@ -410,6 +418,9 @@ func (r *report) targets(w func(string, ...any)) {
 		}
 		if l := d.List; l != nil {
 			w("| List 100 of %d keys (%s) p50 ≤ 10 ms | p50 %s, p99 %s | %s |\n", d.Seed.BigOrg, d.Driver, ms(l.Out.P50), ms(l.Out.P99), verdict(l.Out.P50 <= 10*time.Millisecond && l.Out.Bad == 0))
+		}
+		if rl := d.RateLimits; rl != nil {
+			rl.targets(w, cs)
 		}
 		if g := d.Gateway; g != nil {
 			b, o := g.bare(), g.Gateway.Out
@@ -489,6 +500,9 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 			"at most %d Argon2id computations in flight (pool %d) × %d KiB = %s of Argon2 memory; peak RSS %s.\n\n",
 			cs.Keys, cs.Scenario.Workers, ms(o.Elapsed), cs.Keys, ms(cs.HashTime), r.Machine.Cores, ms(expect), ms(o.P50), ms(o.P99), o.Bad,
 			c.Argon2, c.pathReads(), cs.PeakInFlight, cs.MaxConcurrent, cs.MemoryKiB, mib(uint64(cs.PeakInFlight)*uint64(cs.MemoryKiB)<<10), mib(cs.Scenario.PeakRSS))
+	}
+	if rl := d.RateLimits; rl != nil {
+		rl.section(w, d.ceiling())
 	}
 	if len(d.Management) > 0 {
 		w("**Management** (over HTTP with a JWT; each create or rotate computes one Argon2id at the default parameters):\n\n")

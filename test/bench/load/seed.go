@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -148,16 +149,37 @@ type issued struct {
 
 // createOverHTTP makes n keys in org through POST /api/v1/api-keys with
 // the server's configured hasher, workers at a time, and returns them
-// with the attack's outcome (the management figures).
-func createOverHTTP(base, token, org string, n, workers int) ([]issued, outcome, error) {
+// with the attack's outcome (the management figures). The members of
+// extra are added to each body.
+func createOverHTTP(base, token, org string, n, workers int, extra map[string]any) ([]issued, outcome, error) {
 	reqs := make([]vegeta.Target, n)
 	for i := range reqs {
-		body, _ := json.Marshal(map[string]any{
+		req := map[string]any{
 			"name": fmt.Sprintf("bench key %d", i), "organization_id": org, "scopes": benchScopes,
-		})
+		}
+		for k, v := range extra {
+			req[k] = v
+		}
+		body, _ := json.Marshal(req)
 		reqs[i] = jsonTarget("POST", base+"/api/v1/api-keys", token, body)
 	}
 	return collect(reqs, workers, 201)
+}
+
+// fencedExtra is what the fenced keys add to a plain key: an IP
+// allowlist of apikey.MaxIPAllowlist networks whose only match for the
+// load generator (127.0.0.1) sorts last, so that every verification scans
+// the whole list, and metadata of exactly apikey.MaxMetadataBytes.
+func fencedExtra() map[string]any {
+	allow := make([]string, 0, apikey.MaxIPAllowlist)
+	for i := range apikey.MaxIPAllowlist - 1 {
+		allow = append(allow, fmt.Sprintf("10.%d.%d.0/24", i/256, i%256))
+	}
+	allow = append(allow, "127.0.0.0/8")
+	meta := map[string]any{"customer": "cus_0123456789", "plan": "enterprise"}
+	enc, _ := json.Marshal(meta)
+	meta["pad"] = strings.Repeat("x", apikey.MaxMetadataBytes-len(enc)-len(`,"pad":""`))
+	return map[string]any{"ip_allowlist": allow, "metadata": meta}
 }
 
 // rotateOverHTTP rotates each key once through POST .../{id}/rotate.
