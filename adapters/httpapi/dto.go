@@ -25,6 +25,9 @@ type keyJSON struct {
 	RateLimit      *rateLimitJSON  `json:"rate_limit"`
 	Metadata       json.RawMessage `json:"metadata"`
 	IPAllowlist    []string        `json:"ip_allowlist"`
+	// The secret a rotation with a grace period replaced, while it works.
+	PreviousKeyHint      *string    `json:"previous_key_hint"`
+	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
 }
 
 // issuedJSON is a key with its secret, shown once at creation.
@@ -59,6 +62,9 @@ type rotatedJSON struct {
 	RateLimit      *rateLimitJSON  `json:"rate_limit"`
 	Metadata       json.RawMessage `json:"metadata"`
 	IPAllowlist    []string        `json:"ip_allowlist"`
+	// The secret a rotation with a grace period replaced, while it works.
+	PreviousKeyHint      *string    `json:"previous_key_hint"`
+	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
 }
 
 type listJSON struct {
@@ -90,6 +96,10 @@ type verifyJSON struct {
 	ExpiresAt      *time.Time      `json:"expires_at"`
 	RateLimit      *budgetJSON     `json:"rate_limit,omitempty"`
 	Metadata       json.RawMessage `json:"metadata"`
+	// Secret is "current", or "previous" for the secret a rotation with a
+	// grace period replaced, which stops working at SecretExpiresAt.
+	Secret          string     `json:"secret"`
+	SecretExpiresAt *time.Time `json:"secret_expires_at,omitempty"`
 }
 
 // budgetJSON is the state of a limited key's request budget in a verify
@@ -133,12 +143,24 @@ func scopeStrings(ss apikey.Scopes) []string {
 }
 
 func toKeyJSON(k apikey.Key, now time.Time) keyJSON {
-	return keyJSON{
+	out := keyJSON{
 		ID: k.ID, Name: k.Name, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint, Status: string(k.Status(now)), CreatedAt: k.CreatedAt,
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RotatedAt: k.RotatedAt, RevokedAt: k.RevokedAt,
 		RateLimit: rateLimitOf(k.RateLimit), Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
 	}
+	out.PreviousKeyHint, out.PreviousKeyExpiresAt = previousOf(k, now)
+	return out
+}
+
+// previousOf is the hint and end of k's previous secret while it works at
+// now; nil, nil otherwise.
+func previousOf(k apikey.Key, now time.Time) (*string, *time.Time) {
+	if !k.PreviousLive(now) {
+		return nil, nil
+	}
+	hint, until := k.PreviousHint, *k.PreviousExpiresAt
+	return &hint, &until
 }
 
 // metadataOf is a key's metadata as the API shows it: the object, or null.

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -110,15 +112,49 @@ func (s *Server) getKey(c *gin.Context) {
 	c.JSON(http.StatusOK, toKeyJSON(k, time.Now()))
 }
 
+// rotateRequest is the optional body of POST /api/v1/api-keys/{id}/rotate.
+type rotateRequest struct {
+	// GracePeriod is how long the replaced secret keeps working: a Go
+	// duration ("90m", "24h") or whole days ("7d"); "0" or absent: none.
+	GracePeriod *string `json:"grace_period"`
+}
+
+// parseGrace reads a grace period: whole days ("7d") or a Go duration.
+func parseGrace(v string) (time.Duration, error) {
+	bad := &apikey.ValidationError{Field: "grace_period", Code: "invalid_grace_period",
+		Message: `grace_period must be a duration such as "30m", "24h" or "7d"`}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 10000 {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, bad
+	}
+	return d, nil
+}
+
 func (s *Server) rotateKey(c *gin.Context) {
+	in := ports.RotateInput{}
 	if c.Request.ContentLength > 0 {
-		// Rotation takes no options; refuse a body rather than ignore it.
-		var empty struct{}
-		if !s.decodeJSON(c, &empty) {
+		var req rotateRequest
+		if !s.decodeJSON(c, &req) {
 			return
 		}
+		if req.GracePeriod != nil {
+			g, err := parseGrace(*req.GracePeriod)
+			if err != nil {
+				s.writeError(c, err)
+				return
+			}
+			in.Grace = g
+		}
 	}
-	issued, err := s.keys.Rotate(c.Request.Context(), principal(c), c.Param("id"), s.requestInfo(c))
+	in.Request = s.requestInfo(c)
+	issued, err := s.keys.Rotate(c.Request.Context(), principal(c), c.Param("id"), in)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -129,11 +165,13 @@ func (s *Server) rotateKey(c *gin.Context) {
 		rotated = *k.RotatedAt
 	}
 	c.Header("Cache-Control", "no-store")
+	prevHint, prevUntil := previousOf(k, time.Now())
 	c.JSON(http.StatusOK, rotatedJSON{
 		ID: k.ID, Key: issued.Secret, Name: k.Name, RotatedAt: rotated, OrganizationID: k.OrganizationID,
 		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
 		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
 		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
+		PreviousKeyHint: prevHint, PreviousKeyExpiresAt: prevUntil,
 	})
 }
 

@@ -35,6 +35,9 @@ func (s *Store) CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) err
 	}
 	s.keys[k.ID] = storedKey(k)
 	s.byLookup[k.Lookup] = k.ID
+	if k.PreviousLookup != "" {
+		s.previous[k.PreviousLookup] = k.ID
+	}
 	s.addEvent(rec)
 	return nil
 }
@@ -53,19 +56,21 @@ func (s *Store) GetKey(ctx context.Context, id string) (apikey.Key, error) {
 	return copyKey(rec.key), nil
 }
 
-// FindByLookup returns the key whose lookup digest is digest, revoked or
-// not, or apikey.ErrNotFound.
+// FindByLookup returns the key, revoked or not, whose secret, previous
+// secret or retired secret has the lookup digest digest (in that order of
+// preference), or apikey.ErrNotFound.
 func (s *Store) FindByLookup(ctx context.Context, digest string) (apikey.Key, error) {
 	if err := check(ctx, "find key"); err != nil {
 		return apikey.Key{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	id, ok := s.byLookup[digest]
-	if !ok {
-		return apikey.Key{}, fmt.Errorf("find key: %w", apikey.ErrNotFound)
+	for _, m := range []map[string]string{s.byLookup, s.previous, s.retired} {
+		if id, ok := m[digest]; ok {
+			return copyKey(s.keys[id].key), nil
+		}
 	}
-	return copyKey(s.keys[id].key), nil
+	return apikey.Key{}, fmt.Errorf("find key: %w", apikey.ErrNotFound)
 }
 
 // ListKeys returns one page of the keys of q.OrganizationIDs, newest first
@@ -110,7 +115,9 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 
 // RotateKey replaces the secret material of r.KeyID if its version is still
 // r.ExpectVersion and it is not revoked, bumps the version, marks the key
-// invalidated at r.At and records ev, all together. It returns the updated
+// invalidated at r.At, retires the replaced secret's digest, keeps the
+// replaced secret as the previous one until r.PreviousUntil when set (else
+// drops any previous one) and records ev, all together. It returns the updated
 // key, or apikey.ErrNotFound, apikey.ErrRevoked or apikey.ErrConflict
 // (another change won, or the new lookup or the event id is taken).
 func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event) (apikey.Key, error) {
@@ -132,7 +139,7 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 	case rec.key.Version != r.ExpectVersion:
 		return apikey.Key{}, fmt.Errorf("rotate key: version %d is stale: %w", r.ExpectVersion, apikey.ErrConflict)
 	}
-	if owner, taken := s.byLookup[r.Lookup]; taken && owner != r.KeyID {
+	if s.lookupTaken(r.Lookup, r.KeyID) {
 		return apikey.Key{}, fmt.Errorf("rotate key: lookup taken: %w", apikey.ErrConflict)
 	}
 	if err := s.eventFree(evRec); err != nil {
@@ -141,6 +148,14 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 	at := norm(r.At)
 	delete(s.byLookup, rec.key.Lookup)
 	s.byLookup[r.Lookup] = r.KeyID
+	s.retired[rec.key.Lookup] = r.KeyID
+	delete(s.previous, rec.key.PreviousLookup)
+	k := &rec.key
+	k.PreviousHash, k.PreviousLookup, k.PreviousHint, k.PreviousExpiresAt = "", "", "", nil
+	if r.PreviousUntil != nil {
+		k.PreviousHash, k.PreviousLookup, k.PreviousHint, k.PreviousExpiresAt = k.Hash, k.Lookup, k.Hint, normPtr(r.PreviousUntil)
+		s.previous[k.Lookup] = r.KeyID
+	}
 	rec.key.Hash, rec.key.Lookup, rec.key.Hint = r.Hash, r.Lookup, r.Hint
 	rec.key.RotatedAt, rec.invalidatedAt = &at, copyPtr(&at)
 	rec.key.UpdatedAt = at
@@ -243,6 +258,17 @@ func (s *Store) InvalidatedSince(ctx context.Context, since time.Time) ([]ports.
 		return strings.Compare(a.KeyID, b.KeyID)
 	})
 	return out, nil
+}
+
+// lookupTaken reports whether digest is another key's, or a secret of
+// any key that is not id's current one. The caller holds s.mu.
+func (s *Store) lookupTaken(digest, id string) bool {
+	if owner, taken := s.byLookup[digest]; taken && owner != id {
+		return true
+	}
+	_, prev := s.previous[digest]
+	_, ret := s.retired[digest]
+	return prev || ret
 }
 
 // eventFree returns apikey.ErrConflict if an event with rec's id is
