@@ -30,41 +30,18 @@ type keyJSON struct {
 	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
 }
 
-// issuedJSON is a key with its secret, shown once at creation.
+// issuedJSON is a key with its secret, shown once at creation and
+// rotation: the full key shape (keyJSON) plus "key". The outer ID shadows
+// keyJSON's, so that "id" and "key" come first.
 type issuedJSON struct {
-	ID             string          `json:"id"`
-	Key            string          `json:"key"`
-	Name           string          `json:"name"`
-	OrganizationID string          `json:"organization_id"`
-	Environment    string          `json:"environment"`
-	Scopes         []string        `json:"scopes"`
-	KeyHint        string          `json:"key_hint"`
-	CreatedAt      time.Time       `json:"created_at"`
-	LastUsedAt     *time.Time      `json:"last_used_at"`
-	ExpiresAt      *time.Time      `json:"expires_at"`
-	RateLimit      *rateLimitJSON  `json:"rate_limit"`
-	Metadata       json.RawMessage `json:"metadata"`
-	IPAllowlist    []string        `json:"ip_allowlist"`
+	ID  string `json:"id"`
+	Key string `json:"key"`
+	keyJSON
 }
 
-// rotatedJSON is the answer to a rotation: the same id with a new secret.
-type rotatedJSON struct {
-	ID             string          `json:"id"`
-	Key            string          `json:"key"`
-	Name           string          `json:"name"`
-	RotatedAt      time.Time       `json:"rotated_at"`
-	OrganizationID string          `json:"organization_id"`
-	Environment    string          `json:"environment"`
-	Scopes         []string        `json:"scopes"`
-	KeyHint        string          `json:"key_hint"`
-	CreatedAt      time.Time       `json:"created_at"`
-	ExpiresAt      *time.Time      `json:"expires_at"`
-	RateLimit      *rateLimitJSON  `json:"rate_limit"`
-	Metadata       json.RawMessage `json:"metadata"`
-	IPAllowlist    []string        `json:"ip_allowlist"`
-	// The secret a rotation with a grace period replaced, while it works.
-	PreviousKeyHint      *string    `json:"previous_key_hint"`
-	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
+// toIssuedJSON is the answer of a creation or rotation.
+func toIssuedJSON(iss ports.Issued, now time.Time) issuedJSON {
+	return issuedJSON{ID: iss.Key.ID, Key: iss.Secret, keyJSON: toKeyJSON(iss.Key, now)}
 }
 
 type listJSON struct {

@@ -61,15 +61,9 @@ func (s *Server) createKey(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	k := issued.Key
 	c.Header("Cache-Control", "no-store")
-	c.Header("Location", "/api/v1/api-keys/"+k.ID)
-	c.JSON(http.StatusCreated, issuedJSON{
-		ID: k.ID, Key: issued.Secret, Name: k.Name, OrganizationID: k.OrganizationID,
-		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
-		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
-		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
-	})
+	c.Header("Location", "/api/v1/api-keys/"+issued.Key.ID)
+	c.JSON(http.StatusCreated, toIssuedJSON(issued, time.Now()))
 }
 
 func (s *Server) listKeys(c *gin.Context) {
@@ -159,20 +153,8 @@ func (s *Server) rotateKey(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	k := issued.Key
-	var rotated time.Time
-	if k.RotatedAt != nil {
-		rotated = *k.RotatedAt
-	}
 	c.Header("Cache-Control", "no-store")
-	prevHint, prevUntil := previousOf(k, time.Now())
-	c.JSON(http.StatusOK, rotatedJSON{
-		ID: k.ID, Key: issued.Secret, Name: k.Name, RotatedAt: rotated, OrganizationID: k.OrganizationID,
-		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
-		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
-		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
-		PreviousKeyHint: prevHint, PreviousKeyExpiresAt: prevUntil,
-	})
+	c.JSON(http.StatusOK, toIssuedJSON(issued, time.Now()))
 }
 
 func (s *Server) revokeKey(c *gin.Context) {
