@@ -59,9 +59,23 @@ type KeyChanger func(current apikey.Key) (apikey.Key, audit.Event, error)
 // KeyQuery selects a page of keys.
 type KeyQuery struct {
 	OrganizationIDs []string // keys of any of these organizations (required, non-empty)
-	IncludeRevoked  bool
-	Limit           int     // page size; 0 or less means 100, more than 1000 means 1000
-	After           *Cursor // start after this position; nil for the first page
+	IncludeRevoked  bool     // ignored when Statuses is set
+	// Statuses, when set, keeps the keys in any of these states at Now.
+	Statuses []apikey.Status
+	// ExpiringBefore, when set, keeps the keys still active at Now that
+	// expire at or before it.
+	ExpiringBefore *time.Time
+	// UnusedSince, when set, keeps the keys never used or last used
+	// before it.
+	UnusedSince *time.Time
+	// Now is the time Statuses and ExpiringBefore are judged at.
+	Now time.Time
+	// SortByLastUsed orders by last use, most recent first, never-used
+	// keys last (Cursor.Time is then the last use, the zero time for
+	// none); else by creation, newest first.
+	SortByLastUsed bool
+	Limit          int     // page size; 0 or less means 100, more than 1000 means 1000
+	After          *Cursor // start after this position; nil for the first page
 }
 
 // Cursor is a position in the newest-first order of keys or events.

@@ -100,6 +100,10 @@ type RotateInput struct {
 type ListInput struct {
 	OrganizationID string // "" means every organization of the principal
 	IncludeRevoked bool
+	Statuses       []apikey.Status // none: active and expired (and revoked with IncludeRevoked)
+	ExpiringWithin time.Duration   // > 0: active keys expiring within it
+	UnusedFor      time.Duration   // > 0: keys never used or not used within it
+	SortByLastUsed bool            // most recently used first; else newest first
 	Limit          int
 	After          *Cursor
 }

@@ -119,9 +119,15 @@ func (s *Store) getKey(ctx context.Context, op, column, value string) (apikey.Ke
 	return k, nil
 }
 
+// epoch stands for "never used" when ordering by last use: before every
+// real use.
+var epoch = time.Unix(0, 0).UTC()
+
 // ListKeys returns one page of the keys of q.OrganizationIDs, newest first
-// (created_at, then id, descending). Revoked keys are left out unless
-// q.IncludeRevoked. Total counts every matching key, ignoring q.After. An
+// (created_at, then id, descending), or most recently used first with
+// q.SortByLastUsed (never-used keys last). Revoked keys are left out
+// unless q.IncludeRevoked; q.Statuses, q.ExpiringBefore and q.UnusedSince
+// filter further. Total counts every matching key, ignoring q.After. An
 // empty q.OrganizationIDs matches no key. A q.Limit of zero or less means
 // 100; more than 1000 means 1000.
 func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, error) {
@@ -131,10 +137,20 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	if len(q.OrganizationIDs) == 0 {
 		return page, nil
 	}
+	now := utc(q.Now)
 	filter := func() *gorm.DB {
 		db := s.db.WithContext(ctx).Model(&keyRow{}).Where("organization_id IN ?", q.OrganizationIDs)
-		if !q.IncludeRevoked {
+		switch {
+		case len(q.Statuses) > 0:
+			db = db.Where(statusFilter(s.db, q.Statuses, now))
+		case !q.IncludeRevoked:
 			db = db.Where("revoked_at IS NULL")
+		}
+		if q.ExpiringBefore != nil {
+			db = db.Where("revoked_at IS NULL AND expires_at > ? AND expires_at <= ?", now, utc(*q.ExpiringBefore))
+		}
+		if q.UnusedSince != nil {
+			db = db.Where("(last_used_at IS NULL OR last_used_at < ?)", utc(*q.UnusedSince))
 		}
 		return db
 	}
@@ -143,18 +159,35 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	}
 	limit := pageSize(q.Limit)
 	db := filter()
-	if q.After != nil {
+	order := clause.Expr{SQL: "created_at DESC, id DESC"}
+	if q.SortByLastUsed {
+		// Never-used keys sort as if used at the epoch: last.
+		order = gorm.Expr("COALESCE(last_used_at, ?) DESC, id DESC", epoch)
+		if q.After != nil {
+			at := utc(q.After.Time)
+			if at.IsZero() {
+				at = epoch
+			}
+			db = db.Where("(COALESCE(last_used_at, ?) < ? OR (COALESCE(last_used_at, ?) = ? AND id < ?))", epoch, at, epoch, at, q.After.ID)
+		}
+	} else if q.After != nil {
 		at := utc(q.After.Time)
 		db = db.Where("(created_at < ? OR (created_at = ? AND id < ?))", at, at, q.After.ID)
 	}
 	var rows []keyRow
-	if err := db.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	if err := db.Clauses(clause.OrderBy{Expression: order}).Limit(limit + 1).Find(&rows).Error; err != nil {
 		return ports.KeyPage{}, translate("list keys", err)
 	}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[limit-1]
 		page.Next = &ports.Cursor{Time: utc(last.CreatedAt), ID: last.ID}
+		if q.SortByLastUsed {
+			page.Next.Time = time.Time{}
+			if last.LastUsedAt != nil {
+				page.Next.Time = utc(*last.LastUsedAt)
+			}
+		}
 	}
 	keys, err := keysOf(rows)
 	if err != nil {
@@ -162,6 +195,26 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	}
 	page.Keys = keys
 	return page, nil
+}
+
+// statusFilter is the condition of a key being in any of statuses at now.
+func statusFilter(db *gorm.DB, statuses []apikey.Status, now time.Time) *gorm.DB {
+	cond := db.Session(&gorm.Session{NewDB: true})
+	for _, st := range statuses {
+		var part *gorm.DB
+		switch st {
+		case apikey.StatusActive:
+			part = db.Session(&gorm.Session{NewDB: true}).Where("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", now)
+		case apikey.StatusExpired:
+			part = db.Session(&gorm.Session{NewDB: true}).Where("revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?", now)
+		case apikey.StatusRevoked:
+			part = db.Session(&gorm.Session{NewDB: true}).Where("revoked_at IS NOT NULL")
+		default:
+			continue
+		}
+		cond = cond.Or(part)
+	}
+	return cond
 }
 
 // RotateKey replaces the secret material of r.KeyID if its version is still

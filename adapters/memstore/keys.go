@@ -74,9 +74,11 @@ func (s *Store) FindByLookup(ctx context.Context, digest string) (apikey.Key, er
 }
 
 // ListKeys returns one page of the keys of q.OrganizationIDs, newest first
-// (created_at, then id, descending). Revoked keys are left out unless
-// q.IncludeRevoked. Total counts every matching key, ignoring q.After. An
-// empty q.OrganizationIDs matches no key. A q.Limit of zero or less means
+// (created_at, then id, descending), or most recently used first with
+// q.SortByLastUsed (never-used keys last). Revoked keys are left out unless
+// q.IncludeRevoked; q.Statuses, q.ExpiringBefore and q.UnusedSince filter
+// further. Total counts every matching key, ignoring q.After. An empty
+// q.OrganizationIDs matches no key. A q.Limit of zero or less means
 // DefaultPageSize; more than MaxPageSize means MaxPageSize.
 func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, error) {
 	if err := check(ctx, "list keys"); err != nil {
@@ -86,12 +88,21 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	defer s.mu.RUnlock()
 	var match []*keyRecord
 	for _, rec := range s.keys {
-		if slices.Contains(q.OrganizationIDs, rec.key.OrganizationID) && (q.IncludeRevoked || rec.key.RevokedAt == nil) {
+		if slices.Contains(q.OrganizationIDs, rec.key.OrganizationID) && listed(rec.key, q) {
 			match = append(match, rec)
 		}
 	}
+	pos := func(k apikey.Key) time.Time {
+		if !q.SortByLastUsed {
+			return k.CreatedAt
+		}
+		if k.LastUsedAt == nil {
+			return time.Time{}
+		}
+		return *k.LastUsedAt
+	}
 	slices.SortFunc(match, func(a, b *keyRecord) int {
-		if newer(a.key.CreatedAt, a.key.ID, b.key.CreatedAt, b.key.ID) {
+		if newer(pos(a.key), a.key.ID, pos(b.key), b.key.ID) {
 			return -1
 		}
 		return 1 // ids are unique: no two positions are equal
@@ -100,17 +111,36 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	limit := pageSize(q.Limit)
 	for _, rec := range match {
 		k := rec.key
-		if !pastCursor(k.CreatedAt, k.ID, q.After) {
+		if !pastCursor(pos(k), k.ID, q.After) {
 			continue
 		}
 		if len(page.Keys) == limit {
 			last := page.Keys[limit-1]
-			page.Next = &ports.Cursor{Time: last.CreatedAt, ID: last.ID}
+			page.Next = &ports.Cursor{Time: pos(last), ID: last.ID}
 			break
 		}
 		page.Keys = append(page.Keys, copyKey(k))
 	}
 	return page, nil
+}
+
+// listed reports whether k passes q's filters.
+func listed(k apikey.Key, q ports.KeyQuery) bool {
+	now := norm(q.Now)
+	if len(q.Statuses) > 0 {
+		if !slices.Contains(q.Statuses, k.Status(now)) {
+			return false
+		}
+	} else if !q.IncludeRevoked && k.RevokedAt != nil {
+		return false
+	}
+	if q.ExpiringBefore != nil && (k.RevokedAt != nil || k.ExpiresAt == nil || !k.ExpiresAt.After(now) || k.ExpiresAt.After(norm(*q.ExpiringBefore))) {
+		return false
+	}
+	if q.UnusedSince != nil && k.LastUsedAt != nil && !k.LastUsedAt.Before(norm(*q.UnusedSince)) {
+		return false
+	}
+	return true
 }
 
 // RotateKey replaces the secret material of r.KeyID if its version is still

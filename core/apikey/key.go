@@ -58,6 +58,15 @@ const (
 	StatusRevoked Status = "revoked"
 )
 
+// ParseStatus reads a status name.
+func ParseStatus(s string) (Status, error) {
+	switch st := Status(s); st {
+	case StatusActive, StatusExpired, StatusRevoked:
+		return st, nil
+	}
+	return "", &ValidationError{Field: "status", Code: "invalid_request", Message: `status must be "active", "expired" or "revoked" (comma-separated)`}
+}
+
 // Status says whether the key may be used at t: active, or revoked (which
 // wins), or expired.
 func (k Key) Status(t time.Time) Status {

@@ -350,7 +350,21 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 	if len(orgs) == 0 {
 		return ports.KeyPage{Keys: []apikey.Key{}}, nil
 	}
-	return s.d.Store.ListKeys(ctx, ports.KeyQuery{OrganizationIDs: orgs, IncludeRevoked: in.IncludeRevoked, Limit: limit, After: in.After})
+	if in.ExpiringWithin < 0 || in.UnusedFor < 0 {
+		return ports.KeyPage{}, apikey.Invalid("expiring_within", "durations must be positive")
+	}
+	now := s.now()
+	q := ports.KeyQuery{OrganizationIDs: orgs, IncludeRevoked: in.IncludeRevoked, Statuses: in.Statuses, Now: now,
+		SortByLastUsed: in.SortByLastUsed, Limit: limit, After: in.After}
+	if in.ExpiringWithin > 0 {
+		t := now.Add(in.ExpiringWithin)
+		q.ExpiringBefore = &t
+	}
+	if in.UnusedFor > 0 {
+		t := now.Add(-in.UnusedFor)
+		q.UnusedSince = &t
+	}
+	return s.d.Store.ListKeys(ctx, q)
 }
 
 // MaxRotationGrace is the longest grace period a rotation may give the

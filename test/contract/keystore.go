@@ -45,6 +45,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"List/Organizations", testListOrganizations},
 			{"List/TimeZoneCursor", testListTimeZones},
 			{"List/DefaultPageSize", testKeyPageSize},
+			{"List/Filters", testListFilters},
 			{"Rotate/Success", testRotateSuccess},
 			{"Rotate/WrongVersion", testRotateWrongVersion},
 			{"Rotate/Revoked", testRotateRevoked},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -374,5 +375,84 @@ func testRetiredLookupsAreTheirKeys(t *testing.T, ks ports.KeyStore, _ ports.Aud
 	checkKey(t, "b after the refused rotation", getKey(t, ks, b.ID), b)
 	if _, err := ks.FindByLookup(ctx, newLookup()); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("an unknown lookup: %v", err)
+	}
+}
+
+// testListFilters lists keys by status, expiry ahead, disuse and last use.
+func testListFilters(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
+	ctx := context.Background()
+	org := newOrgID()
+	now := at(100 * time.Hour)
+	mk := func(name string, created time.Duration, change func(k *apikey.Key)) apikey.Key {
+		k := newKey(org, at(created))
+		k.Name = name
+		change(&k)
+		create(t, ks, k)
+		return k
+	}
+	plain := mk("plain", 0, func(*apikey.Key) {})
+	soon := mk("soon", time.Second, func(k *apikey.Key) { k.ExpiresAt = ptr(now.Add(time.Hour)) })
+	later := mk("later", 2*time.Second, func(k *apikey.Key) { k.ExpiresAt = ptr(now.Add(48 * time.Hour)) })
+	expired := mk("expired", 3*time.Second, func(k *apikey.Key) { k.ExpiresAt = ptr(now.Add(-time.Hour)) })
+	revoked := mk("revoked", 4*time.Second, func(k *apikey.Key) { k.RevokedAt = ptr(at(time.Hour)); k.ExpiresAt = ptr(now.Add(time.Hour)) })
+	recent := mk("recent", 5*time.Second, func(k *apikey.Key) { k.LastUsedAt = ptr(now.Add(-time.Minute)) })
+	stale := mk("stale", 6*time.Second, func(k *apikey.Key) { k.LastUsedAt = ptr(now.Add(-30 * 24 * time.Hour)) })
+	base := ports.KeyQuery{OrganizationIDs: []string{org}, Now: now}
+	names := func(q ports.KeyQuery) []string {
+		t.Helper()
+		var out []string
+		for range 20 {
+			p, err := ks.ListKeys(ctx, q)
+			if err != nil {
+				t.Fatalf("ListKeys: %v", err)
+			}
+			for _, k := range p.Keys {
+				out = append(out, k.Name)
+			}
+			if p.Next == nil {
+				if int(p.Total) != len(out) {
+					t.Errorf("Total %d, %d keys listed", p.Total, len(out))
+				}
+				return out
+			}
+			q.After = p.Next
+		}
+		t.Fatal("pagination does not end")
+		return nil
+	}
+	with := func(f func(q *ports.KeyQuery)) ports.KeyQuery {
+		q := base
+		f(&q)
+		return q
+	}
+	// Keys never used tie on last use: they come last, by id, descending.
+	neverUsed := func(keys ...apikey.Key) []string {
+		slices.SortFunc(keys, func(a, b apikey.Key) int { return strings.Compare(b.ID, a.ID) })
+		out := []string{"recent", "stale"}
+		for _, k := range keys {
+			out = append(out, k.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		q    ports.KeyQuery
+		want []string
+	}{
+		{"default", base, []string{stale.Name, recent.Name, expired.Name, later.Name, soon.Name, plain.Name}},
+		{"active", with(func(q *ports.KeyQuery) { q.Statuses = []apikey.Status{apikey.StatusActive} }), []string{"stale", "recent", "later", "soon", "plain"}},
+		{"expired", with(func(q *ports.KeyQuery) { q.Statuses = []apikey.Status{apikey.StatusExpired} }), []string{"expired"}},
+		{"revoked", with(func(q *ports.KeyQuery) { q.Statuses = []apikey.Status{apikey.StatusRevoked} }), []string{"revoked"}},
+		{"expired,revoked", with(func(q *ports.KeyQuery) { q.Statuses = []apikey.Status{apikey.StatusExpired, apikey.StatusRevoked} }), []string{"revoked", "expired"}},
+		{"expiring within 2h", with(func(q *ports.KeyQuery) { q.ExpiringBefore = ptr(now.Add(2 * time.Hour)) }), []string{"soon"}},
+		{"expiring within 3d", with(func(q *ports.KeyQuery) { q.ExpiringBefore = ptr(now.Add(72 * time.Hour)) }), []string{"later", "soon"}},
+		{"unused for 7d", with(func(q *ports.KeyQuery) { q.UnusedSince = ptr(now.Add(-7 * 24 * time.Hour)) }), []string{"stale", "expired", "later", "soon", "plain"}},
+		{"by last use", with(func(q *ports.KeyQuery) { q.SortByLastUsed = true; q.Limit = 2 }), neverUsed(expired, later, soon, plain)},
+		{"by last use, with revoked", with(func(q *ports.KeyQuery) { q.SortByLastUsed = true; q.IncludeRevoked = true; q.Limit = 1 }),
+			neverUsed(revoked, expired, later, soon, plain)},
+	} {
+		if got := names(tc.q); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
