@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -49,11 +50,19 @@ func (s *Server) verify(c *gin.Context) {
 	h.Set("X-Organization-Id", k.OrganizationID)
 	h.Set("X-Key-Environment", string(k.Environment))
 	h.Set("X-Scopes", k.Scopes.Join(","))
+	secret := string(apikey.SecretCurrent)
+	if k.Previous() {
+		secret = string(apikey.SecretPrevious)
+		if k.SecretExpiresAt != nil {
+			h.Set("X-Key-Secret-Expires-At", k.SecretExpiresAt.UTC().Format(time.RFC3339))
+		}
+	}
+	h.Set("X-Key-Secret", secret)
 	h.Set("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, verifyJSON{
 		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
-		Metadata: metadataOf(k.Metadata),
+		Metadata: metadataOf(k.Metadata), Secret: secret, SecretExpiresAt: k.SecretExpiresAt,
 	})
 }
 
