@@ -35,6 +35,11 @@ const EnvPrefix = "APIKEYS_"
 // developer who exports them can still run the service.
 const testEnvPrefix = "APIKEYS_TEST_"
 
+// clientEnv are the variables of the commands that talk to a running
+// server (apikeys keys, apikeys audit logs): not settings, so Load ignores
+// them.
+var clientEnv = map[string]bool{"APIKEYS_TOKEN": true, "APIKEYS_SERVER": true}
+
 // Config is the whole configuration of the service, loaded once by Load.
 type Config struct {
 	// Env is "development" (default) or "production"; production refuses to
@@ -353,8 +358,8 @@ func Load(path string, environ []string) (Config, error) {
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
-			if strings.HasPrefix(name, testEnvPrefix) {
-				return "", nil // the test suites' variables, not settings
+			if strings.HasPrefix(name, testEnvPrefix) || clientEnv[name] {
+				return "", nil // the test suites' and the CLI's variables, not settings
 			}
 			key, ok := known[strings.TrimPrefix(name, EnvPrefix)]
 			if !ok {
