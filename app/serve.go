@@ -193,11 +193,8 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	if err != nil {
 		return nil, err
 	}
-	if s.extAuthz, err = newExtAuthz(ctx, cfg, tel.keyService(keyService), tel, s.log); err != nil {
+	if err := s.listenExtAuthz(ctx, tel.keyService(keyService), tel); err != nil {
 		return nil, err
-	}
-	if s.extAuthz != nil {
-		s.closers.add("grpc listener", s.extAuthz.closeListener)
 	}
 	if err := s.startDebugListener(ctx, &debugSources{
 		hasher: hasher, store: s.store, cache: cache, queue: queue, polls: &s.polls,

@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"github.com/agentauri/apikeys/core/apikey"
 	"strings"
 	"testing"
 )
@@ -38,5 +39,20 @@ func TestRuleErrorsInRuleOrder(t *testing.T) {
 	i11, i13, i14 := strings.Index(msg, "line 11"), strings.Index(msg, "line 13"), strings.Index(msg, "line 14")
 	if i11 < 0 || i13 < 0 || i14 < 0 || !(i11 < i13 && i13 < i14) {
 		t.Fatalf("errors not in rule order:\n%s", msg)
+	}
+}
+
+// TestAuthorizeAnyEnvironment: a rule that names no environments admits
+// keys of every environment holding its scopes.
+func TestAuthorizeAnyEnvironment(t *testing.T) {
+	p, err := New([]Rule{{Methods: []string{"GET"}, Path: "/api/v1/triggers/**", Scopes: []string{"triggers:read"}}}, DefaultDeny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Match("GET", "/api/v1/triggers/t1")
+	for _, env := range []apikey.Environment{apikey.EnvTest, apikey.EnvLive} {
+		if err := d.Authorize(apikey.Verified{KeyID: "key_1", Environment: env, Scopes: apikey.Scopes{apikey.ScopeTriggersRead}}); err != nil {
+			t.Errorf("a %s key holding the scope on a rule without environments: %v", env, err)
+		}
 	}
 }
