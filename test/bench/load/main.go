@@ -504,6 +504,12 @@ func (r *runner) startServer(db *database, dataDir, tag string) (*proc, error) {
 		"APIKEYS_HTTP_ADDR=" + addr, "APIKEYS_DEBUG_ADDR=" + debug, "APIKEYS_DATA_DIR=" + dataDir,
 		"APIKEYS_STORAGE_DRIVER=" + db.driver, "APIKEYS_STORAGE_DSN=" + db.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
 		"APIKEYS_JWT_SECRET=" + jwtSecret, "APIKEYS_SECURITY_PEPPER=" + pepperValue, "APIKEYS_AUDIT_CHAIN_KEY=" + chainKey,
+		// The management budget (10 creations a second per principal)
+		// would pace the seeding, and the failed-authentication throttle
+		// would answer the unknown-key and bad-checksum scenarios with a
+		// cheaper 429: both are off, so each scenario measures what its
+		// requests cost.
+		"APIKEYS_SECURITY_MANAGEMENT_LIMIT_RATE=0", "APIKEYS_SECURITY_FAILED_AUTH_LIMIT=0",
 	}
 	env = append(env, r.extraEnv...)
 	return startProc("apikeys", r.server, []string{"serve", "--config", r.config}, env,
