@@ -18,6 +18,8 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
+# The service's CLI uses the Go client, a module of its own (replace => ./client).
+COPY client/go.mod client/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev
@@ -25,7 +27,7 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 go build -trimpath \
       -ldflags "-s -w -X github.com/agentauri/apikeys/app.Version=${VERSION}" \
       -o /out/apikeys . \
- && mkdir -p /out/data
+ && mkdir -p /out/data && chmod 0700 /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev
@@ -34,8 +36,10 @@ LABEL org.opencontainers.image.title="apikeys" \
 WORKDIR /app
 COPY --from=build /out/apikeys /app/apikeys
 COPY configs/ /app/configs/
-# The SQLite default keeps its database and development secrets here.
-COPY --from=build --chown=65532:65532 /out/data /app/data
+# The SQLite default keeps its database and development secrets here:
+# readable by the service's user only (0700; the store creates its files
+# 0600).
+COPY --from=build --chown=65532:65532 --chmod=0700 /out/data /app/data
 ENV APIKEYS_HTTP_ADDR=0.0.0.0:8080 \
     APIKEYS_DATA_DIR=/app/data
 USER 65532:65532

@@ -19,7 +19,9 @@ import (
 	"github.com/agentauri/apikeys/adapters/auditqueue"
 	"github.com/agentauri/apikeys/adapters/jwtauth"
 	"github.com/agentauri/apikeys/adapters/ratelimit"
+	"github.com/agentauri/apikeys/adapters/routefile"
 	"github.com/agentauri/apikeys/core/keys"
+	"github.com/agentauri/apikeys/core/routes"
 )
 
 // DefaultConfigPath is read when --config is not given (and skipped if absent).
@@ -32,6 +34,11 @@ const EnvPrefix = "APIKEYS_"
 // ...), which Load ignores rather than refusing as unknown settings, so a
 // developer who exports them can still run the service.
 const testEnvPrefix = "APIKEYS_TEST_"
+
+// clientEnv are the variables of the commands that talk to a running
+// server (apikeys keys, apikeys audit logs): not settings, so Load ignores
+// them.
+var clientEnv = map[string]bool{"APIKEYS_TOKEN": true, "APIKEYS_SERVER": true}
 
 // Config is the whole configuration of the service, loaded once by Load.
 type Config struct {
@@ -53,6 +60,56 @@ type Config struct {
 
 	// Telemetry configures OpenTelemetry; OTEL_* variables win over it.
 	Telemetry TelemetryConfig `koanf:"telemetry"`
+
+	// RoutesFile names a YAML file holding the route policy (a routes
+	// section), instead of the routes section of the configuration file.
+	RoutesFile string `koanf:"routes_file"`
+	// Routes is the route policy (docs/routes.md), read by Load from the
+	// routes section of the configuration file or from RoutesFile; nil
+	// when neither has one. koanf never sees it: the section is read from
+	// the YAML text itself, so that problems name their line.
+	Routes *routes.Policy `koanf:"-"`
+	// Edge configures what the forward-auth endpoint, the gateway and the
+	// ext_authz listener share.
+	Edge EdgeConfig `koanf:"edge"`
+	// Gateway configures the gateway mode: apikeys in front of the API.
+	Gateway GatewayConfig `koanf:"gateway"`
+	// GRPC configures the Envoy external-authorization listener.
+	GRPC GRPCConfig `koanf:"grpc"`
+}
+
+// EdgeConfig configures key enforcement at the edge (forward auth,
+// gateway mode, Envoy ext_authz).
+type EdgeConfig struct {
+	// AcceptBearer also takes the key from Authorization: Bearer sk_...
+	// when X-API-Key is absent (off: Authorization is left to the API).
+	AcceptBearer bool `koanf:"accept_bearer"`
+	// ForwardPrefix is what /api/v1/auth/forward/... strips from its own
+	// request target to find the original one (Envoy's HTTP mode appends
+	// the original path to its path_prefix).
+	ForwardPrefix string `koanf:"forward_prefix"`
+}
+
+// GatewayConfig configures the gateway mode. Off while Upstream is empty.
+type GatewayConfig struct {
+	// Upstream is the base URL requests are proxied to (http://host:port).
+	Upstream string `koanf:"upstream"`
+	// DialTimeout bounds connecting to the upstream (past it: 502).
+	DialTimeout time.Duration `koanf:"dial_timeout"`
+	// ResponseTimeout bounds the wait for the upstream's response headers
+	// (past it: 504).
+	ResponseTimeout time.Duration `koanf:"response_timeout"`
+	// MaxIdleConns is the size of the keep-alive pool to the upstream.
+	MaxIdleConns int `koanf:"max_idle_conns"`
+	// IdleConnTimeout closes pooled connections idle this long.
+	IdleConnTimeout time.Duration `koanf:"idle_conn_timeout"`
+}
+
+// GRPCConfig configures the gRPC listener of Envoy/Istio external
+// authorization.
+type GRPCConfig struct {
+	// Addr is the listen address; empty turns the listener off.
+	Addr string `koanf:"addr"`
 }
 
 // HTTPConfig configures the HTTP server.
@@ -256,6 +313,9 @@ func Defaults() Config {
 		Log:       LogConfig{Level: "info", Format: "json", VerifyLevel: "debug"},
 
 		Telemetry: defaultTelemetry(),
+		Edge:      EdgeConfig{ForwardPrefix: "/api/v1/auth/forward"},
+		Gateway: GatewayConfig{DialTimeout: 5 * time.Second, ResponseTimeout: 30 * time.Second,
+			MaxIdleConns: 512, IdleConnTimeout: 90 * time.Second},
 	}
 }
 
@@ -272,6 +332,7 @@ func Load(path string, environ []string) (Config, error) {
 		known[strings.ToUpper(strings.ReplaceAll(key, ".", "_"))] = key
 	}
 	explicit := path != ""
+	routesFrom := "" // the configuration file read, for its routes section
 	if !explicit {
 		path = DefaultConfigPath
 	}
@@ -279,6 +340,10 @@ func Load(path string, environ []string) (Config, error) {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
 			return Config{}, fmt.Errorf("config file %s: %w", path, err)
 		}
+		// The route policy is read from the YAML text by loadRoutes, with
+		// its lines; koanf would flatten it into unknown settings.
+		k.Delete(routefile.Section)
+		routesFrom = path
 		for _, key := range k.Keys() {
 			if _, ok := known[strings.ToUpper(strings.ReplaceAll(key, ".", "_"))]; !ok {
 				return Config{}, fmt.Errorf("config file %s: unknown setting %q", path, key)
@@ -293,8 +358,8 @@ func Load(path string, environ []string) (Config, error) {
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
-			if strings.HasPrefix(name, testEnvPrefix) {
-				return "", nil // the test suites' variables, not settings
+			if strings.HasPrefix(name, testEnvPrefix) || clientEnv[name] {
+				return "", nil // the test suites' and the CLI's variables, not settings
 			}
 			key, ok := known[strings.TrimPrefix(name, EnvPrefix)]
 			if !ok {
@@ -333,6 +398,9 @@ func Load(path string, environ []string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := applyOTelEnv(&cfg.Telemetry, environ); err != nil {
+		return Config{}, err
+	}
+	if cfg.Routes, err = loadRoutes(routesFrom, cfg.RoutesFile); err != nil {
 		return Config{}, err
 	}
 	return cfg, cfg.Validate()

@@ -67,6 +67,7 @@ type service struct {
 	keys     *keys.Service
 	auditLog *auditlog.Service
 	api      *httpapi.Server
+	extAuthz *extAuthz     // nil unless grpc.addr is set
 	polls    atomic.Uint64 // invalidation polls run, for the debug counters
 }
 
@@ -182,12 +183,22 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		}
 		return nil // the HTTP server's shutdown closed it
 	})
+	reference, err := apiReference()
+	if err != nil {
+		return nil, err
+	}
 	s.api, err = httpapi.New(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: tel.routes(),
-		VerifyLogLevel: verifyLogLevel(cfg.Log), ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,
+		VerifyLogLevel: verifyLogLevel(cfg.Log),
+		ThrottleDelay:  cfg.Security.FailedAuth.Delay, MaxThrottled: cfg.Security.FailedAuth.MaxDelayed, ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,
+		Routes: cfg.Routes, AcceptBearer: cfg.Edge.AcceptBearer, ForwardPrefix: cfg.Edge.ForwardPrefix, Gateway: cfg.gatewayOptions(tel.propagate()),
+		Reference: reference,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.listenExtAuthz(ctx, tel.keyService(keyService), tel); err != nil {
 		return nil, err
 	}
 	if cfg.Debug.Addr != "" {
@@ -264,12 +275,15 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	s.closers.add("http server", srv.Shutdown)
+	if s.extAuthz != nil {
+		s.closers.add("grpc server", s.extAuthz.serve(s.log))
+	}
 
 	addr := ln.Addr().String()
 	s.log.Info("apikeys listening", slog.String("addr", addr), slog.String("storage", cfg.Storage.Driver),
 		slog.String("env", cfg.Env), slog.String("version", Version))
 	if s.devHint {
-		s.log.Info("mint a development token with: go run . token --sub user_1 --org org_123")
+		s.log.Info("mint a development token with: " + selfCommand() + " token --sub user_1 --org org_123")
 	}
 	if ready != nil {
 		ready <- addr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	otelapi "go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/agentauri/apikeys/adapters/argon2id"
 	"github.com/agentauri/apikeys/adapters/auditqueue"
@@ -377,6 +379,17 @@ func (t *instruments) trace() func(context.Context) (string, string) {
 		return nil
 	}
 	return telemetry.TraceIDs
+}
+
+// propagate returns what writes a request's trace context into the
+// headers of the request the gateway sends upstream, nil when tracing is
+// off (a client's traceparent then passes as it came).
+func (t *instruments) propagate() func(context.Context, http.Header) {
+	if !t.on {
+		return nil
+	}
+	prop := t.tel.Propagator()
+	return func(ctx context.Context, h http.Header) { prop.Inject(ctx, propagation.HeaderCarrier(h)) }
 }
 
 // routes mounts GET /metrics when Prometheus scraping is on.

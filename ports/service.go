@@ -37,8 +37,12 @@ type VerifyInput struct {
 	Secret string
 	// Scopes names the scopes the key must hold, every one of them (none:
 	// any valid key passes). The core refuses an empty or unknown name.
-	Scopes  []string
-	Request audit.Request
+	Scopes []string
+	// Environments are the key environments admitted (none: any); a valid
+	// key of another environment is OutcomeEnvDenied. A route policy sets
+	// them (routes.Decision.Environments).
+	Environments []apikey.Environment
+	Request      audit.Request
 }
 
 // Verification is a decided verification: its outcome, computed once by

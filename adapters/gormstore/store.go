@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -300,10 +301,12 @@ func sqliteDSN(dsn string) (string, bool, error) {
 		// WAL does not apply to an in-memory database.
 		params = removeParam(params, "_pragma=journal_mode(WAL)")
 	} else if file := sqliteFile(path); file != "" {
-		if dir := filepath.Dir(file); dir != "." && dir != "" {
-			if err := os.MkdirAll(dir, 0o750); err != nil {
-				return "", false, fmt.Errorf("create sqlite directory: %w", err)
-			}
+		// mode=ro and mode=rw open an existing file only: none is made.
+		vals, _ := url.ParseQuery(query)
+		mode := strings.ToLower(vals.Get("mode"))
+		create := mode == "" || mode == "rwc"
+		if err := createPrivate(file, create); err != nil {
+			return "", false, err
 		}
 	}
 	sep := "?"
@@ -311,6 +314,30 @@ func sqliteDSN(dsn string) (string, bool, error) {
 		sep = "&"
 	}
 	return dsn + sep + strings.Join(params, "&"), memory, nil
+}
+
+// createPrivate creates the directory of a SQLite database file (0700) and,
+// when create is set, the file itself (0600) when they do not exist yet, so that the keys'
+// hashes and the audit trail are readable by the service's user only.
+// SQLite creates the -wal and -shm files with the database file's
+// permissions, so they are 0600 too. Existing files keep theirs.
+func createPrivate(file string, create bool) error {
+	if dir := filepath.Dir(file); dir != "." && dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("create sqlite directory: %w", err)
+		}
+	}
+	if !create {
+		return nil
+	}
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("create sqlite file: %w", err)
+	}
+	return f.Close()
 }
 
 func removeParam(params []string, p string) []string {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
 )
@@ -94,16 +93,15 @@ func pageInput(c *gin.Context) (ports.AuditPageInput, error) {
 	return ports.AuditPageInput{Limit: limit, After: cur}, nil
 }
 
-// timeQuery reads an optional RFC 3339 query parameter.
-func timeQuery(c *gin.Context, name string) (*time.Time, error) {
+// timeQuery reads an optional RFC 3339 query parameter, refused with code.
+func timeQuery(c *gin.Context, name, code string) (*time.Time, error) {
 	v, ok := c.GetQuery(name)
 	if !ok || v == "" {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, v)
+	t, err := parseTimeField(name, code, v)
 	if err != nil {
-		return nil, &apikey.ValidationError{Field: name, Code: "invalid_" + name,
-			Message: name + " must be an RFC 3339 timestamp such as 2030-01-15T10:00:00Z"}
+		return nil, err
 	}
 	return &t, nil
 }
@@ -119,11 +117,11 @@ func (s *Server) listAuditLogs(c *gin.Context) {
 		OrganizationID: c.Query("organization_id"), KeyID: c.Query("key_id"),
 		Action: c.Query("action"), Actor: c.Query("actor"), AuditPageInput: page,
 	}
-	if in.Since, err = timeQuery(c, "since"); err != nil {
+	if in.Since, err = timeQuery(c, "since", "invalid_since"); err != nil {
 		s.writeError(c, err)
 		return
 	}
-	if in.Until, err = timeQuery(c, "until"); err != nil {
+	if in.Until, err = timeQuery(c, "until", "invalid_until"); err != nil {
 		s.writeError(c, err)
 		return
 	}

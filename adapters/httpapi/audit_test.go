@@ -184,7 +184,7 @@ func TestClientIPTrustsOnlyListedProxies(t *testing.T) {
 // apart, and the status of each outcome.
 func TestVerifyRecordsRequest(t *testing.T) {
 	keys := &fakeKeys{}
-	h := newServer(t, keys, nil)
+	h := newServer(t, keys, nil, "127.0.0.1")
 	w := serve(h, "GET", "/api/v1/auth/verify?scope=events:read", "127.0.0.1:1", "X-API-Key", validKey,
 		"X-Request-ID", "req-42", "X-Original-URI", "/v1/events?token=secret", "X-Original-Method", "POST", "User-Agent", "nginx-auth")
 	rid := w.Header().Get("X-Request-ID")

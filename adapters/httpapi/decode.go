@@ -9,9 +9,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -44,6 +46,16 @@ func (s *Server) decodeJSON(c *gin.Context, dst any) bool {
 		abort(c, http.StatusBadRequest, "invalid_json", "request body must be a JSON object", "")
 		return false
 	}
+	if !utf8.Valid(body) {
+		// encoding/json would quietly turn the bytes into U+FFFD.
+		field := invalidUTF8Member(body)
+		msg := "request body must be valid UTF-8"
+		if field != "" {
+			msg = field + " is not valid UTF-8"
+		}
+		abort(c, http.StatusBadRequest, "invalid_json", msg, field)
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -60,6 +72,27 @@ func (s *Server) decodeJSON(c *gin.Context, dst any) bool {
 		return false
 	}
 	return true
+}
+
+// invalidUTF8Member names the first member (in name order) of a JSON
+// object whose value holds bytes that are not UTF-8; "" when body is not
+// an object or the bytes are elsewhere.
+func invalidUTF8Member(body []byte) string {
+	var members map[string]json.RawMessage // raw values keep their bytes
+	if json.Unmarshal(body, &members) != nil {
+		return ""
+	}
+	names := make([]string, 0, len(members))
+	for name, raw := range members {
+		if !utf8.Valid(raw) && utf8.ValidString(name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	slices.Sort(names)
+	return names[0]
 }
 
 func describeJSONError(err error) (code, msg, field string) {
@@ -96,11 +129,17 @@ func jsonKind(goType string) string {
 	return "of another type"
 }
 
-// parseTimeField parses an RFC 3339 timestamp named field.
-func parseTimeField(field, v string) (time.Time, error) {
+// parseTimeField parses an RFC 3339 timestamp named field, refusing it
+// with code when it does not parse or lies outside the times every store
+// can hold (apikey.ValidTime: years 1000 to 9999, in UTC).
+func parseTimeField(field, code, v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, &apikey.ValidationError{Field: field, Code: "invalid_" + field, Message: field + " must be an RFC 3339 timestamp such as 2030-01-15T10:00:00Z"}
+		return time.Time{}, &apikey.ValidationError{Field: field, Code: code, Message: field + " must be an RFC 3339 timestamp such as 2030-01-15T10:00:00Z"}
+	}
+	if !apikey.ValidTime(t) {
+		return time.Time{}, &apikey.ValidationError{Field: field, Code: code,
+			Message: fmt.Sprintf("%s must lie between %s and %s", field, apikey.MinTime.Format(time.RFC3339), apikey.MaxTime.Format(time.RFC3339))}
 	}
 	return t, nil
 }

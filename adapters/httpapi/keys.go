@@ -25,7 +25,7 @@ func (s *Server) createKey(c *gin.Context) {
 	in := ports.CreateInput{Name: *req.Name, Scopes: req.Scopes, Request: s.requestInfo(c)}
 	if req.OrganizationID != nil {
 		if *req.OrganizationID == "" {
-			s.writeError(c, apikey.Invalid("organization_id", "organization_id must not be empty"))
+			s.writeError(c, apikey.InvalidOrganizationID("organization_id"))
 			return
 		}
 		in.OrganizationID = *req.OrganizationID
@@ -38,7 +38,7 @@ func (s *Server) createKey(c *gin.Context) {
 		in.Environment = *req.Environment
 	}
 	if req.ExpiresAt != nil {
-		t, err := parseTimeField("expires_at", *req.ExpiresAt)
+		t, err := parseTimeField("expires_at", "invalid_expires_at", *req.ExpiresAt)
 		if err != nil {
 			s.writeError(c, err)
 			return

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -11,8 +12,12 @@ import (
 	"github.com/agentauri/apikeys/ports"
 )
 
-// codeInsufficientScope is the code of a 403 for a missing scope.
-const codeInsufficientScope = "insufficient_scope"
+// Codes of the 403 answers of a verification: a missing scope, a key
+// environment the route does not admit.
+const (
+	codeInsufficientScope    = "insufficient_scope"
+	codeForbiddenEnvironment = "forbidden_environment"
+)
 
 // verifyStatuses is the one mapping of a decided verification's outcome to
 // the HTTP status answered for it. Every outcome the core can decide has a
@@ -21,6 +26,8 @@ const codeInsufficientScope = "insufficient_scope"
 var verifyStatuses = map[apikey.Outcome]int{
 	apikey.OutcomeOK:           http.StatusOK,
 	apikey.OutcomeScopeDenied:  http.StatusForbidden,
+	apikey.OutcomeEnvDenied:    http.StatusForbidden,
+	apikey.OutcomeIPNotAllowed: http.StatusForbidden,
 	apikey.OutcomeMissing:      http.StatusUnauthorized,
 	apikey.OutcomeMalformed:    http.StatusUnauthorized,
 	apikey.OutcomeChecksum:     http.StatusUnauthorized,
@@ -30,7 +37,6 @@ var verifyStatuses = map[apikey.Outcome]int{
 	apikey.OutcomeRotated:      http.StatusUnauthorized,
 	apikey.OutcomeRateLimited:  http.StatusTooManyRequests,
 	apikey.OutcomeThrottled:    http.StatusTooManyRequests,
-	apikey.OutcomeIPNotAllowed: http.StatusForbidden,
 }
 
 // Codes and messages of the 429 answers.
@@ -58,6 +64,9 @@ func verifyStatus(o apikey.Outcome) int {
 func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 	err := s.keys.Record(c.Request.Context(), v, status)
 	if v.Outcome != apikey.OutcomeOK {
+		if v.Outcome == apikey.OutcomeThrottled {
+			s.tarpit.hold(c.Request.Context())
+		}
 		refuse(c, v)
 		return false
 	}
@@ -68,44 +77,73 @@ func (s *Server) admit(c *gin.Context, v ports.Verification, status int) bool {
 	return true
 }
 
-// refuse answers a verification whose outcome is not OutcomeOK: one 401
-// body for every key that does not authenticate, 403 ip_not_allowed for a
-// client address the key's allowlist refuses (naming the address, as this
-// service resolved it), 403 insufficient_scope naming the required scopes
-// the key lacks, 429 with Retry-After for a spent budget.
+// refuse answers a verification whose outcome is not OutcomeOK with
+// Refusal's answer.
 func refuse(c *gin.Context, v ports.Verification) {
-	budgetHeaders(c, v)
+	st, code, msg := Refusal(v)
+	RefusalHeaders(c.Writer.Header(), v)
+	abort(c, st, code, msg, "")
+}
+
+// wwwAuthenticate is the challenge of every 401 of an API key.
+const wwwAuthenticate = `ApiKey realm="apikeys", header="X-API-Key"`
+
+// Refusal is the answer to a verification whose outcome is not OutcomeOK,
+// for every adapter that answers one (HTTP, ext_authz): one 401 for every
+// key that does not authenticate, 403 ip_not_allowed for a client address
+// the key's allowlist refuses (naming the address, as this service
+// resolved it), 403 insufficient_scope naming the required scopes the key
+// lacks, 403 forbidden_environment, 429 for a spent budget.
+func Refusal(v ports.Verification) (status int, code, message string) {
 	switch st := verifyStatus(v.Outcome); {
 	case v.Outcome == apikey.OutcomeIPNotAllowed:
-		abort(c, st, codeIPNotAllowed, fmt.Sprintf("the API key may not be used from %s", v.Request.ClientIP), "")
+		return st, codeIPNotAllowed, fmt.Sprintf("the API key may not be used from %s", v.Request.ClientIP)
 	case st == http.StatusUnauthorized:
-		c.Header("WWW-Authenticate", `ApiKey realm="apikeys", header="X-API-Key"`)
-		abort(c, st, codeInvalidKey, msgInvalidKey, "")
+		return st, codeInvalidKey, msgInvalidKey
+	case v.Outcome == apikey.OutcomeEnvDenied:
+		return st, codeForbiddenEnvironment, fmt.Sprintf("a %s key may not call this route", v.Key.Environment)
 	case st == http.StatusForbidden:
-		abort(c, st, codeInsufficientScope, (&apikey.ScopeError{Required: v.Missing, Granted: v.Key.Scopes}).Error(), "")
+		return st, codeInsufficientScope, (&apikey.ScopeError{Required: v.Missing, Granted: v.Key.Scopes}).Error()
 	case v.Outcome == apikey.OutcomeRateLimited:
-		abort(c, st, codeRateLimited, msgRateLimited, "")
+		return st, codeRateLimited, msgRateLimited
 	case v.Outcome == apikey.OutcomeThrottled:
-		abort(c, st, codeThrottled, msgThrottled, "")
+		return st, codeThrottled, msgThrottled
 	default:
-		abort(c, st, "internal_error", "internal error", "")
+		return st, "internal_error", "internal error"
 	}
 }
 
-// budgetHeaders writes the request budget of a verification: the IETF
+// RefusalHeaders writes the headers of Refusal's answer into h: the
+// budget (BudgetHeaders), and WWW-Authenticate on a 401.
+func RefusalHeaders(h http.Header, v ports.Verification) {
+	BudgetHeaders(h, v)
+	if verifyStatus(v.Outcome) == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", wwwAuthenticate)
+	}
+}
+
+// Envelope is the JSON error envelope of code, message and field.
+func Envelope(code, message, field string) []byte {
+	b, _ := json.Marshal(errorBody{Error: errorDetail{Code: code, Message: message, Field: field}})
+	return b
+}
+
+// budgetHeaders writes the budget of v into the answer (BudgetHeaders).
+func budgetHeaders(c *gin.Context, v ports.Verification) { BudgetHeaders(c.Writer.Header(), v) }
+
+// BudgetHeaders writes the request budget of a verification into h: the IETF
 // RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers for a
 // key's own budget (on success, on a missing scope and on 429 — never on a
 // 401, which would tell a revoked key from an unknown one), and
 // Retry-After on every 429. A limiter that failed open knows no budget:
 // nothing is written then.
-func budgetHeaders(c *gin.Context, v ports.Verification) {
+func BudgetHeaders(h http.Header, v ports.Verification) {
 	d := v.Budget
 	if d.Limit == 0 || d.FailedOpen {
 		return
 	}
-	h := c.Writer.Header()
 	switch v.Outcome {
-	case apikey.OutcomeOK, apikey.OutcomeScopeDenied, apikey.OutcomeRateLimited:
+	case apikey.OutcomeOK, apikey.OutcomeScopeDenied, apikey.OutcomeEnvDenied, apikey.OutcomeRateLimited:
 		h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
 		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 		h.Set("RateLimit-Reset", strconv.FormatInt(d.ResetSeconds(), 10))

@@ -1,4 +1,5 @@
-// Package httpapi is the HTTP adapter of apikeys: gin routes, JSON shapes,
+// Package httpapi is the HTTP adapter of apikeys (and the gRPC ext_authz
+// service, whose answers are HTTP answers): gin routes, JSON shapes,
 // authentication middleware (JWT bearer tokens and X-API-Key) and the one
 // table that maps domain errors to HTTP answers.
 package httpapi
@@ -17,6 +18,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/routes"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -34,8 +36,10 @@ type Options struct {
 	Tokens TokenVerifier    // required
 	Logger *slog.Logger     // nil: discard
 	// TrustedProxies lists addresses or CIDRs whose X-Forwarded-For and
-	// X-Real-IP headers are believed; from anyone else the socket address is
-	// the client IP.
+	// X-Real-IP headers are believed (from anyone else the socket address is
+	// the client IP), and whose X-Original-Method/-Uri and
+	// X-Forwarded-Method/-Uri name the request a verification is about
+	// (see originalRequest).
 	TrustedProxies []string
 	// MaxBodyBytes caps request bodies (default 64 KiB); larger ones get 413.
 	MaxBodyBytes int64
@@ -57,6 +61,9 @@ type Options struct {
 	Audit ports.AuditService
 	// Middleware runs first on every request (e.g. tracing, metrics).
 	Middleware []gin.HandlerFunc
+	// Reference, when set, is served at /api/v1/openapi.json, .yaml and
+	// /docs.
+	Reference *Reference
 	// Extra lets the composition root mount more routes (e.g. /metrics).
 	Extra func(r *gin.Engine)
 	// VerifyLogLevel is the level of the access-log line of GET
@@ -65,6 +72,25 @@ type Options struct {
 	// client IP, path and status, so a busy deployment may lower it to
 	// debug and spare a log write per verification.
 	VerifyLogLevel slog.Level
+	// ThrottleDelay holds each 429 too_many_failed_attempts this long
+	// before it is sent, MaxThrottled of them at most at a time (past it
+	// they are sent at once); 0 sends them at once.
+	ThrottleDelay time.Duration
+	MaxThrottled  int
+	// Routes is the route policy the forward-auth endpoint and the
+	// gateway enforce; nil refuses every request they see (403
+	// no_route_policy).
+	Routes *routes.Policy
+	// AcceptBearer also takes a key from Authorization: Bearer sk_... at
+	// the edge (forward auth, gateway).
+	AcceptBearer bool
+	// ForwardPrefix is what the forward-auth endpoint strips from its own
+	// request target to find the original one (default
+	// /api/v1/auth/forward).
+	ForwardPrefix string
+	// Gateway, when its Upstream is set, proxies every request outside
+	// apikeys' own routes to the upstream, enforcing Routes.
+	Gateway GatewayOptions
 }
 
 // Server is the HTTP API.
@@ -80,6 +106,13 @@ type Server struct {
 	audit      ports.AuditService
 	engine     *gin.Engine
 	verifyLog  slog.Level
+	tarpit     tarpit
+
+	trusted       trustedPeers
+	routes        *routes.Policy
+	acceptBearer  bool
+	forwardPrefix string
+	gateway       *gateway
 }
 
 // New builds the HTTP API, refusing missing dependencies or bad proxies.
@@ -99,10 +132,20 @@ func New(o Options) (*Server, error) {
 		ra = time.Second
 	}
 	s.retryAfter = strconv.Itoa(int((ra + time.Second - 1) / time.Second))
+	s.tarpit = newTarpit(o.ThrottleDelay, o.MaxThrottled)
+	if err := s.edgeOptions(o); err != nil {
+		return nil, err
+	}
 
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path that differs from a route by a trailing slash or by case is
+	// not that route: it gets the JSON 404 like any unknown path, never a
+	// redirect (gin's 301 carries an HTML body, its 307 none, and behind
+	// nginx auth_request a redirect turns into a 500).
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	r.ForwardedByClientIP = true
 	r.RemoteIPHeaders = []string{"X-Forwarded-For", "X-Real-IP"}
 	proxies := o.TrustedProxies
@@ -112,11 +155,22 @@ func New(o Options) (*Server, error) {
 	if err := r.SetTrustedProxies(proxies); err != nil {
 		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
 	}
+	trusted, err := parseTrustedPeers(proxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	s.trusted = trusted
 	// Middleware (tracing) wraps everything else, so that the access log
 	// and the panic log carry the request's trace and span ids.
 	r.Use(o.Middleware...)
 	r.Use(s.recover, s.requestID, s.accessLog)
-	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not_found", "no such endpoint", "") })
+	r.NoRoute(func(c *gin.Context) {
+		if s.gateway != nil && !own(c.Request.URL.Path) {
+			s.proxy(c)
+			return
+		}
+		abort(c, http.StatusNotFound, "not_found", "no such endpoint", "")
+	})
 	r.NoMethod(func(c *gin.Context) {
 		abort(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint", "")
 	})
@@ -126,6 +180,10 @@ func New(o Options) (*Server, error) {
 
 	v1 := r.Group("/api/v1", s.strictQuery)
 	v1.GET("/auth/verify", s.verify)
+	// Outside v1's strictQuery: below the endpoint, the query is the
+	// original request's, for the route policy to judge.
+	r.Any(forwardPath, s.forward)
+	r.Any(forwardPath+"/*rest", s.forward)
 	keys := v1.Group("/api-keys", s.authenticate)
 	keys.POST("", s.createKey)
 	keys.GET("", s.listKeys)
@@ -134,12 +192,38 @@ func New(o Options) (*Server, error) {
 	keys.PATCH("/:id", s.updateKey)
 	keys.DELETE("/:id", s.revokeKey)
 	s.auditRoutes(v1)
+	if err := s.referenceRoutes(r, v1, o.Reference); err != nil {
+		return nil, err
+	}
 	if o.Extra != nil {
 		o.Extra(r)
 	}
 	s.engine = r
 	return s, nil
 }
+
+// edgeOptions sets what the forward-auth endpoint and the gateway need.
+func (s *Server) edgeOptions(o Options) error {
+	var err error
+	s.routes, s.acceptBearer, s.forwardPrefix = o.Routes, o.AcceptBearer, o.ForwardPrefix
+	if s.routes == nil {
+		if s.routes, err = routes.New(nil, routes.DefaultDeny); err != nil {
+			return err
+		}
+	}
+	if s.forwardPrefix == "" {
+		s.forwardPrefix = forwardPath
+	}
+	if o.Gateway.Upstream != nil {
+		s.gateway = s.newGateway(o.Gateway)
+	}
+	return nil
+}
+
+// edgeRouteKey marks, in the gin context, a request the edge answered
+// (forward auth, gateway): its access-log line is at VerifyLogLevel, the
+// audit trail recording each.
+const edgeRouteKey = "apikeys.edge"
 
 // Handler returns the http.Handler serving the API.
 func (s *Server) Handler() http.Handler { return s.engine }
@@ -230,7 +314,7 @@ const clientRequestIDKey = "apikeys.client_request_id"
 // it, and echoed back in X-Client-Request-Id so the client can correlate
 // (no such header means it was dropped).
 func (s *Server) requestID(c *gin.Context) {
-	id := newRequestID()
+	id := NewRequestID()
 	c.Set(requestIDHeader, id)
 	c.Header(requestIDHeader, id)
 	if cid := c.GetHeader(requestIDHeader); audit.ValidClientRequestID(cid) {
@@ -240,7 +324,10 @@ func (s *Server) requestID(c *gin.Context) {
 	c.Next()
 }
 
-func newRequestID() string {
+// NewRequestID returns a request id the server made: req_ + 32 hex
+// digits. Every adapter that answers requests (HTTP, ext_authz) files
+// them under ids of this form.
+func NewRequestID() string {
 	const hexdigits = "0123456789abcdef"
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -273,7 +360,7 @@ func (s *Server) accessLog(c *gin.Context) {
 	c.Next()
 	level := slog.LevelInfo
 	switch route := c.FullPath(); {
-	case route == verifyPath:
+	case route == verifyPath || c.GetBool(edgeRouteKey):
 		level = s.verifyLog
 	case probePaths[route]:
 		level = slog.LevelDebug
@@ -281,9 +368,13 @@ func (s *Server) accessLog(c *gin.Context) {
 	if !s.log.Enabled(c.Request.Context(), level) {
 		return
 	}
+	route := c.FullPath()
+	if route == "" && s.gateway != nil && c.GetBool(edgeRouteKey) {
+		route = c.Request.URL.Path // a proxied request: no route of apikeys'
+	}
 	attrs := [7]slog.Attr{
 		slog.String("method", c.Request.Method),
-		slog.String("path", c.FullPath()),
+		slog.String("path", route),
 		slog.Int("status", c.Writer.Status()),
 		slog.Float64("duration_ms", float64(time.Since(start))/float64(time.Millisecond)),
 		slog.String("client_ip", c.ClientIP()),
@@ -314,7 +405,7 @@ func (s *Server) recover(c *gin.Context) {
 func (s *Server) requestInfo(c *gin.Context) audit.Request {
 	ri := audit.Request{
 		Method:          c.Request.Method,
-		Path:            c.Request.URL.Path,
+		Path:            c.Request.URL.EscapedPath(),
 		ClientIP:        c.ClientIP(),
 		UserAgent:       c.Request.UserAgent(),
 		RequestID:       requestID(c),

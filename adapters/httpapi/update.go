@@ -105,7 +105,7 @@ func updateInput(req patchRequest) (ports.UpdateInput, error) {
 			if err := decodeMember(req.ExpiresAt, "expires_at", "an RFC 3339 timestamp or null", &v); err != nil {
 				return in, err
 			}
-			t, err := parseTimeField("expires_at", v)
+			t, err := parseTimeField("expires_at", "invalid_expires_at", v)
 			if err != nil {
 				return in, err
 			}

@@ -24,13 +24,11 @@ const verifyPath = "/api/v1/auth/verify"
 // it and copy the X-Key-Id, X-Organization-Id and X-Scopes headers.
 func (s *Server) verify(c *gin.Context) {
 	ri := s.requestInfo(c)
-	// A proxy doing forward auth names the request it is checking.
-	// The query string is dropped: callers sometimes put secrets there.
-	if uri := firstHeader(c, "X-Original-Uri", "X-Forwarded-Uri"); uri != "" {
-		ri.Path, _, _ = strings.Cut(uri, "?")
-	}
-	if m := firstHeader(c, "X-Original-Method", "X-Forwarded-Method"); m != "" {
-		ri.Method = m
+	// A trusted proxy doing forward auth names the request it is checking.
+	var err error
+	if ri.Method, ri.Path, _, err = s.originalRequest(c); err != nil {
+		s.writeError(c, err)
+		return
 	}
 	scopes, err := verifyQuery(c)
 	if err != nil {
@@ -111,16 +109,4 @@ func unknownParam(q url.Values, known ...string) error {
 	}
 	return &apikey.ValidationError{Field: name, Code: "invalid_query",
 		Message: fmt.Sprintf("unknown query parameter %q (this endpoint takes %s)", name, strings.Join(known, ", "))}
-}
-
-func firstHeader(c *gin.Context, names ...string) string {
-	for _, n := range names {
-		if v := strings.TrimSpace(c.GetHeader(n)); v != "" {
-			if len(v) > 2048 {
-				v = v[:2048]
-			}
-			return v
-		}
-	}
-	return ""
 }

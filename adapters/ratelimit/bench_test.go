@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -70,6 +71,11 @@ func BenchmarkTakeKey(b *testing.B) {
 	b.Run("memory/key-per-goroutine", func(b *testing.B) { benchTake(b, benchLimiter(b, ""), 1024) })
 	b.Run("redis/one-key", func(b *testing.B) { benchTake(b, benchLimiter(b, benchRedisURL(b)), 1) })
 	b.Run("redis/key-per-goroutine", func(b *testing.B) { benchTake(b, benchLimiter(b, benchRedisURL(b)), 1024) })
+	b.Run("redis/64-callers", func(b *testing.B) {
+		// As many decisions in flight as the load benchmarks' clients.
+		b.SetParallelism(64 / runtime.GOMAXPROCS(0))
+		benchTake(b, benchLimiter(b, benchRedisURL(b)), 1024)
+	})
 	b.Run("redis-down/fail-open", func(b *testing.B) {
 		cfg := DefaultConfig()
 		cfg.Backend.RedisURL = "redis://127.0.0.1:1/0" // nothing listens on port 1

@@ -3,7 +3,9 @@
 // process's memory (golang.org/x/time/rate token buckets in bounded otter
 // tables), correct for one instance, and Redis (go-redis with redis_rate's
 // GCRA script), which every instance shares. Both run the same budget
-// model (see budget.go), so one contract suite passes on both.
+// model (see budget.go), so one contract suite passes on both. With
+// Redis, busy keys take their budget in leases of several units per round
+// trip (see leases).
 //
 // While Redis cannot be reached, per-key limits follow
 // BackendConfig.OnRedisError (fail open by default), and failed-
@@ -40,6 +42,7 @@ type Limiter struct {
 	mgmt     budget // zero rate: off
 	local    *memory
 	remote   *remote // nil without Redis
+	leases   *leases // nil without Redis or with leases off
 	log      *slog.Logger
 	obs      Observer
 	now      func() time.Time
@@ -107,6 +110,11 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Limiter, error) {
 	if l.remote, err = newRemote(cfg.Backend, logger); err != nil {
 		return nil, err
 	}
+	if cfg.Backend.RedisLeasePercent > 0 {
+		if l.leases, err = newLeases(l.remote, cfg.Backend.RedisLeasePercent, cfg.Backend.MaxEntries, func() { l.stats.leased.Add(1) }); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Backend.RedisTimeout)
 	defer cancel()
 	if err := l.remote.ping(ctx); err != nil {
@@ -121,6 +129,9 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Limiter, error) {
 // client, if any. The Limiter must not be used afterwards.
 func (l *Limiter) Close() error {
 	l.local.close()
+	if l.leases != nil {
+		l.leases.close()
+	}
 	if l.remote == nil {
 		return nil
 	}
@@ -180,7 +191,13 @@ func (l *Limiter) decide(ctx context.Context, k kind, name string, b budget, n i
 	}
 	obs := Observation{Kind: k.String(), Peek: n == 0}
 	if l.remote != nil {
-		d, err := l.remote.allow(ctx, k, name, b, n)
+		var d quota.Decision
+		var err error
+		if k == kindKey && n == 1 && l.leases != nil {
+			d, err = l.leases.take(ctx, name, b, l.now())
+		} else {
+			d, err = l.remote.allow(ctx, k, name, b, n)
+		}
 		if err == nil {
 			l.redisAnswered()
 			obs.Backend = BackendRedis
@@ -283,7 +300,13 @@ func policyText(p string) string {
 }
 
 // Stats returns the counters since New.
-func (l *Limiter) Stats() Stats { return l.stats.snapshot() }
+func (l *Limiter) Stats() Stats {
+	s := l.stats.snapshot()
+	if l.remote != nil {
+		s.RedisCalls = l.remote.calls.Load()
+	}
+	return s
+}
 
 // Health returns the backend's state as of the latest call; it makes no
 // call itself.

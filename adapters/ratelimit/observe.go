@@ -74,7 +74,11 @@ type Stats struct {
 	// RedisErrors counts Redis calls that failed (including the start-up
 	// ping); FailedOpen, FailedClosed and LocalFallbacks count what was
 	// done instead.
-	RedisErrors    uint64
+	RedisErrors uint64
+	// RedisCalls counts decisions sent to Redis; Leased counts those
+	// answered from a key's lease instead (see leases).
+	RedisCalls     uint64
+	Leased         uint64
 	FailedOpen     uint64
 	FailedClosed   uint64
 	LocalFallbacks uint64
@@ -102,6 +106,7 @@ func (h Health) Degraded() bool { return !h.RedisUp }
 type counters struct {
 	allowed, refused                                      [kindCount]atomic.Uint64
 	redisErrors, failedOpen, failedClosed, localFallbacks atomic.Uint64
+	leased                                                atomic.Uint64
 }
 
 func (c *counters) snapshot() Stats {
@@ -114,5 +119,6 @@ func (c *counters) snapshot() Stats {
 	s.FailedOpen = c.failedOpen.Load()
 	s.FailedClosed = c.failedClosed.Load()
 	s.LocalFallbacks = c.localFallbacks.Load()
+	s.Leased = c.leased.Load()
 	return s
 }

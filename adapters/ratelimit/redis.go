@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -42,6 +43,7 @@ type remote struct {
 	lim    *redis_rate.Limiter
 	prefix string
 	addr   string // host:port or socket path, for logs (never the URL: it may hold a password)
+	calls  atomic.Uint64
 }
 
 // newRemote connects lazily to the Redis at cfg.RedisURL; it fails only
@@ -79,6 +81,7 @@ func (r *remote) key(k kind, name string) string {
 
 // allow takes n units (0: peeks) of budget b named name in one round trip.
 func (r *remote) allow(ctx context.Context, k kind, name string, b budget, n int) (quota.Decision, error) {
+	r.calls.Add(1)
 	res, err := r.lim.AllowN(ctx, r.key(k, name), redis_rate.Limit{Rate: b.rate, Period: b.period, Burst: b.burst}, n)
 	if err != nil {
 		return quota.Decision{}, err

@@ -3,6 +3,7 @@ package apikey
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidOrganizationID(t *testing.T) {
@@ -51,6 +52,37 @@ func TestValidSubject(t *testing.T) {
 	for _, s := range bad {
 		if ValidSubject(s) {
 			t.Errorf("ValidSubject(%q) = true, want false", s)
+		}
+	}
+}
+
+func TestValidEventIDActorAndTime(t *testing.T) {
+	for s, want := range map[string]bool{"evt_0Ab9": true, "evt_": false, "key_abc": false, "evt_a\x00": false,
+		"evt_" + strings.Repeat("a", 60): true, "evt_" + strings.Repeat("a", 61): false, "evt_a-b": false} {
+		if ValidEventID(s) != want {
+			t.Errorf("ValidEventID(%q) = %v", s, !want)
+		}
+	}
+	for s, want := range map[string]bool{"user:alice": true, "key:key_abc": true, "user:kc:Zoë Smith": true,
+		"": false, "user:\x00": false, "user:a\u202eb": false, "user:\xff": false, strings.Repeat("a", 256): false,
+		strings.Repeat("é", 255): true} {
+		if ValidActor(s) != want {
+			t.Errorf("ValidActor(%q) = %v", s, !want)
+		}
+	}
+	if e := InvalidKeyID("key_id"); e.Code != "invalid_key_id" || e.Field != "key_id" {
+		t.Errorf("InvalidKeyID = %#v", e)
+	}
+	if e := InvalidActor("actor"); e.Code != "invalid_actor" || e.Field != "actor" {
+		t.Errorf("InvalidActor = %#v", e)
+	}
+	for tm, want := range map[time.Time]bool{
+		MinTime: true, MaxTime: true, MinTime.Add(-time.Microsecond): false, MaxTime.Add(time.Microsecond): false,
+		MaxTime.Add(999 * time.Nanosecond): true, MinTime.Add(-time.Nanosecond): false,
+		time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC): true, time.UnixMicro(1 << 62): false,
+	} {
+		if ValidTime(tm) != want {
+			t.Errorf("ValidTime(%v) = %v", tm, !want)
 		}
 	}
 }

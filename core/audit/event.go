@@ -101,4 +101,4 @@ type Event struct {
 }
 
 // IDPrefix starts every audit event id.
-const IDPrefix = "evt_"
+const IDPrefix = apikey.EventIDPrefix

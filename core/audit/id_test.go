@@ -66,3 +66,15 @@ func TestRequestFactsAreCapped(t *testing.T) {
 		t.Fatalf("short facts changed: %+v", short)
 	}
 }
+
+// TestRequestFactsAreMadePrintable: NUL, other control characters and
+// invalid UTF-8 in a caller-chosen fact are recorded as U+FFFD, never as
+// bytes one database refuses (Postgres answered 500 for a NUL) and another
+// stores.
+func TestRequestFactsAreMadePrintable(t *testing.T) {
+	ev := Change(Stamp{ID: "evt_x"}, ActionKeyCreated, "user:u", "org", "key_x",
+		Request{Method: "G\x00T", Path: "/a\x00b\xc0\x80c", UserAgent: "ua\xff\n\u202e"}, nil)
+	if ev.Path != "/a\ufffdb\ufffd\ufffdc" || ev.UserAgent != "ua\ufffd\ufffd\u202e" || ev.Method != "G\ufffdT" {
+		t.Fatalf("method %q path %q user agent %q", ev.Method, ev.Path, ev.UserAgent)
+	}
+}

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"io"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/agentauri/apikeys/core/apikey"
@@ -181,9 +183,35 @@ const (
 
 func withRequest(ev Event, req Request) Event {
 	ev.RequestID, ev.ClientRequestID, ev.TraceID, ev.SpanID, ev.Method = req.RequestID, req.ClientRequestID, req.TraceID, req.SpanID, req.Method
-	ev.Path, ev.UserAgent = capUTF8(req.Path, MaxPathLen), capUTF8(req.UserAgent, MaxUserAgentLen)
+	ev.Method = printableText(ev.Method)
+	ev.Path, ev.UserAgent = capUTF8(printableText(req.Path), MaxPathLen), capUTF8(printableText(req.UserAgent), MaxUserAgentLen)
 	ev.ClientIP = req.ClientIP
 	return ev
+}
+
+// printableText returns s with every invalid UTF-8 sequence and every
+// control character replaced by U+FFFD: a caller-chosen fact (a header's
+// bytes, a path) is recorded as what it was, and never as a value one
+// database refuses (Postgres: NUL, invalid UTF-8) and another stores.
+func printableText(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // capUTF8 returns s cut to at most n bytes, at a character boundary.

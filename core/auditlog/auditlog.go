@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
@@ -23,7 +21,6 @@ import (
 const (
 	DefaultLimit = 50
 	MaxLimit     = 200
-	maxActorLen  = 255
 )
 
 // usageActions are the actions that count as uses of a key.
@@ -122,6 +119,9 @@ func (a *Service) List(ctx context.Context, p apikey.Principal, in ports.AuditLi
 		}
 		orgs = []string{""}
 	case in.OrganizationID != "":
+		if !apikey.ValidOrganizationID(in.OrganizationID) {
+			return ports.AuditPage{}, apikey.InvalidOrganizationID("organization_id")
+		}
 		if !p.MemberOf(in.OrganizationID) {
 			return ports.AuditPage{}, apikey.ForbiddenOrganization("organization_id", in.OrganizationID)
 		}
@@ -145,9 +145,15 @@ func (a *Service) List(ctx context.Context, p apikey.Principal, in ports.AuditLi
 		q.Action = act
 	}
 	if in.KeyID != "" && !apikey.ValidKeyID(in.KeyID) {
-		return ports.AuditPage{}, apikey.Invalid("key_id", "key_id must be a key id such as key_8fJ2kQ0xLm3Zp9Ab")
+		return ports.AuditPage{}, apikey.InvalidKeyID("key_id")
 	}
-	if err := validActor(in.Actor); err != nil {
+	if in.Actor != "" && !apikey.ValidActor(in.Actor) {
+		return ports.AuditPage{}, apikey.InvalidActor("actor")
+	}
+	if err := validWindow(in.Since, in.Until); err != nil {
+		return ports.AuditPage{}, err
+	}
+	if err := validCursor(in.After); err != nil {
 		return ports.AuditPage{}, err
 	}
 	if in.Since != nil && in.Until != nil && !in.Until.After(*in.Since) {
@@ -163,17 +169,26 @@ func (a *Service) List(ctx context.Context, p apikey.Principal, in ports.AuditLi
 	return page, nil
 }
 
-func validActor(actor string) error {
-	if actor == "" {
-		return nil
-	}
-	if !utf8.ValidString(actor) || utf8.RuneCountInString(actor) > maxActorLen {
-		return apikey.Invalid("actor", "actor must be valid UTF-8 of at most %d characters", maxActorLen)
-	}
-	for _, r := range actor {
-		if unicode.IsControl(r) {
-			return apikey.Invalid("actor", "actor must not contain control characters")
+// validWindow refuses a since or until no store can compare with.
+func validWindow(since, until *time.Time) error {
+	for _, b := range []struct {
+		name, code string
+		t          *time.Time
+	}{{"since", "invalid_since", since}, {"until", "invalid_until", until}} {
+		if b.t != nil && !apikey.ValidTime(*b.t) {
+			return &apikey.ValidationError{Field: b.name, Code: b.code,
+				Message: fmt.Sprintf("%s must lie between %s and %s", b.name,
+					apikey.MinTime.Format(time.RFC3339), apikey.MaxTime.Format(time.RFC3339))}
 		}
+	}
+	return nil
+}
+
+// validCursor refuses a cursor that cannot be a position in the events:
+// an event id and a time a store can hold.
+func validCursor(c *ports.Cursor) error {
+	if c != nil && (!apikey.ValidEventID(c.ID) || !apikey.ValidTime(c.Time)) {
+		return &apikey.ValidationError{Field: "cursor", Code: "invalid_cursor", Message: "cursor is not one this API returned"}
 	}
 	return nil
 }
@@ -187,6 +202,9 @@ func (a *Service) KeyUsage(ctx context.Context, p apikey.Principal, keyID string
 	}
 	if !apikey.ValidKeyID(keyID) {
 		return ports.AuditPage{}, apikey.ErrNotFound
+	}
+	if err := validCursor(in.After); err != nil {
+		return ports.AuditPage{}, err
 	}
 	k, err := a.d.Keys.GetKey(ctx, keyID)
 	if err != nil {

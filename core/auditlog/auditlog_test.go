@@ -39,9 +39,14 @@ type memChains struct {
 	err     error
 	before  time.Time
 	purges  []audit.Event
+	// recordErr, when set, is what RecordPurge answers.
+	recordErr error
 }
 
 func (m *memChains) RecordPurge(_ context.Context, ev audit.Event) error {
+	if m.recordErr != nil {
+		return m.recordErr
+	}
 	m.purges = append(m.purges, ev)
 	return nil
 }
@@ -252,6 +257,23 @@ func TestPurgeRecordsWhatItCut(t *testing.T) {
 	}
 }
 
+// TestPurgeReportsAFailedRecord: a purge that cut events but could not
+// record its audit.purged event fails, even when every chain was cut.
+func TestPurgeReportsAFailedRecord(t *testing.T) {
+	f := newAuditFixture(t)
+	f.chains.cuts = []ports.ChainCut{{ChainID: "chn_A", FromSeq: 1, ThroughSeq: 3, AnchorID: "evt_3", AnchorHash: "h3", Deleted: 3}}
+	f.chains.recordErr = errors.New("disk full")
+	rep, err := f.log.Purge(ctx, f.log.Cutoff(time.Hour), "system:test")
+	if err == nil || !strings.Contains(err.Error(), "disk full") || rep.Deleted != 3 || rep.EventID != "" {
+		t.Fatalf("purge whose record failed: %+v, %v; want the record's error", rep, err)
+	}
+	// A chain's failure wins over the record's: it is reported first.
+	f.chains.err = errors.New("chain C failed")
+	if _, err := f.log.Purge(ctx, f.log.Cutoff(time.Hour), "system:test"); err == nil || !strings.Contains(err.Error(), "chain C failed") {
+		t.Fatalf("purge with a failed chain and a failed record: %v; want the chain's error", err)
+	}
+}
+
 func TestVerifyChainsReportsEachChain(t *testing.T) {
 	f := newAuditFixture(t)
 	var recs []audit.Record
@@ -381,4 +403,56 @@ func TestAuditListTakesSinceOrUntilAlone(t *testing.T) {
 			t.Errorf("query %+v for input %+v", q, in)
 		}
 	}
+}
+
+// TestHostileIdentifiersRefusedBeforeTheStore: every identifier of an
+// audit query is checked, with its own code, before the store is asked.
+func TestHostileIdentifiersRefusedBeforeTheStore(t *testing.T) {
+	f := newAuditFixture(t)
+	f.keys["key_mine"] = apikey.Key{ID: "key_mine", OrganizationID: "org_123"}
+	ok := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	early := time.Date(999, 1, 1, 0, 0, 0, 0, time.UTC)
+	claims := apikey.Principal{Subject: "mallory", Organizations: []string{"org_123", "org_123 "}}
+	for _, tc := range []struct {
+		in          ports.AuditListInput
+		field, code string
+	}{
+		{ports.AuditListInput{OrganizationID: "org_123 "}, "organization_id", "invalid_organization_id"},
+		{ports.AuditListInput{OrganizationID: "org_123\u00a0"}, "organization_id", "invalid_organization_id"},
+		{ports.AuditListInput{OrganizationID: "org\x00"}, "organization_id", "invalid_organization_id"},
+		{ports.AuditListInput{KeyID: "key_x\x00"}, "key_id", "invalid_key_id"},
+		{ports.AuditListInput{KeyID: "\xc0\x80"}, "key_id", "invalid_key_id"},
+		{ports.AuditListInput{Actor: "user:\x00"}, "actor", "invalid_actor"},
+		{ports.AuditListInput{Actor: "user:\xff"}, "actor", "invalid_actor"},
+		{ports.AuditListInput{Actor: "user:a\u202eb"}, "actor", "invalid_actor"},
+		{ports.AuditListInput{Actor: "user:a\u200bb"}, "actor", "invalid_actor"},
+		{ports.AuditListInput{Since: &far}, "since", "invalid_since"},
+		{ports.AuditListInput{Until: &far}, "until", "invalid_until"},
+		{ports.AuditListInput{Since: &early}, "since", "invalid_since"},
+		{ports.AuditListInput{AuditPageInput: ports.AuditPageInput{After: &ports.Cursor{Time: far, ID: "evt_abc"}}}, "cursor", "invalid_cursor"},
+		{ports.AuditListInput{AuditPageInput: ports.AuditPageInput{After: &ports.Cursor{Time: ok, ID: "evt_\x00"}}}, "cursor", "invalid_cursor"},
+		{ports.AuditListInput{AuditPageInput: ports.AuditPageInput{After: &ports.Cursor{Time: ok, ID: "key_abc"}}}, "cursor", "invalid_cursor"},
+	} {
+		_, err := f.log.List(ctx, claims, tc.in)
+		var ve *apikey.ValidationError
+		if !errors.As(err, &ve) || ve.Field != tc.field || ve.Code != tc.code {
+			t.Errorf("%+v: %v, want %s on %s", tc.in, err, tc.code, tc.field)
+		}
+	}
+	_, err := f.log.KeyUsage(ctx, alice, "key_mine", ports.AuditPageInput{After: &ports.Cursor{Time: far, ID: "evt_abc"}})
+	if field, code := validationOf(err); field != "cursor" || code != "invalid_cursor" {
+		t.Errorf("usage with a far-future cursor: %v", err)
+	}
+	if len(f.events.queries) != 0 {
+		t.Errorf("the store was asked %d times", len(f.events.queries))
+	}
+}
+
+func validationOf(err error) (field, code string) {
+	var ve *apikey.ValidationError
+	if errors.As(err, &ve) {
+		return ve.Field, ve.Code
+	}
+	return "", ""
 }

@@ -201,3 +201,87 @@ func TestRotateExpiredKeyIsRefused(t *testing.T) {
 		t.Errorf("Argon2id hashed %d times, want 1 (the creation only)", n)
 	}
 }
+
+// TestStalenessBoundary: the cache answers up to exactly
+// Options.MaxStaleness after the start of the last successful poll, and
+// not a microsecond (the service's resolution) later; Staleness says how long ago that start was.
+func TestStalenessBoundary(t *testing.T) {
+	f := newFixture(t)
+	svc, err := New(f.deps(f.cache), Options{MaxStaleness: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = svc
+	iss := f.create(t, alice, "triggers:read")
+	// The service keeps times at the stores' microsecond: start on one.
+	if rem := f.clock.Now().Sub(f.clock.Now().Truncate(time.Microsecond)); rem > 0 {
+		f.clock.Advance(time.Microsecond - rem)
+	}
+	if err := f.svc.SyncInvalidations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	if got := f.svc.Staleness(); got != time.Second {
+		t.Fatalf("Staleness = %s, want exactly 1s", got)
+	}
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK {
+		t.Fatalf("exactly at max_staleness: %+v, %v", v, err)
+	}
+	f.clock.Advance(time.Microsecond) // the service's resolution
+	if _, err := f.verify(iss.Secret, "", audit.Request{}); !errors.Is(err, ErrStale) {
+		t.Fatalf("a microsecond past max_staleness: %v, want ErrStale", err)
+	}
+}
+
+// TestInvalidationTrackingIsBounded: past maxTracked keys the per-key
+// bookkeeping is forgotten, and every proof that started before then
+// refrains from caching (as if its key had changed); one key short of the
+// bound, nothing is forgotten.
+func TestInvalidationTrackingIsBounded(t *testing.T) {
+	var iv invalidations
+	iv.init(time.Unix(0, 0))
+	ids := make([]string, maxTracked-1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("key_%d", i)
+	}
+	start := iv.seq.Load()
+	iv.mark(ids...)
+	iv.mark("key_last") // exactly maxTracked tracked: still within the bound
+	if iv.floor != 0 || len(iv.last) != maxTracked {
+		t.Fatalf("at the bound: floor %d, %d tracked", iv.floor, len(iv.last))
+	}
+	if !iv.unchangedSince("key_other", start) || iv.unchangedSince("key_last", start) {
+		t.Fatal("within the bound, only the marked keys count as changed")
+	}
+	iv.mark("key_more") // one past the bound
+	if iv.floor == 0 || len(iv.last) != 1 {
+		t.Fatalf("past the bound: floor %d, %d tracked", iv.floor, len(iv.last))
+	}
+	if iv.unchangedSince("key_other", start) {
+		t.Fatal("a proof that started before the bookkeeping was forgotten may cache")
+	}
+	if !iv.unchangedSince("key_other", iv.seq.Load()) {
+		t.Fatal("a proof that starts after it may not")
+	}
+}
+
+// TestAppliedChangesArePruned: what a poll applied is remembered for two
+// overlaps and then forgotten, so the bookkeeping does not grow forever.
+func TestAppliedChangesArePruned(t *testing.T) {
+	f := newFixture(t)
+	f.svc.noteOwnChange("key_old", f.clock.Now())
+	f.clock.Advance(2*invalidationOverlap - time.Millisecond)
+	if err := f.svc.SyncInvalidations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.svc.inval.applied["key_old"]; !ok {
+		t.Fatal("a change younger than two overlaps was forgotten")
+	}
+	f.clock.Advance(2 * time.Millisecond)
+	if err := f.svc.SyncInvalidations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.svc.inval.applied["key_old"]; ok {
+		t.Fatal("a change older than two overlaps is still remembered")
+	}
+}

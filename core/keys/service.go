@@ -133,23 +133,57 @@ func mayChange(p apikey.Principal, scopes apikey.Scopes, env apikey.Environment)
 }
 
 // ValidateName checks a key name: not blank, at most MaxNameLen characters,
-// valid UTF-8 without control characters. It returns the trimmed name.
+// valid UTF-8 (a U+FFFD replacement character, the trace of bytes that
+// were not, is refused too), no control characters, no bidirectional
+// embedding, override or isolate characters (which make a name read
+// otherwise than it is: "Trojan Source"), and not made only of invisible
+// characters. It returns the trimmed name.
 func ValidateName(name string) (string, error) {
 	n := strings.TrimSpace(name)
+	bad := func(msg string) (string, error) {
+		return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: msg}
+	}
 	switch {
 	case n == "":
-		return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: "name must not be empty"}
-	case !utf8.ValidString(n):
-		return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: "name must be valid UTF-8"}
+		return bad("name must not be empty")
+	case !utf8.ValidString(n) || strings.ContainsRune(n, utf8.RuneError):
+		return bad("name must be valid UTF-8")
 	case utf8.RuneCountInString(n) > MaxNameLen:
-		return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: fmt.Sprintf("name must be at most %d characters", MaxNameLen)}
+		return bad(fmt.Sprintf("name must be at most %d characters", MaxNameLen))
 	}
+	visible := false
 	for _, r := range n {
-		if unicode.IsControl(r) {
-			return "", &apikey.ValidationError{Field: "name", Code: "invalid_name", Message: "name must not contain control characters"}
+		switch {
+		case unicode.IsControl(r):
+			return bad("name must not contain control characters")
+		case isBidiControl(r):
+			return bad(fmt.Sprintf("name must not contain bidirectional control characters (U+%04X)", r))
+		case !invisible(r):
+			visible = true
 		}
 	}
+	if !visible {
+		return bad("name must contain a visible character")
+	}
 	return n, nil
+}
+
+// isBidiControl reports whether r is a bidirectional embedding, override
+// or isolate character (U+202A-U+202E, U+2066-U+2069) or the Arabic
+// letter mark (U+061C).
+func isBidiControl(r rune) bool {
+	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 || r == 0x061C
+}
+
+// invisible reports whether r shows nothing by itself: white space, a
+// format character (zero-width space, joiners, marks), a variation
+// selector, another default-ignorable code point (Hangul fillers…), the
+// blank Braille pattern, or a nonspacing mark (which, alone, has nothing
+// to sit on).
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Variation_Selector, r) ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || r == 0x2800 || r == 0x115F || r == 0x1160 ||
+		r == 0x3164 || r == 0xFFA0 || unicode.Is(unicode.Mn, r)
 }
 
 func (s *Service) newID(prefix string, n int) (string, error) {
@@ -194,6 +228,9 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		return ports.Issued{}, err
 	}
 	org := in.OrganizationID
+	if org != "" && !apikey.ValidOrganizationID(org) {
+		return ports.Issued{}, apikey.InvalidOrganizationID("organization_id")
+	}
 	if org == "" {
 		if len(p.Organizations) != 1 {
 			return ports.Issued{}, &apikey.ValidationError{Field: "organization_id", Code: "invalid_request", Message: "organization_id is required"}
@@ -331,6 +368,11 @@ func (s *Service) load(ctx context.Context, p apikey.Principal, id string) (apik
 	return k, nil
 }
 
+// invalidCursor refuses a cursor that cannot be a position in the keys.
+func invalidCursor() error {
+	return &apikey.ValidationError{Field: "cursor", Code: "invalid_cursor", Message: "cursor is not one this API returned"}
+}
+
 // List returns a page of the keys the principal may see, newest first.
 func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInput) (ports.KeyPage, error) {
 	if err := p.RequireManage(); err != nil {
@@ -338,6 +380,9 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 	}
 	orgs := p.Organizations
 	if in.OrganizationID != "" {
+		if !apikey.ValidOrganizationID(in.OrganizationID) {
+			return ports.KeyPage{}, apikey.InvalidOrganizationID("organization_id")
+		}
 		if !p.MemberOf(in.OrganizationID) {
 			return ports.KeyPage{}, apikey.ForbiddenOrganization("organization_id", in.OrganizationID)
 		}
@@ -346,6 +391,9 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 	limit, err := paging.Size(in.Limit, DefaultListLimit, MaxListLimit)
 	if err != nil {
 		return ports.KeyPage{}, err
+	}
+	if in.After != nil && (!apikey.ValidKeyID(in.After.ID) || !apikey.ValidTime(in.After.Time)) {
+		return ports.KeyPage{}, invalidCursor()
 	}
 	if len(orgs) == 0 {
 		return ports.KeyPage{Keys: []apikey.Key{}}, nil

@@ -656,3 +656,34 @@ func TestDigestMatchWithoutHashMatchIsUnknown(t *testing.T) {
 		t.Errorf("Argon2id compared %d times, want 2 (a refused secret is never cached)", n)
 	}
 }
+
+// TestVerifyEnvironments: a route admitting only some environments refuses
+// a valid key of another one as OutcomeEnvDenied, recorded under the key;
+// a missing scope is reported first.
+func TestVerifyEnvironments(t *testing.T) {
+	f := newFixture(t)
+	iss := f.create(t, alice, "triggers:read") // a test key
+	for _, c := range []struct {
+		envs    []apikey.Environment
+		scopes  []string
+		outcome apikey.Outcome
+	}{
+		{nil, nil, apikey.OutcomeOK},
+		{[]apikey.Environment{apikey.EnvTest}, nil, apikey.OutcomeOK},
+		{[]apikey.Environment{apikey.EnvLive, apikey.EnvTest}, []string{"triggers:read"}, apikey.OutcomeOK},
+		{[]apikey.Environment{apikey.EnvLive}, nil, apikey.OutcomeEnvDenied},
+		{[]apikey.Environment{apikey.EnvLive}, []string{"events:read"}, apikey.OutcomeScopeDenied},
+	} {
+		v, err := f.svc.Verify(ctx, ports.VerifyInput{Secret: iss.Secret, Scopes: c.scopes, Environments: c.envs})
+		if err != nil || v.Outcome != c.outcome || v.Key.KeyID != iss.Key.ID {
+			t.Fatalf("%v %v: %+v, %v; want %s", c.envs, c.scopes, v, err, c.outcome)
+		}
+		if err := f.svc.Record(ctx, v, 403); err != nil {
+			t.Fatal(err)
+		}
+		evs := f.usage.all()
+		if last := evs[len(evs)-1]; last.Outcome != c.outcome || last.KeyID != iss.Key.ID {
+			t.Fatalf("event %+v", last)
+		}
+	}
+}

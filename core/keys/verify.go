@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
@@ -34,6 +35,8 @@ func (s *Service) Verify(ctx context.Context, in ports.VerifyInput) (ports.Verif
 	if v.Outcome == apikey.OutcomeOK {
 		if missing := v.Key.Scopes.Missing(required); len(missing) > 0 {
 			v.Outcome, v.Missing = apikey.OutcomeScopeDenied, missing
+		} else if len(in.Environments) > 0 && !slices.Contains(in.Environments, v.Key.Environment) {
+			v.Outcome = apikey.OutcomeEnvDenied
 		}
 	}
 	if err := s.spend(ctx, &v); err != nil {
@@ -66,7 +69,7 @@ func (s *Service) spend(ctx context.Context, v *ports.Verification) error {
 		if !d.Allowed {
 			v.Outcome = apikey.OutcomeRateLimited
 		}
-	case apikey.OutcomeScopeDenied:
+	case apikey.OutcomeScopeDenied, apikey.OutcomeEnvDenied:
 		// Showing the budget is a courtesy: a limiter that cannot say
 		// does not turn the refusal into an outage.
 		if d, err := s.d.KeyLimits.PeekKey(ctx, v.Key.KeyID, limit); err == nil {
@@ -215,6 +218,13 @@ func (s *Service) find(ctx context.Context, digest string) (lookup, error) {
 	}
 	if err != nil {
 		return lookup{}, fmt.Errorf("find key: %w", err)
+	}
+	if !apikey.ValidOrganizationID(k.OrganizationID) {
+		// Only a row written before the identifier syntax existed (or
+		// behind the service's back) can hold such an organization id:
+		// it authenticates nobody, so no principal ever carries an
+		// organization id the syntax refuses.
+		return lookup{outcome: apikey.OutcomeUnknown}, nil
 	}
 	now := s.now()
 	l := lookup{facts: apikey.VerifiedFrom(k), outcome: apikey.OutcomeOK, start: start}

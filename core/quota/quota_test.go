@@ -134,3 +134,19 @@ func TestKeyDefaultsRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyDefaultsErrorsNameTheEntry: a refused entry is named by its
+// position, counted from 1, for each kind of refusal.
+func TestKeyDefaultsErrorsNameTheEntry(t *testing.T) {
+	for _, entries := range [][]string{
+		{"org_a=10/1m", "org_a=20/1m"},    // listed twice
+		{"org_a=10/1m", "org_b=10/1d"},    // bad window
+		{"org_a=10/1m", "org b=10/1m"},    // bad organization
+		{"org_a=10/1m", "no-equals-sign"}, // no ORGANIZATION=
+	} {
+		_, err := ParseKeyDefaults(entries)
+		if err == nil || !strings.Contains(err.Error(), "entry 2 ") {
+			t.Errorf("ParseKeyDefaults(%q) = %v, want an error naming entry 2", entries, err)
+		}
+	}
+}

@@ -261,7 +261,11 @@ func (d Decision) Err() error {
 	case NoRoute:
 		return ErrNoRoute
 	case Invalid:
-		return &apikey.ValidationError{Field: d.Field, Code: "invalid_" + d.Field, Message: d.Reason}
+		code := "invalid_path"
+		if d.Field == "method" {
+			code = "invalid_method"
+		}
+		return &apikey.ValidationError{Field: d.Field, Code: code, Message: d.Reason}
 	}
 	return fmt.Errorf("route decision of kind %v", d.Kind)
 }

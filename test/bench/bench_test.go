@@ -123,6 +123,19 @@ func newFixture(b *testing.B, cache ports.VerifyCache) *fixture {
 	return &fixture{svc: svc, secret: iss.Secret, queue: queue}
 }
 
+// limitedKey creates a key with the largest rate limit a key may have,
+// so that every verification takes from its budget but none is refused.
+func (f *fixture) limitedKey(b *testing.B) string {
+	b.Helper()
+	iss, err := f.svc.Create(context.Background(), apikey.Principal{Subject: "bench", Organizations: []string{org}},
+		ports.CreateInput{Name: "bench limited", OrganizationID: org, Scopes: []string{"triggers:read", "events:read"},
+			RateLimit: &apikey.RateLimit{Limit: apikey.MaxRateLimit, Window: apikey.WindowSecond}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return iss.Secret
+}
+
 // fenced creates a key like the fixture's with a full IP allowlist
 // (apikey.MaxIPAllowlist networks, the one holding the benchmark's
 // 127.0.0.1 last, so that every check scans them all) and
@@ -325,6 +338,10 @@ func BenchmarkHTTP(b *testing.B) {
 	b.Run("verify", func(b *testing.B) {
 		f := newFixture(b, nil)
 		serve(b, api(b, f), f.secret, http.StatusOK, f)
+	})
+	b.Run("verify_rate_limited", func(b *testing.B) {
+		f := newFixture(b, nil)
+		serve(b, api(b, f), f.limitedKey(b), http.StatusOK, f)
 	})
 	b.Run("verify_fenced", func(b *testing.B) {
 		// verify with a 100-entry IP allowlist and 1 KiB of metadata in

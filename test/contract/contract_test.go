@@ -2,6 +2,7 @@ package contract_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -115,4 +116,55 @@ func TestMigrations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMySQLIdentifiersCompareExactly: on MySQL/MariaDB every text column of
+// the service's tables, and each table's default, is a NO PAD binary
+// collation after migrating (00006), also when 00006 comes after the
+// migrations numbered above it, as on a database upgraded from a version
+// without it: under utf8mb4_bin, 'org_A' = 'org_A ' (issue 11 §1).
+func TestMySQLIdentifiersCompareExactly(t *testing.T) {
+	if !slices.Contains(dbtest.Drivers(), "mysql") {
+		t.Skip("no mysql run")
+	}
+	dbtest.Require(t, "mysql")
+	ctx := context.Background()
+	s := dbtest.Open(t, "mysql")
+	db := s.DB().WithContext(ctx)
+	tables := []string{"api_keys", "audit_events", "audit_chains"}
+	check := func(when string) {
+		t.Helper()
+		var cols []struct{ Table, Column, Collation string }
+		if err := db.Raw(`SELECT TABLE_NAME AS `+"`table`"+`, COLUMN_NAME AS `+"`column`"+`, COLLATION_NAME AS collation
+			FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ? AND COLLATION_NAME IS NOT NULL`, tables).
+			Scan(&cols).Error; err != nil || len(cols) < 20 {
+			t.Fatalf("%s: columns %d, %v", when, len(cols), err)
+		}
+		for _, c := range cols {
+			if c.Collation != "utf8mb4_nopad_bin" && c.Collation != "utf8mb4_0900_bin" {
+				t.Errorf("%s: %s.%s has collation %s, want a NO PAD binary one", when, c.Table, c.Column, c.Collation)
+			}
+		}
+		for _, table := range tables {
+			var coll string
+			if err := db.Raw(`SELECT TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`, table).
+				Scan(&coll).Error; err != nil || coll != "utf8mb4_nopad_bin" && coll != "utf8mb4_0900_bin" {
+				t.Errorf("%s: table %s defaults to %q (%v)", when, table, coll, err)
+			}
+		}
+	}
+	check("fresh database")
+	// A database of a version without 00006, already past 00008.
+	for _, table := range tables {
+		if err := db.Exec("ALTER TABLE " + table + " CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Exec("DELETE FROM goose_db_version WHERE version_id = 6").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	check("upgraded database")
 }

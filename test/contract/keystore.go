@@ -70,6 +70,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"Update/ConcurrentRotate", testUpdateConcurrentRotate},
 			{"Update/ConcurrentRevoke", testUpdateConcurrentRevoke},
 			{"InvalidatedSince", testInvalidatedSince},
+			{"Identifiers/Exact", testExactIdentifiers},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {

@@ -101,6 +101,23 @@ func TestDockerfileStampsTheVersion(t *testing.T) {
 	}
 }
 
+// TestDockerfileDataDirIsPrivate: the image's data directory (SQLite
+// database, development secrets) belongs to the service's user and no one
+// else may read it (issue 11 §11).
+func TestDockerfileDataDirIsPrivate(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := string(raw)
+	for _, want := range []string{"chmod 0700 /out/data", "COPY --from=build --chown=65532:65532 --chmod=0700 /out/data /app/data",
+		"USER 65532:65532", "APIKEYS_DATA_DIR=/app/data"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+}
+
 // TestComposeMountsExist: every file or directory compose mounts from the
 // repository exists, and the provisioning directory holds what Grafana
 // reads.

@@ -231,3 +231,32 @@ func TestAuditDocReferenceVerifier(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditDocOutcomeOfManagementEvents: docs/audit.md says what the
+// outcome of each kind of event is, as the constructors make it (issue 11
+// §11: it said `ok` for management events, which have none).
+func TestAuditDocOutcomeOfManagementEvents(t *testing.T) {
+	doc := auditDoc(t)
+	st := audit.Stamp{ID: "evt_x", Time: time.Now()}
+	for _, a := range []audit.Action{audit.ActionKeyCreated, audit.ActionKeyRotated, audit.ActionKeyRevoked} {
+		if ev := audit.Change(st, a, "user:u", "org_1", "key_x", audit.Request{}, nil); ev.Outcome != "" {
+			t.Fatalf("%s has outcome %q: the doc's null is wrong", a, ev.Outcome)
+		}
+	}
+	if ev := audit.System(st, audit.ActionAuditPurged, "system:purge", nil); ev.Outcome != "ok" {
+		t.Fatalf("audit.purged has outcome %q", ev.Outcome)
+	}
+	row := regexp.MustCompile("(?m)^\\| `outcome` \\|.*$").FindString(doc)
+	if !strings.Contains(row, "`null` for management events") || !strings.Contains(row, "`ok` for `audit.purged`") {
+		t.Errorf("docs/audit.md's outcome row %q: want `null` for management events and `ok` for `audit.purged`", row)
+	}
+	for _, c := range []struct {
+		field string
+		max   int
+	}{{"user_agent", audit.MaxUserAgentLen}, {"method`, `path", audit.MaxPathLen}} {
+		row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(c.field) + "` \\|.*$").FindString(doc)
+		if !strings.Contains(row, fmt.Sprintf("first %d bytes", c.max)) {
+			t.Errorf("docs/audit.md's %s row does not say it keeps the first %d bytes: %q", c.field, c.max, row)
+		}
+	}
+}

@@ -129,8 +129,8 @@ func TestAuditTrail(t *testing.T) {
 		shortID, short := createKey(t, s, tok, `{"name":"short","organization_id":"org_123","scopes":["events:read"],"expires_at":"`+
 			shortAt.Add(2*time.Second).UTC().Format(time.RFC3339Nano)+`"}`)
 
-		// Uses and failures. X-Forwarded-For comes from a peer that is not
-		// a trusted proxy: it must be ignored.
+		// Uses and failures. X-Forwarded-For and X-Original-* come from a
+		// peer that is not a trusted proxy: they must be ignored.
 		want(t, s.do("GET", "/api/v1/auth/verify?scope=events:read", "", append(ua, "X-API-Key", secret, "X-Request-ID", "e2e-ok-1",
 			"X-Original-URI", "/v1/events?token=not-for-the-log", "X-Original-Method", "POST", "X-Forwarded-For", "6.6.6.6")...), 200)
 		want(t, s.do("GET", "/api/v1/auth/verify?scope=api-keys:manage", "", "X-API-Key", secret, "X-Request-ID", "e2e-scope-1"), 403)
@@ -166,7 +166,9 @@ func TestAuditTrail(t *testing.T) {
 		}
 
 		created := findEvent(t, evs, map[string]any{"action": "key.created", "key_id": id})
-		wantFields(t, "key.created", created, map[string]any{"actor": "user:user_1", "client_request_id": "e2e-create-1",
+		// A management event records a change, not a verification: its
+		// outcome is null, as docs/audit.md says.
+		wantFields(t, "key.created", created, map[string]any{"actor": "user:user_1", "client_request_id": "e2e-create-1", "outcome": nil,
 			"method": "POST", "path": "/api/v1/api-keys", "client_ip": "127.0.0.1", "user_agent": "e2e-audit/1"})
 		d, _ := created["details"].(map[string]any)
 		if d["name"] != "Webhook" || d["environment"] != "live" || !slices.Equal(stringsOf(d["scopes"]), []string{"events:read", "triggers:read"}) ||
@@ -174,7 +176,7 @@ func TestAuditTrail(t *testing.T) {
 			t.Errorf("key.created details %v", d)
 		}
 		wantFields(t, "key.used by verify", findEvent(t, evs, map[string]any{"client_request_id": "e2e-ok-1"}), map[string]any{
-			"action": "key.used", "actor": "key:" + id, "key_id": id, "method": "POST", "path": "/v1/events",
+			"action": "key.used", "actor": "key:" + id, "key_id": id, "method": "GET", "path": "/api/v1/auth/verify",
 			"client_ip": "127.0.0.1", "user_agent": "e2e-audit/1", "status": float64(200), "outcome": "ok", "scope": "events:read"})
 		wantFields(t, "scope failure", findEvent(t, evs, map[string]any{"client_request_id": "e2e-scope-1"}), map[string]any{
 			"action": "key.auth_failed", "key_id": id, "status": float64(403), "outcome": "scope_denied", "scope": "api-keys:manage"})
@@ -282,6 +284,28 @@ func TestTrustedProxyClientIP(t *testing.T) {
 	evs := s.auditLog("/api/v1/audit-logs?action=key.used", bearer(tok)...)
 	wantFields(t, "X-Forwarded-For", findEvent(t, evs, map[string]any{"client_request_id": "e2e-xff"}), map[string]any{"client_ip": "203.0.113.50"})
 	wantFields(t, "X-Real-IP", findEvent(t, evs, map[string]any{"client_request_id": "e2e-xri"}), map[string]any{"client_ip": "203.0.113.51"})
+
+	// The trusted proxy names the original request of a forward-auth
+	// check (nginx, then Traefik's headers); a method that is not an RFC
+	// 9110 token, or a URI that is not a path, is refused, not recorded.
+	want(t, s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", secret, "X-Request-ID", "e2e-orig",
+		"X-Original-Method", "PATCH", "X-Original-URI", "/v1/triggers/7?token=not-for-the-log"), 200)
+	want(t, s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", secret, "X-Request-ID", "e2e-fwd",
+		"X-Forwarded-Method", "DELETE", "X-Forwarded-Uri", "/v1/events/9"), 200)
+	for _, h := range [][]string{{"X-Original-Method", "DELETE /admin"}, {"X-Forwarded-Method", "GET\u00a0"}, {"X-Original-URI", "http://evil/x"},
+		{"X-Original-URI", "evil/<script>"}} {
+		r := s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", secret, h[0], h[1])
+		want(t, r, 400)
+		if code, field := r.errorCode(t); code != "invalid_method" && code != "invalid_path" || !strings.EqualFold(field, h[0]) {
+			t.Errorf("%s: %q: code %s field %s", h[0], h[1], code, field)
+		}
+	}
+	eventually(t, 5*time.Second, "forwarded uses listed", func() bool {
+		return len(requestIDs(s.auditLog("/api/v1/audit-logs?action=key.used", bearer(tok)...), "key.used")) == 4
+	})
+	evs = s.auditLog("/api/v1/audit-logs?action=key.used", bearer(tok)...)
+	wantFields(t, "X-Original-*", findEvent(t, evs, map[string]any{"client_request_id": "e2e-orig"}), map[string]any{"method": "PATCH", "path": "/v1/triggers/7"})
+	wantFields(t, "X-Forwarded-*", findEvent(t, evs, map[string]any{"client_request_id": "e2e-fwd"}), map[string]any{"method": "DELETE", "path": "/v1/events/9"})
 }
 
 // load sends verifications from several workers until stopped, each with

@@ -35,7 +35,9 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 			{"bad environment", `{"name":"x","scopes":["events:read"],"environment":"prod"}`, 400, "invalid_environment", "environment"},
 			{"bad expires_at", `{"name":"x","scopes":["events:read"],"expires_at":"tomorrow"}`, 400, "invalid_expires_at", "expires_at"},
 			{"past expires_at", `{"name":"x","scopes":["events:read"],"expires_at":"2001-01-01T00:00:00Z"}`, 400, "invalid_expires_at", "expires_at"},
-			{"empty organization", `{"name":"x","organization_id":"","scopes":["events:read"]}`, 400, "invalid_request", "organization_id"},
+			{"empty organization", `{"name":"x","organization_id":"","scopes":["events:read"]}`, 400, "invalid_organization_id", "organization_id"},
+			{"padded organization", `{"name":"x","organization_id":"org_123 ","scopes":["events:read"]}`, 400, "invalid_organization_id", "organization_id"},
+			{"long organization", `{"name":"x","organization_id":"` + strings.Repeat("o", 129) + `","scopes":["events:read"]}`, 400, "invalid_organization_id", "organization_id"},
 			{"too large", `{"name":"` + strings.Repeat("x", 70<<10) + `","scopes":["events:read"]}`, 413, "payload_too_large", ""},
 		}
 		for _, c := range cases {

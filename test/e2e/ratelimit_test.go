@@ -24,8 +24,11 @@ import (
 func TestFailedAuthThrottling(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, e env) {
 		const limit = 20
+		// The 429s are sent at once here (delay 0): a held answer would
+		// let the 3s window refill while the test waits. The hold has a
+		// test of its own below.
 		s := start(t, e, "APIKEYS_SECURITY_FAILED_AUTH_LIMIT="+strconv.Itoa(limit), "APIKEYS_SECURITY_FAILED_AUTH_WINDOW=3s",
-			"APIKEYS_HTTP_TRUSTED_PROXIES=127.0.0.1")
+			"APIKEYS_SECURITY_FAILED_AUTH_DELAY=0", "APIKEYS_HTTP_TRUSTED_PROXIES=127.0.0.1")
 		tok := s.token("user_1", "org_123")
 		_, good := createKey(t, s, tok, `{"name":"proven","organization_id":"org_123","scopes":["events:read"]}`)
 		unknown, err := apikey.Generate(rand.Reader, apikey.EnvTest) // well-formed, belongs to no key
@@ -68,6 +71,35 @@ func TestFailedAuthThrottling(t *testing.T) {
 		if r.status != 429 {
 			t.Errorf("an untrusted X-Forwarded-For escaped the limit: %d", r.status)
 		}
+	})
+}
+
+// TestFailedAuthDelay: a throttled address's 429s are held for
+// security.failed_auth.delay, so a client that floods waits; a proven key
+// from the same address is answered without the hold.
+func TestFailedAuthDelay(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, e env) {
+		const limit, delay = 5, 400 * time.Millisecond
+		s := start(t, e, "APIKEYS_SECURITY_FAILED_AUTH_LIMIT="+strconv.Itoa(limit), "APIKEYS_SECURITY_FAILED_AUTH_WINDOW=1h",
+			"APIKEYS_SECURITY_FAILED_AUTH_DELAY="+delay.String())
+		tok := s.token("user_1", "org_123")
+		_, good := createKey(t, s, tok, `{"name":"proven","organization_id":"org_123","scopes":["events:read"]}`)
+		want(t, s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", good), 200)
+		for range limit {
+			want(t, s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", "sk_test_nope"), 401)
+		}
+		for range 2 {
+			asked := time.Now()
+			r := s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", "sk_test_nope")
+			took := time.Since(asked)
+			if code, _ := r.errorCode(t); r.status != 429 || code != "too_many_failed_attempts" {
+				t.Fatalf("after %d failures: %d %s, want 429 too_many_failed_attempts", limit, r.status, code)
+			}
+			if took < delay {
+				t.Errorf("the 429 came after %s, want it held for security.failed_auth.delay (%s)", took, delay)
+			}
+		}
+		want(t, s.do("GET", "/api/v1/auth/verify", "", "X-API-Key", good), 200)
 	})
 }
 
@@ -227,7 +259,7 @@ func TestManagementLimit(t *testing.T) {
 func TestAuditFloodIsSummarized(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, e env) {
 		const n = 10_000
-		s := start(t, e, "APIKEYS_SECURITY_FAILED_AUTH_LIMIT=100", "APIKEYS_AUDIT_FAILURE_SUMMARY_INTERVAL=500ms",
+		s := start(t, e, "APIKEYS_SECURITY_FAILED_AUTH_LIMIT=100", "APIKEYS_SECURITY_FAILED_AUTH_DELAY=0", "APIKEYS_AUDIT_FAILURE_SUMMARY_INTERVAL=500ms",
 			"APIKEYS_AUDIT_OPERATORS=user:operator")
 		tok := s.token("user_1", "org_123")
 		_, good := createKey(t, s, tok, `{"name":"flooded","organization_id":"org_123","scopes":["events:read"]}`)

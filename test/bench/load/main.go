@@ -76,11 +76,14 @@ type runner struct {
 	baseline string
 	config   string
 	extraEnv []string
-	profile  string   // directory for CPU and allocation profiles; "" for none
-	work     string   // temporary directory
-	dbProcs  []string // names of the database server's processes, for their CPU time
-	ctx      context.Context
-	log      func(format string, args ...any)
+	// gatewayEnv turns gateway mode on in the servers started, in front of
+	// the upstream of the gateway scenarios.
+	gatewayEnv []string
+	profile    string   // directory for CPU and allocation profiles; "" for none
+	work       string   // temporary directory
+	dbProcs    []string // names of the database server's processes, for their CPU time
+	ctx        context.Context
+	log        func(format string, args ...any)
 }
 
 type multiFlag []string
@@ -232,6 +235,15 @@ func (r *runner) database(driver string) *dbRun {
 		d.Err = err.Error()
 		r.log("%s failed: %v", driver, err)
 	}
+	if driver == gormstore.DriverSQLite && d.Err == "" && r.ctx.Err() == nil {
+		// The SQLite file the scenarios above left, with their keys.
+		dataDir := filepath.Join(r.work, driver)
+		db := &database{driver: driver, dsn: filepath.Join(dataDir, "apikeys.db")}
+		if err := r.rateLimitScenarios(d, db, dataDir); err != nil {
+			d.RateLimits.Err = err.Error()
+			r.log("rate limits on %s failed: %v", driver, err)
+		}
+	}
 	return d
 }
 
@@ -270,6 +282,14 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 		return err
 	}
 	d.Ceilings = append(d.Ceilings, ceil)
+
+	up, err := r.startBaseline("upstream", nil)
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+	r.gatewayEnv = []string{"APIKEYS_GATEWAY_UPSTREAM=" + up.base,
+		"APIKEYS_ROUTES_FILE=" + filepath.Join(filepath.Dir(r.config), "routes.example.yaml")}
 
 	srv, err := r.startServer(db, dataDir, "1")
 	if err != nil {
@@ -341,6 +361,9 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 				return err
 			}
 			d.Ceilings = append(d.Ceilings, ceil)
+			if d.Gateway, err = r.gateway(srv, up, hotSecrets); err != nil {
+				return err
+			}
 		}
 		if r.profile != "" {
 			if err := r.profileLoad(srv, d.Driver+"-"+strings.ReplaceAll(s.name, " ", "-"), s.l); err != nil {
@@ -349,7 +372,14 @@ func (r *runner) databaseScenarios(d *dbRun) (err error) {
 		}
 	}
 
-	// Cold start: every key verified for the first time, 64 clients.
+	// Cold start: every key verified for the first time, 64 clients. The
+	// instance that creates a key primes its own cache with it, so the
+	// cold start runs on a restarted one, as on any other instance.
+	srv.stop()
+	if srv, err = r.startServer(db, dataDir, "1b"); err != nil {
+		return err
+	}
+	verifyURL = srv.base + "/api/v1/auth/verify?scope=" + url.QueryEscape(benchScopes[0])
 	hash, err := hashTime(5)
 	if err != nil {
 		return err
@@ -488,9 +518,62 @@ func (r *runner) ceiling(name string) (scenario, error) {
 	return r.measure(p, name, "", l, true)
 }
 
-// startServer starts apikeys on db with the default settings (plus any
-// -set overrides) and a debug listener.
+// startBaseline starts the baseline program in mode (ceiling, upstream,
+// proxy) with args.
+func (r *runner) startBaseline(mode string, args []string) (*proc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return startProc(mode, r.baseline, append([]string{"-addr", addr, "-mode", mode}, args...), []string{"PATH=" + os.Getenv("PATH")},
+		"http://"+addr, "", filepath.Join(r.work, mode+".log"))
+}
+
+// gateway measures gateway mode (srv in front of up, GET /api/v1/triggers
+// needing triggers:read, every use audited) between two runs of a bare
+// httputil.ReverseProxy to the same upstream.
+func (r *runner) gateway(srv, up *proc, secrets []string) (*gatewayRun, error) {
+	g := &gatewayRun{}
+	bare := func(name string) error {
+		p, err := r.startBaseline("proxy", []string{"-upstream", up.base})
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		r.log("%s: bare httputil.ReverseProxy to the upstream", name)
+		sc, err := r.measure(p, name, "", load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200,
+			target: cycle(p.base+"/api/v1/triggers", secrets, false)}, true)
+		g.Bare = append(g.Bare, sc)
+		return err
+	}
+	if err := bare("bare proxy (before)"); err != nil {
+		return nil, err
+	}
+	r.log("gateway: apikeys in gateway mode in front of the same upstream")
+	sc, err := r.measure(srv, "gateway", "GET /api/v1/triggers through apikeys' gateway mode: route policy, key verified (cached), "+
+		"usage audited, key stripped, identity added, proxied to the upstream",
+		load{workers: r.plan.Workers, dur: r.plan.Duration, want: 200, target: cycle(srv.base+"/api/v1/triggers", secrets, false)}, true)
+	if err != nil {
+		return nil, err
+	}
+	g.Gateway = sc
+	if err := bare("bare proxy (after)"); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// startServer starts apikeys on db with the default settings but the abuse
+// limits off (unthrottledEnv), plus any -set overrides, and a debug
+// listener.
 func (r *runner) startServer(db *database, dataDir, tag string) (*proc, error) {
+	return r.startServerEnv(db, dataDir, tag, unthrottledEnv)
+}
+
+// startServerEnv starts apikeys on db with the default settings, the
+// settings given (as environment variables), any -set overrides and a
+// debug listener.
+func (r *runner) startServerEnv(db *database, dataDir, tag string, settings []string) (*proc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -504,14 +587,8 @@ func (r *runner) startServer(db *database, dataDir, tag string) (*proc, error) {
 		"APIKEYS_HTTP_ADDR=" + addr, "APIKEYS_DEBUG_ADDR=" + debug, "APIKEYS_DATA_DIR=" + dataDir,
 		"APIKEYS_STORAGE_DRIVER=" + db.driver, "APIKEYS_STORAGE_DSN=" + db.dsn, "APIKEYS_STORAGE_AUTO_MIGRATE=true",
 		"APIKEYS_JWT_SECRET=" + jwtSecret, "APIKEYS_SECURITY_PEPPER=" + pepperValue, "APIKEYS_AUDIT_CHAIN_KEY=" + chainKey,
-		// The management budget (10 creations a second per principal)
-		// would pace the seeding, and the failed-authentication throttle
-		// would answer the unknown-key and bad-checksum scenarios with a
-		// cheaper 429: both are off, so each scenario measures what its
-		// requests cost.
-		"APIKEYS_SECURITY_MANAGEMENT_LIMIT_RATE=0", "APIKEYS_SECURITY_FAILED_AUTH_LIMIT=0",
 	}
-	env = append(env, r.extraEnv...)
+	env = append(append(append(env, settings...), r.gatewayEnv...), r.extraEnv...)
 	return startProc("apikeys", r.server, []string{"serve", "--config", r.config}, env,
 		"http://"+addr, "http://"+debug, filepath.Join(r.work, fmt.Sprintf("server-%s-%s.log", db.driver, tag)))
 }

@@ -92,7 +92,30 @@ type dbRun struct {
 	Seed            *seedInfo
 	List            *scenario
 	Distinct        *distinct
+	RateLimits      *rateLimitRun
+	Gateway         *gatewayRun
 	Err             string
+}
+
+// gatewayRun is gateway mode measured between two runs of a bare
+// httputil.ReverseProxy to the same upstream.
+type gatewayRun struct {
+	Bare    []scenario
+	Gateway scenario
+}
+
+// bare is the mean of the bare proxy's runs.
+func (g *gatewayRun) bare() outcome {
+	var o outcome
+	n := float64(len(g.Bare))
+	var p50, p99 float64
+	for _, s := range g.Bare {
+		o.Rate += s.Out.Rate / n
+		p50 += float64(s.Out.P50) / n
+		p99 += float64(s.Out.P99) / n
+	}
+	o.P50, o.P99 = time.Duration(p50), time.Duration(p99)
+	return o
 }
 
 // ceiling is the ceiling the ratios compare with: the mean rate and
@@ -288,7 +311,8 @@ func (r *report) markdown() string {
 	w("- Server: the real binary, `apikeys serve --config configs/default.yaml`, default settings: Argon2id m=%d KiB, t=%d, p=%d, "+
 		"pool of NumCPU computations; verification cache of %d keys, TTL %s; usage audit on, queue of %d in %s mode, batches of %d or every %s; "+
 		"log at %s (JSON, to a file), verification access lines at %s; invalidation poll every %s. Set for the run: listen and debug addresses, "+
-		"data dir, DSN, a fixed JWT secret and pepper.",
+		"data dir, DSN, a fixed JWT secret and pepper, and the abuse limits off (`security.failed_auth.limit=0`, `security.management_limit.rate=0`): "+
+		"the failure scenarios measure what a failure costs, and the set-up creates keys faster than a principal may; the rate-limit scenarios run with them on. Gateway mode is on in front of the gateway scenarios' upstream, with configs/routes.example.yaml.",
 		def.Security.Argon2.MemoryKiB, def.Security.Argon2.Iterations, def.Security.Argon2.Parallelism, def.Security.CacheSize, def.Security.CacheTTL,
 		def.Audit.QueueCapacity, def.Audit.OnFull, def.Audit.BatchSize, def.Audit.FlushInterval, def.Log.Level, def.Log.VerifyLevel,
 		def.Security.InvalidationPoll)
@@ -395,6 +419,16 @@ func (r *report) targets(w func(string, ...any)) {
 		if l := d.List; l != nil {
 			w("| List 100 of %d keys (%s) p50 ≤ 10 ms | p50 %s, p99 %s | %s |\n", d.Seed.BigOrg, d.Driver, ms(l.Out.P50), ms(l.Out.P99), verdict(l.Out.P50 <= 10*time.Millisecond && l.Out.Bad == 0))
 		}
+		if rl := d.RateLimits; rl != nil {
+			rl.targets(w, cs)
+		}
+		if g := d.Gateway; g != nil {
+			b, o := g.bare(), g.Gateway.Out
+			p50, p99, x := ratio(float64(o.P50), float64(b.P50)), ratio(float64(o.P99), float64(b.P99)), ratio(o.Rate, b.Rate)
+			w("| Gateway mode (%s) p50 ≤ 1.3× bare httputil.ReverseProxy | %s vs %s = **%.2f×** | %s |\n", d.Driver, ms(o.P50), ms(b.P50), p50, verdict(p50 <= 1.3))
+			w("| Gateway mode (%s) p99 ≤ 1.3× bare proxy | %s vs %s = **%.2f×** | %s |\n", d.Driver, ms(o.P99), ms(b.P99), p99, verdict(p99 <= 1.3))
+			w("| Gateway mode (%s) throughput ≥ 0.75× bare proxy | %.0f vs %.0f req/s = **%.2f×** (%d errors) | %s |\n", d.Driver, o.Rate, b.Rate, x, o.Bad, verdict(x >= 0.75 && o.Bad == 0))
+		}
 		if x := d.Distinct; x != nil {
 			w("| Memory after verifying %d distinct keys (cache_size %d) | RSS %s, Go heap %s, %d cache entries | reported |\n",
 				x.Keys, app.Defaults().Security.CacheSize, mib(x.Scenario.RSS), mib(x.HeapAlloc), x.CacheEntries)
@@ -444,6 +478,19 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 		}
 		w("\n")
 	}
+	if g := d.Gateway; g != nil {
+		w("**Gateway mode** (`gateway.upstream`, the example route policy): `GET /api/v1/triggers` with a valid key (%d in turn) "+
+			"through apikeys to a small upstream (`test/bench/baseline -mode upstream`), side by side with a bare "+
+			"`httputil.ReverseProxy` (`-mode proxy`, the same keep-alive pool) to the same upstream, %d clients each:\n\n", r.Plan.Hot, g.Gateway.Workers)
+		w("| Scenario | Requests | OK/s | × bare | p50 | p99 | Errors | Server CPU | CPU/request: server, load generator | Peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		b := g.bare()
+		for _, s := range append(append([]scenario{}, g.Bare[:1]...), append([]scenario{g.Gateway}, g.Bare[1:]...)...) {
+			o := s.Out
+			w("| %s | %d | %.0f | %.2f | %s | %s | %d | %.2f cores | %s, %s | %s |\n", s.Name, o.Requests, o.Rate, ratio(o.Rate, b.Rate), ms(o.P50), ms(o.P99), o.Bad,
+				s.CPU, us(s.ServerCPU, o.Requests), us(s.DriverCPU, o.Requests), mib(s.PeakRSS))
+		}
+		w("\nThe bare proxy's CPU column is the proxy's alone; the upstream's is in neither.\n\n")
+	}
 	if cs := d.Cold; cs != nil {
 		o := cs.Scenario.Out
 		c := cs.Scenario.Counters
@@ -453,6 +500,9 @@ func (r *report) database(w func(string, ...any), d *dbRun) {
 			"at most %d Argon2id computations in flight (pool %d) × %d KiB = %s of Argon2 memory; peak RSS %s.\n\n",
 			cs.Keys, cs.Scenario.Workers, ms(o.Elapsed), cs.Keys, ms(cs.HashTime), r.Machine.Cores, ms(expect), ms(o.P50), ms(o.P99), o.Bad,
 			c.Argon2, c.pathReads(), cs.PeakInFlight, cs.MaxConcurrent, cs.MemoryKiB, mib(uint64(cs.PeakInFlight)*uint64(cs.MemoryKiB)<<10), mib(cs.Scenario.PeakRSS))
+	}
+	if rl := d.RateLimits; rl != nil {
+		rl.section(w, d.ceiling())
 	}
 	if len(d.Management) > 0 {
 		w("**Management** (over HTTP with a JWT; each create or rotate computes one Argon2id at the default parameters):\n\n")

@@ -1,0 +1,16 @@
+package app
+
+import (
+	"github.com/agentauri/apikeys/adapters/httpapi"
+	"github.com/agentauri/apikeys/api"
+)
+
+// apiReference is the published description of the API the service
+// serves: the embedded OpenAPI document and the rendered reference.
+func apiReference() (*httpapi.Reference, error) {
+	js, err := api.JSON()
+	if err != nil {
+		return nil, err
+	}
+	return &httpapi.Reference{YAML: api.YAML(), JSON: js, Page: api.Docs()}, nil
+}
