@@ -40,8 +40,9 @@ type KeyStore interface {
 	// UpdateKey changes key id in one transaction of its own: it reads
 	// the key as last committed, locked against concurrent changes, hands
 	// it to change, and stores the key change returns (its name, scopes,
-	// expiry and rate limit; UpdatedAt and the invalidation time become
-	// the event's time) together with the event change returns. A revoked
+	// expiry, rate limit, metadata and IP allowlist; UpdatedAt and the
+	// invalidation time become the event's time) together with the event
+	// change returns. A revoked
 	// key is not handed to change: ErrRevoked. An error of change stores
 	// nothing and is returned as is. It returns the key as stored, or
 	// ErrNotFound.

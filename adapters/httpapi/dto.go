@@ -64,19 +64,39 @@ type createRequest struct {
 }
 
 type verifyJSON struct {
-	Valid          bool            `json:"valid"`
-	KeyID          string          `json:"key_id"`
-	OrganizationID string          `json:"organization_id"`
-	Environment    string          `json:"environment"`
-	Scopes         []string        `json:"scopes"`
-	Name           string          `json:"name"`
-	ExpiresAt      *time.Time      `json:"expires_at"`
-	RateLimit      *budgetJSON     `json:"rate_limit,omitempty"`
-	Metadata       json.RawMessage `json:"metadata"`
+	Valid          bool        `json:"valid"`
+	KeyID          string      `json:"key_id"`
+	OrganizationID string      `json:"organization_id"`
+	Environment    string      `json:"environment"`
+	Scopes         []string    `json:"scopes"`
+	Name           string      `json:"name"`
+	ExpiresAt      *time.Time  `json:"expires_at"`
+	RateLimit      *budgetJSON `json:"rate_limit,omitempty"`
+	// Metadata is written by verifyBody, after the other members: the
+	// stored text is compact JSON already, and encoding/json would scan
+	// (compact) all of it again on every verification.
+	Metadata apikey.Metadata `json:"-"`
 	// Secret is "current", or "previous" for the secret a rotation with a
 	// grace period replaced, which stops working at SecretExpiresAt.
 	Secret          string     `json:"secret"`
 	SecretExpiresAt *time.Time `json:"secret_expires_at,omitempty"`
+}
+
+// verifyBody encodes v with its metadata (null for none) as the last member.
+func verifyBody(v verifyJSON) ([]byte, error) {
+	b, err := json.Marshal(v) //nolint:gosec // "secret" says which secret was presented (current or previous), never its value
+	if err != nil {
+		return nil, err
+	}
+	meta := string(v.Metadata)
+	if meta == "" {
+		meta = "null"
+	}
+	out := make([]byte, 0, len(b)+len(`,"metadata":`)+len(meta))
+	out = append(out, b[:len(b)-1]...) // without its closing brace
+	out = append(out, `,"metadata":`...)
+	out = append(out, meta...)
+	return append(out, '}'), nil
 }
 
 // budgetJSON is the state of a limited key's request budget in a verify

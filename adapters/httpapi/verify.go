@@ -65,11 +65,18 @@ func answerVerified(c *gin.Context, v ports.Verification) {
 	}
 	h.Set("X-Key-Secret", secret)
 	h.Set("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, verifyJSON{
+	body, err := verifyBody(verifyJSON{
 		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
-		Metadata: metadataOf(k.Metadata), Secret: secret, SecretExpiresAt: k.SecretExpiresAt,
+		Metadata: k.Metadata, Secret: secret, SecretExpiresAt: k.SecretExpiresAt,
 	})
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	c.Status(http.StatusOK)
+	_, _ = c.Writer.Write(body)
 }
 
 // scopeParam is the one query parameter of GET /api/v1/auth/verify.
