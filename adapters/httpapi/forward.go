@@ -74,7 +74,7 @@ func (s *Server) forward(c *gin.Context) {
 	if !s.admit(c, v, verifyStatus(v.Outcome)) {
 		return
 	}
-	answerVerified(c, v)
+	s.answerVerified(c, v)
 }
 
 // nginxCode, in compat=nginx mode, names the code of a refusal in

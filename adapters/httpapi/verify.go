@@ -43,7 +43,7 @@ func (s *Server) verify(c *gin.Context) {
 	if !s.admit(c, v, verifyStatus(v.Outcome)) {
 		return
 	}
-	answerVerified(c, v)
+	s.answerVerified(c, v)
 }
 
 // answerVerified writes the 200 of a successful verification, the same
@@ -51,7 +51,7 @@ func (s *Server) verify(c *gin.Context) {
 // headers, X-Key-Secret ("current", or "previous" for the secret a
 // rotation with a grace period replaced, with X-Key-Secret-Expires-At),
 // and the identity as JSON.
-func answerVerified(c *gin.Context, v ports.Verification) {
+func (s *Server) answerVerified(c *gin.Context, v ports.Verification) {
 	budgetHeaders(c, v)
 	k := v.Key
 	h := c.Writer.Header()
