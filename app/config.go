@@ -71,6 +71,8 @@ type Config struct {
 	Gateway GatewayConfig `koanf:"gateway"`
 	// GRPC configures the Envoy external-authorization listener.
 	GRPC GRPCConfig `koanf:"grpc"`
+	// Console configures the web console served at /console.
+	Console ConsoleConfig `koanf:"console"`
 }
 
 // EdgeConfig configures key enforcement at the edge (forward auth,
@@ -311,6 +313,7 @@ func Defaults() Config {
 		Edge:      EdgeConfig{ForwardPrefix: "/api/v1/auth/forward"},
 		Gateway: GatewayConfig{DialTimeout: 5 * time.Second, ResponseTimeout: 30 * time.Second,
 			MaxIdleConns: 512, IdleConnTimeout: 90 * time.Second},
+		Console: defaultConsole(),
 	}
 }
 
@@ -361,7 +364,7 @@ func Load(path string, environ []string) (Config, error) {
 				unknownEnv = append(unknownEnv, name)
 				return "", nil
 			}
-			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" || key == "audit.previous_chain_keys" || key == "audit.operators" {
+			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" || key == "audit.previous_chain_keys" || key == "audit.operators" || key == "console.dev_organizations" {
 				return key, splitList(value)
 			}
 			if key == issuersKey {
