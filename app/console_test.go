@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agentauri/apikeys/adapters/jwtauth"
+	"github.com/agentauri/apikeys/core/routes"
 )
 
 // consoleService is a running service with the console on, and a browser
@@ -490,4 +492,21 @@ func TestConsoleSettings(t *testing.T) {
 	if cfg.ConsoleOn() || len(cfg.Console.DevOrganizations) != 2 {
 		t.Errorf("environment overrides: %+v", cfg.Console)
 	}
+}
+
+// In gateway mode the console's paths are apikeys' own, never proxied.
+func TestConsoleIsNotProxiedInGatewayMode(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the upstream got %s", r.URL.Path)
+	}))
+	defer upstream.Close()
+	// Every path is public: whatever the gateway does not answer itself
+	// reaches the upstream.
+	policy, err := routes.New([]routes.Rule{{Path: "/**", Public: true}}, routes.DefaultDeny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startConsole(t, func(c *Config) { c.Gateway.Upstream, c.Routes = upstream.URL, policy })
+	s.expect(s.get("/console/sign-in"), 200, "Sign in as dev_user")
+	s.expect(s.get("/console/no-such-page"), 404, "no such page")
 }
