@@ -9,15 +9,25 @@ LDFLAGS   := -s -w -X github.com/agentauri/apikeys/app.Version=$(VERSION)
 GOLANGCI_LINT_VERSION := v2.15.0
 GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 GOLANGCI  := $(GOBIN)/golangci-lint
-# Every Go module of the repository: the service and the Docker-only test fallback.
-MODULES   := . test/containers
+# Every Go module of the repository: the service, the Docker-only test fallback, and the Go
+# client with its gin adapter (separate modules, so their users need none of the service's
+# dependencies).
+MODULES   := . test/containers client client/ginapikeys
 
-.PHONY: run build docker test test-short vet fmt lint tidy clean
+.PHONY: run token build docker test test-short vet fmt lint tidy clean
 .PHONY: bench bench-quick mutation
 
-## run: start the service on the embedded default (SQLite under ./data)
-run:
-	CGO_ENABLED=0 $(GO) run -ldflags "$(LDFLAGS)" . serve
+## run: build bin/apikeys, then start it on the embedded default (SQLite under ./data)
+run: build
+	$(BIN) serve
+
+## token: print a development JWT with the built binary (SUB=user_1 ORG=org_123 TTL=1h), e.g.
+## TOKEN=$$(make -s token): no second build, unlike `go run . token`, which builds with cgo
+SUB ?= user_1
+ORG ?= org_123
+TTL ?= 1h
+token: build
+	@$(BIN) token --sub "$(SUB)" --org "$(ORG)" --ttl "$(TTL)"
 
 ## build: a static binary in bin/
 build:
@@ -29,11 +39,11 @@ docker:
 
 ## test: vet and lint every module, then every test (Postgres and MySQL suites run when their DSNs are set; in CI they must)
 test: vet lint
-	bash test/gotest.sh
+	MODULES="$(MODULES)" bash test/gotest.sh
 
 ## test-short: the tests that need no database server
 test-short:
-	$(GO) test -count=1 -short ./...
+	@for m in $(MODULES); do (cd $$m && $(GO) test -count=1 -short ./...) || exit 1; done
 
 ## bench: load benchmarks of the real binary against its ceiling (bare gin) on SQLite, and on
 ## Postgres and MySQL when their DSNs are set, plus the in-process Go benchmarks; writes BENCHMARKS.md
@@ -82,7 +92,7 @@ lint:
 	@if ! $(GOLANGCI) version 2>/dev/null | grep -q "version $(GOLANGCI_LINT_VERSION:v%=%) "; then \
 		echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; \
 		GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) || exit 1; fi
-	$(GOLANGCI) run ./...
+	@for m in $(MODULES); do echo "lint: $$m"; (cd $$m && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

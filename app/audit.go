@@ -93,8 +93,9 @@ var errAuditProblems = errors.New("audit log verification failed")
 func auditCommand(load func() (Config, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Verify the audit log's hash chains, or purge events past retention",
+		Short: "List audit events through a running server, verify the audit log's hash chains, or purge events past retention",
 	}
+	cmd.AddCommand(auditLogsCommand(load))
 
 	var asJSON bool
 	verify := &cobra.Command{

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -94,6 +96,7 @@ func NewCLI() *cobra.Command {
 	})
 	root.AddCommand(migrate)
 	root.AddCommand(auditCommand(load))
+	root.AddCommand(keysCommand(load))
 
 	var sub string
 	var orgs []string
@@ -161,4 +164,15 @@ func withStore(cmd *cobra.Command, load func() (Config, error), fn func(*gormsto
 	}
 	defer st.Close()
 	return fn(st, cfg)
+}
+
+// selfCommand is how to run this binary again as it was invoked: its path
+// (bin/apikeys after `make run`), or `go run .` for a binary `go run`
+// built in a temporary directory.
+func selfCommand() string {
+	p := os.Args[0]
+	if p == "" || strings.Contains(filepath.ToSlash(p), "/go-build") {
+		return "go run ."
+	}
+	return p
 }

@@ -35,6 +35,11 @@ const EnvPrefix = "APIKEYS_"
 // developer who exports them can still run the service.
 const testEnvPrefix = "APIKEYS_TEST_"
 
+// clientEnv are the variables of the commands that talk to a running
+// server (apikeys keys, apikeys audit logs): not settings, so Load ignores
+// them.
+var clientEnv = map[string]bool{"APIKEYS_TOKEN": true, "APIKEYS_SERVER": true}
+
 // Config is the whole configuration of the service, loaded once by Load.
 type Config struct {
 	// Env is "development" (default) or "production"; production refuses to
@@ -356,15 +361,15 @@ func Load(path string, environ []string) (Config, error) {
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(name, value string) (string, any) {
-			if strings.HasPrefix(name, testEnvPrefix) {
-				return "", nil // the test suites' variables, not settings
+			if strings.HasPrefix(name, testEnvPrefix) || clientEnv[name] {
+				return "", nil // the test suites' and the CLI's variables, not settings
 			}
 			key, ok := known[strings.TrimPrefix(name, EnvPrefix)]
 			if !ok {
 				unknownEnv = append(unknownEnv, name)
 				return "", nil
 			}
-			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" || key == "audit.previous_chain_keys" || key == "audit.operators" || key == "console.dev_organizations" {
+			if listSettings[key] {
 				return key, splitList(value)
 			}
 			if key == issuersKey {
@@ -402,6 +407,16 @@ func Load(path string, environ []string) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, cfg.Validate()
+}
+
+// listSettings are the list settings an environment variable gives as a
+// comma-separated list.
+var listSettings = map[string]bool{
+	"http.trusted_proxies":         true,
+	"ratelimit.default_key_limits": true,
+	"audit.previous_chain_keys":    true,
+	"audit.operators":              true,
+	"console.dev_organizations":    true,
 }
 
 func splitList(v string) []string {

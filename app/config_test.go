@@ -52,6 +52,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"OTHER_VAR=1",
 		"APIKEYS_TEST_POSTGRES_DSN=postgres://x@127.0.0.1/test",
 		"APIKEYS_TEST_MYSQL_DSN=",
+		"APIKEYS_TOKEN=eyJ.x.y", "APIKEYS_SERVER=http://127.0.0.1:8080", // the CLI's, not settings
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -346,6 +346,14 @@ func TestConsoleKeyLifecycle(t *testing.T) {
 		t.Fatal("after rotation the old secret must fail and the new one pass")
 	}
 	s.expect(s.post("/console/orgs/org_a/keys/"+id+"/rotate", url.Values{}), 403)
+	// With a grace period the replaced secret keeps working beside the new one.
+	s.expect(s.post("/console/orgs/org_a/keys/"+id+"/rotate", url.Values{"csrf": {csrf}, "grace_period": {"999h"}}), 400, "invalid_grace_period")
+	s.expect(s.post("/console/orgs/org_a/keys/"+id+"/rotate", url.Values{"csrf": {csrf}, "grace_period": {"soon"}}), 400, "invalid_grace_period")
+	p = s.post("/console/orgs/org_a/keys/"+id+"/rotate", url.Values{"csrf": {csrf}, "grace_period": {"1h"}})
+	graced := secretShown.FindStringSubmatch(s.expect(s.get(p.location), 200).body)
+	if graced == nil || s.verify(m[1]) != 200 || s.verify(graced[1]) != 200 {
+		t.Fatal("after a rotation with a grace period both secrets must pass")
+	}
 
 	// Revoke: confirmed by typing the name; a wrong name changes nothing.
 	s.expect(s.get("/console/orgs/org_a/keys/"+id+"/revoke"), 200, "Type the key")

@@ -44,6 +44,18 @@ func newExtAuthz(ctx context.Context, cfg Config, keys ports.KeyService, tel *in
 	return e, nil
 }
 
+// listenExtAuthz builds the ext_authz listener when grpc.addr is set,
+// registering the closer of its listener.
+func (s *service) listenExtAuthz(ctx context.Context, keys ports.KeyService, tel *instruments) error {
+	e, err := newExtAuthz(ctx, s.cfg, keys, tel, s.log)
+	if err != nil || e == nil {
+		return err
+	}
+	s.extAuthz = e
+	s.closers.add("grpc listener", e.closeListener)
+	return nil
+}
+
 // serve serves until the returned closer stops the server gracefully
 // (health first reports not serving).
 func (e *extAuthz) serve(log *slog.Logger) func(context.Context) error {

@@ -61,6 +61,20 @@ func newHealthcheckCommand(load func() (Config, error)) *cobra.Command {
 // healthURL returns the URL of the health endpoint of a service listening
 // on addr, reaching a wildcard listener through the loopback address.
 func healthURL(addr string, ready bool) (string, error) {
+	base, err := localURL(addr)
+	if err != nil {
+		return "", err
+	}
+	path := "/healthz"
+	if ready {
+		path = "/readyz"
+	}
+	return base + path, nil
+}
+
+// localURL is the base URL of the service listening on addr on this
+// machine, reaching a wildcard listener through the loopback address.
+func localURL(addr string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("http.addr: must be host:port, got %q", addr)
@@ -71,9 +85,5 @@ func healthURL(addr string, ready bool) (string, error) {
 			host = "::1"
 		}
 	}
-	path := "/healthz"
-	if ready {
-		path = "/readyz"
-	}
-	return "http://" + net.JoinHostPort(host, port) + path, nil
+	return "http://" + net.JoinHostPort(host, port), nil
 }

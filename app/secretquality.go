@@ -32,6 +32,9 @@ var knownPlaceholders = []string{
 	"secret",
 	"pw",
 	"password",
+	// The value of X-Key-Secret for a rotation's old secret, in README and
+	// docs/audit.md.
+	"previous",
 }
 
 // placeholderMarkers are words that mark a value as an example to replace,

@@ -185,7 +185,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	})
 	// The web console (adapters/console): the same use cases as the API.
 	web, webErr := newConsole(cfg, tel.keyService(keyService), s.auditLog, tel, s.log)
-	s.api, err = httpapi.New(httpapi.Options{
+	s.api, err = newHTTPAPI(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: withConsole(tel.routes(), web),
 		VerifyLogLevel: verifyLogLevel(cfg.Log),
@@ -195,11 +195,8 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	if err = errors.Join(webErr, err); err != nil {
 		return nil, err
 	}
-	if s.extAuthz, err = newExtAuthz(ctx, cfg, tel.keyService(keyService), tel, s.log); err != nil {
+	if err := s.listenExtAuthz(ctx, tel.keyService(keyService), tel); err != nil {
 		return nil, err
-	}
-	if s.extAuthz != nil {
-		s.closers.add("grpc listener", s.extAuthz.closeListener)
 	}
 	if err := s.startDebugListener(ctx, &debugSources{
 		hasher: hasher, store: s.store, cache: cache, queue: queue, polls: &s.polls,
@@ -209,7 +206,8 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	return s, nil
 }
 
-// startDebugListener starts the debug listener when debug.addr is set.
+// startDebugListener starts the debug listener when debug.addr is set, and
+// closes it with the service.
 func (s *service) startDebugListener(ctx context.Context, src *debugSources) error {
 	if s.cfg.Debug.Addr == "" {
 		return nil
@@ -292,7 +290,7 @@ func (s *service) run(ctx context.Context, ready chan<- string) error {
 	s.log.Info("apikeys listening", slog.String("addr", addr), slog.String("storage", cfg.Storage.Driver),
 		slog.String("env", cfg.Env), slog.String("version", Version))
 	if s.devHint {
-		s.log.Info("mint a development token with: go run . token --sub user_1 --org org_123")
+		s.log.Info("mint a development token with: " + selfCommand() + " token --sub user_1 --org org_123")
 	}
 	if ready != nil {
 		ready <- addr

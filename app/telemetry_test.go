@@ -517,7 +517,7 @@ func TestTelemetryScenario(t *testing.T) {
 		{"unknown", unknownA, "unknown", ""},
 		{"checksum", checksum, "checksum", ""},
 		{"secret as scope", pastedScope, "invalid_request", ""},
-		{"rotated-away secret", oldAfterRotate, "unknown", ""},
+		{"rotated-away secret", oldAfterRotate, "rotated", workerID},
 		{"revoked", afterRevoke, "revoked", workerID},
 	} {
 		_, m := spansOf(t, spans, c.a)
@@ -714,7 +714,7 @@ func TestTelemetryScenario(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int64{"ok": 5, "scope_denied": 1, "unknown": 2, "checksum": 1, "invalid_request": 1, "revoked": 1}
+	want := map[string]int64{"ok": 5, "scope_denied": 1, "unknown": 1, "rotated": 1, "checksum": 1, "invalid_request": 1, "revoked": 1}
 	if fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("verifications by outcome %v, want %v (collected after the last request)", counts, want)
 	}

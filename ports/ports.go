@@ -20,13 +20,19 @@ type KeyStore interface {
 	CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) error
 	// GetKey returns the key with id, revoked or not.
 	GetKey(ctx context.Context, id string) (apikey.Key, error)
-	// FindByLookup returns the key whose lookup digest is digest.
+	// FindByLookup returns the key whose secret, previous secret (of a
+	// rotation's grace period) or retired secret has the lookup digest
+	// digest: the caller tells which by comparing digest with the key's
+	// Lookup and PreviousLookup.
 	FindByLookup(ctx context.Context, digest string) (apikey.Key, error)
 	// ListKeys returns one page of keys, newest first.
 	ListKeys(ctx context.Context, q KeyQuery) (KeyPage, error)
 	// RotateKey replaces the secret of r.KeyID if its version is still
-	// r.ExpectVersion and it is not revoked, and records ev. It returns the
-	// updated key, ErrNotFound, ErrRevoked or ErrConflict.
+	// r.ExpectVersion and it is not revoked, and records ev. The replaced
+	// secret's lookup digest is retired (kept for attribution, forever);
+	// with r.PreviousUntil the replaced secret also becomes the key's
+	// previous secret until then, else any previous secret is dropped.
+	// It returns the updated key, ErrNotFound, ErrRevoked or ErrConflict.
 	RotateKey(ctx context.Context, r Rotation, ev audit.Event) (apikey.Key, error)
 	// RevokeKey marks the key revoked at at and records ev. Revoking a
 	// revoked key returns it unchanged with ErrRevoked and records nothing.
@@ -53,9 +59,23 @@ type KeyChanger func(current apikey.Key) (apikey.Key, audit.Event, error)
 // KeyQuery selects a page of keys.
 type KeyQuery struct {
 	OrganizationIDs []string // keys of any of these organizations (required, non-empty)
-	IncludeRevoked  bool
-	Limit           int     // page size; 0 or less means 100, more than 1000 means 1000
-	After           *Cursor // start after this position; nil for the first page
+	IncludeRevoked  bool     // ignored when Statuses is set
+	// Statuses, when set, keeps the keys in any of these states at Now.
+	Statuses []apikey.Status
+	// ExpiringBefore, when set, keeps the keys still active at Now that
+	// expire at or before it.
+	ExpiringBefore *time.Time
+	// UnusedSince, when set, keeps the keys never used or last used
+	// before it.
+	UnusedSince *time.Time
+	// Now is the time Statuses and ExpiringBefore are judged at.
+	Now time.Time
+	// SortByLastUsed orders by last use, most recent first, never-used
+	// keys last (Cursor.Time is then the last use, the zero time for
+	// none); else by creation, newest first.
+	SortByLastUsed bool
+	Limit          int     // page size; 0 or less means 100, more than 1000 means 1000
+	After          *Cursor // start after this position; nil for the first page
 }
 
 // Cursor is a position in the newest-first order of keys or events.
@@ -79,6 +99,9 @@ type Rotation struct {
 	Lookup        string
 	Hint          string
 	At            time.Time
+	// PreviousUntil, when set, keeps the replaced secret working until
+	// then as the key's previous secret (a grace period).
+	PreviousUntil *time.Time
 }
 
 // KeyChange says a key was invalidated (rotated, revoked or updated) at a

@@ -15,7 +15,7 @@ type KeyService interface {
 	Create(ctx context.Context, p apikey.Principal, in CreateInput) (Issued, error)
 	List(ctx context.Context, p apikey.Principal, in ListInput) (KeyPage, error)
 	Get(ctx context.Context, p apikey.Principal, id string) (apikey.Key, error)
-	Rotate(ctx context.Context, p apikey.Principal, id string, req audit.Request) (Issued, error)
+	Rotate(ctx context.Context, p apikey.Principal, id string, in RotateInput) (Issued, error)
 	Revoke(ctx context.Context, p apikey.Principal, id string, req audit.Request) (apikey.Key, error)
 	// Update changes the fields in of a key (JSON merge semantics: what
 	// in leaves unset is kept) and returns the key as stored.
@@ -92,10 +92,22 @@ type CreateInput struct {
 	Request     audit.Request
 }
 
+// RotateInput is a request to rotate a key.
+type RotateInput struct {
+	// Grace is how long the replaced secret keeps working beside the new
+	// one; 0 cuts it off at once.
+	Grace   time.Duration
+	Request audit.Request
+}
+
 // ListInput selects keys to list.
 type ListInput struct {
 	OrganizationID string // "" means every organization of the principal
 	IncludeRevoked bool
+	Statuses       []apikey.Status // none: active and expired (and revoked with IncludeRevoked)
+	ExpiringWithin time.Duration   // > 0: active keys expiring within it
+	UnusedFor      time.Duration   // > 0: keys never used or not used within it
+	SortByLastUsed bool            // most recently used first; else newest first
 	Limit          int
 	After          *Cursor
 }

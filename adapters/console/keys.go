@@ -320,9 +320,16 @@ func (c *Console) keyDetail(w http.ResponseWriter, r *http.Request, ss *session)
 
 func (c *Console) rotateKey(w http.ResponseWriter, r *http.Request, ss *session) {
 	k, err := c.orgKey(r, ss)
+	var grace time.Duration
+	if v := r.PostFormValue("grace_period"); err == nil && v != "" {
+		if grace, err = time.ParseDuration(v); err != nil {
+			err = &apikey.ValidationError{Field: "grace_period", Code: "invalid_grace_period", Message: "grace_period must be a duration such as 24h"}
+		}
+	}
 	if err == nil {
 		var issued ports.Issued
-		if issued, err = c.o.Keys.Rotate(r.Context(), principal(ss), k.ID, c.requestInfo(r)); err == nil {
+		in := ports.RotateInput{Grace: grace, Request: c.requestInfo(r)}
+		if issued, err = c.o.Keys.Rotate(r.Context(), principal(ss), k.ID, in); err == nil {
 			c.showOnce(w, r, ss, r.PathValue("org"), issued)
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -55,10 +56,48 @@ func (s *Store) GetKey(ctx context.Context, id string) (apikey.Key, error) {
 	return s.getKey(ctx, "get key", "id", id)
 }
 
-// FindByLookup returns the key whose lookup digest is digest, or
+// findByLookupSQL finds the key of a digest among the secrets of keys, the
+// previous secrets of keys in a rotation's grace period and the retired
+// secrets, in one round trip of three indexed probes.
+const findByLookupSQL = `SELECT k.*, 0 AS match_kind, k.lookup AS matched FROM api_keys k WHERE k.lookup = ?
+UNION ALL
+SELECT k.*, 1 AS match_kind, k.previous_lookup AS matched FROM api_keys k WHERE k.previous_lookup = ?
+UNION ALL
+SELECT k.*, 2 AS match_kind, r.lookup AS matched FROM retired_secrets r JOIN api_keys k ON k.id = r.key_id WHERE r.lookup = ?`
+
+// matchRow is a key found by one of its digests.
+type matchRow struct {
+	Key     keyRow `gorm:"embedded"`
+	Kind    int    `gorm:"column:match_kind"`
+	Matched string `gorm:"column:matched"`
+}
+
+// FindByLookup returns the key whose secret, previous secret or retired
+// secret has the lookup digest digest (in that order of preference), or
 // apikey.ErrNotFound.
 func (s *Store) FindByLookup(ctx context.Context, digest string) (apikey.Key, error) {
-	return s.getKey(ctx, "find key", "lookup", digest)
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var rows []matchRow
+	if err := s.prepared.WithContext(ctx).Table((keyRow{}).TableName()).Raw(findByLookupSQL, digest, digest, digest).Scan(&rows).Error; err != nil {
+		return apikey.Key{}, translate("find key", err)
+	}
+	best := -1
+	for i, r := range rows {
+		// MySQL's PAD SPACE collations and Postgres's CHAR ignore trailing
+		// spaces when comparing: only an exact match counts.
+		if strings.TrimRight(r.Matched, " ") == digest && (best < 0 || r.Kind < rows[best].Kind) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return apikey.Key{}, fmt.Errorf("find key: %w", apikey.ErrNotFound)
+	}
+	k, err := rows[best].Key.key()
+	if err != nil {
+		return apikey.Key{}, fmt.Errorf("find key: %w", err)
+	}
+	return k, nil
 }
 
 func (s *Store) getKey(ctx context.Context, op, column, value string) (apikey.Key, error) {
@@ -80,9 +119,15 @@ func (s *Store) getKey(ctx context.Context, op, column, value string) (apikey.Ke
 	return k, nil
 }
 
+// epoch stands for "never used" when ordering by last use: before every
+// real use.
+var epoch = time.Unix(0, 0).UTC()
+
 // ListKeys returns one page of the keys of q.OrganizationIDs, newest first
-// (created_at, then id, descending). Revoked keys are left out unless
-// q.IncludeRevoked. Total counts every matching key, ignoring q.After. An
+// (created_at, then id, descending), or most recently used first with
+// q.SortByLastUsed (never-used keys last). Revoked keys are left out
+// unless q.IncludeRevoked; q.Statuses, q.ExpiringBefore and q.UnusedSince
+// filter further. Total counts every matching key, ignoring q.After. An
 // empty q.OrganizationIDs matches no key. A q.Limit of zero or less means
 // 100; more than 1000 means 1000.
 func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, error) {
@@ -92,10 +137,20 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	if len(q.OrganizationIDs) == 0 {
 		return page, nil
 	}
+	now := utc(q.Now)
 	filter := func() *gorm.DB {
 		db := s.db.WithContext(ctx).Model(&keyRow{}).Where("organization_id IN ?", q.OrganizationIDs)
-		if !q.IncludeRevoked {
+		switch {
+		case len(q.Statuses) > 0:
+			db = db.Where(statusFilter(s.db, q.Statuses, now))
+		case !q.IncludeRevoked:
 			db = db.Where("revoked_at IS NULL")
+		}
+		if q.ExpiringBefore != nil {
+			db = db.Where("revoked_at IS NULL AND expires_at > ? AND expires_at <= ?", now, utc(*q.ExpiringBefore))
+		}
+		if q.UnusedSince != nil {
+			db = db.Where("(last_used_at IS NULL OR last_used_at < ?)", utc(*q.UnusedSince))
 		}
 		return db
 	}
@@ -104,18 +159,35 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	}
 	limit := pageSize(q.Limit)
 	db := filter()
-	if q.After != nil {
+	order := clause.Expr{SQL: "created_at DESC, id DESC"}
+	if q.SortByLastUsed {
+		// Never-used keys sort as if used at the epoch: last.
+		order = gorm.Expr("COALESCE(last_used_at, ?) DESC, id DESC", epoch)
+		if q.After != nil {
+			at := utc(q.After.Time)
+			if at.IsZero() {
+				at = epoch
+			}
+			db = db.Where("(COALESCE(last_used_at, ?) < ? OR (COALESCE(last_used_at, ?) = ? AND id < ?))", epoch, at, epoch, at, q.After.ID)
+		}
+	} else if q.After != nil {
 		at := utc(q.After.Time)
 		db = db.Where("(created_at < ? OR (created_at = ? AND id < ?))", at, at, q.After.ID)
 	}
 	var rows []keyRow
-	if err := db.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	if err := db.Clauses(clause.OrderBy{Expression: order}).Limit(limit + 1).Find(&rows).Error; err != nil {
 		return ports.KeyPage{}, translate("list keys", err)
 	}
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[limit-1]
 		page.Next = &ports.Cursor{Time: utc(last.CreatedAt), ID: last.ID}
+		if q.SortByLastUsed {
+			page.Next.Time = time.Time{}
+			if last.LastUsedAt != nil {
+				page.Next.Time = utc(*last.LastUsedAt)
+			}
+		}
 	}
 	keys, err := keysOf(rows)
 	if err != nil {
@@ -125,17 +197,52 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	return page, nil
 }
 
+// statusFilter is the condition of a key being in any of statuses at now.
+func statusFilter(db *gorm.DB, statuses []apikey.Status, now time.Time) *gorm.DB {
+	cond := db.Session(&gorm.Session{NewDB: true})
+	for _, st := range statuses {
+		var part *gorm.DB
+		switch st {
+		case apikey.StatusActive:
+			part = db.Session(&gorm.Session{NewDB: true}).Where("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", now)
+		case apikey.StatusExpired:
+			part = db.Session(&gorm.Session{NewDB: true}).Where("revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?", now)
+		case apikey.StatusRevoked:
+			part = db.Session(&gorm.Session{NewDB: true}).Where("revoked_at IS NOT NULL")
+		default:
+			continue
+		}
+		cond = cond.Or(part)
+	}
+	return cond
+}
+
 // RotateKey replaces the secret material of r.KeyID if its version is still
 // r.ExpectVersion and it is not revoked, bumps the version, marks the key
-// invalidated at r.At and records ev, all in one transaction. It returns the
-// updated key, or apikey.ErrNotFound, apikey.ErrRevoked or
-// apikey.ErrConflict (another change won, or the new lookup is taken).
+// invalidated at r.At, retires the replaced secret's lookup digest (a row
+// of retired_secrets) and, with r.PreviousUntil, keeps the replaced secret
+// as the key's previous one until then (else drops any previous one), and
+// records ev, all in one transaction. It returns the updated key, or
+// apikey.ErrNotFound, apikey.ErrRevoked or apikey.ErrConflict (another
+// change won, or the new lookup is taken).
 func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event) (apikey.Key, error) {
 	at := utc(r.At)
-	k, cur, err := s.updateChained(ctx, "rotate key", r.KeyID, ev, `UPDATE api_keys
-		SET hash = ?, lookup = ?, hint = ?, rotated_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
-		WHERE id = ? AND version = ? AND revoked_at IS NULL`,
-		r.Hash, r.Lookup, r.Hint, at, at, at, r.KeyID, r.ExpectVersion)
+	// The previous secret is set before the current one is replaced:
+	// MySQL assigns left to right, each assignment seeing the ones before.
+	previous, prevArgs := `previous_hash = NULL, previous_lookup = NULL, previous_hint = NULL, previous_expires_at = NULL`, []any{}
+	if r.PreviousUntil != nil {
+		previous, prevArgs = `previous_hash = hash, previous_lookup = lookup, previous_hint = hint, previous_expires_at = ?`, []any{utc(*r.PreviousUntil)}
+	}
+	k, cur, err := s.updateChained(ctx, "rotate key", r.KeyID, ev,
+		stmt{`INSERT INTO retired_secrets (lookup, key_id, retired_at)
+			SELECT lookup, id, ? FROM api_keys WHERE id = ? AND version = ? AND revoked_at IS NULL`,
+			[]any{at, r.KeyID, r.ExpectVersion}},
+		// A digest once retired is never a secret again.
+		stmt{`UPDATE api_keys SET ` + previous + `,
+			hash = ?, lookup = ?, hint = ?, rotated_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
+			WHERE id = ? AND version = ? AND revoked_at IS NULL
+			AND NOT EXISTS (SELECT 1 FROM retired_secrets WHERE lookup = ?)`,
+			append(prevArgs, r.Hash, r.Lookup, r.Hint, at, at, at, r.KeyID, r.ExpectVersion, r.Lookup)})
 	switch {
 	case !errors.Is(err, errNoChange):
 		return k, err
@@ -152,10 +259,10 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 // nothing; a missing key yields apikey.ErrNotFound.
 func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit.Event) (apikey.Key, error) {
 	at = utc(at)
-	k, cur, err := s.updateChained(ctx, "revoke key", id, ev, `UPDATE api_keys
+	k, cur, err := s.updateChained(ctx, "revoke key", id, ev, stmt{`UPDATE api_keys
 		SET revoked_at = ?, invalidated_at = ?, updated_at = ?, version = version + 1
 		WHERE id = ? AND revoked_at IS NULL`,
-		at, at, at, id)
+		[]any{at, at, at, id}})
 	switch {
 	case !errors.Is(err, errNoChange):
 		return k, err
@@ -166,13 +273,19 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time, ev audit
 	}
 }
 
-// updateChained runs the conditional UPDATE sql of key id and appends ev
-// to the chain in one transaction, and returns the updated key. When the
-// UPDATE matches no row it returns errNoChange with the key as it now is,
+// stmt is one SQL statement with its arguments.
+type stmt struct {
+	sql  string
+	args []any
+}
+
+// updateChained runs the conditional statements of key id in order and
+// appends ev to the chain in one transaction, and returns the updated key.
+// When a statement changes no row it returns errNoChange with the key as it now is,
 // read outside the transaction so that the answer reflects the latest
 // committed state on every isolation level; a missing key is
 // apikey.ErrNotFound. Other errors are translated for op.
-func (s *Store) updateChained(ctx context.Context, op, id string, ev audit.Event, sql string, args ...any) (updated, current apikey.Key, err error) {
+func (s *Store) updateChained(ctx context.Context, op, id string, ev audit.Event, stmts ...stmt) (updated, current apikey.Key, err error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	evRow, err := toEventRow(ev)
@@ -181,12 +294,14 @@ func (s *Store) updateChained(ctx context.Context, op, id string, ev audit.Event
 	}
 	var row keyRow
 	err = s.writeChained(ctx, func(tx *gorm.DB, chain *chainTx) error {
-		res := tx.Exec(sql, args...)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return errNoChange
+		for _, st := range stmts {
+			res := tx.Exec(st.sql, st.args...)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				return errNoChange
+			}
 		}
 		if err := chain.append(evRow); err != nil {
 			return err

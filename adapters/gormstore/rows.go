@@ -34,6 +34,11 @@ type keyRow struct {
 	RateLimit      *string    `gorm:"column:rate_limit"`   // "100/1m"; NULL: none
 	Metadata       *string    `gorm:"column:metadata"`     // JSON object (migration 00009); NULL: none
 	IPAllowlist    *string    `gorm:"column:ip_allowlist"` // JSON array of CIDRs (migration 00009); NULL: any address
+	// The secret a rotation with a grace period replaced (migration 00010).
+	PreviousHash      *string    `gorm:"column:previous_hash"`
+	PreviousLookup    *string    `gorm:"column:previous_lookup"`
+	PreviousHint      *string    `gorm:"column:previous_hint"`
+	PreviousExpiresAt *time.Time `gorm:"column:previous_expires_at"`
 }
 
 func (keyRow) TableName() string { return "api_keys" }
@@ -103,26 +108,30 @@ func toKeyRow(k apikey.Key) (keyRow, error) {
 		meta = &v
 	}
 	return keyRow{
-		ID:             k.ID,
-		OrganizationID: k.OrganizationID,
-		Name:           k.Name,
-		Environment:    string(k.Environment),
-		Scopes:         string(enc),
-		Hint:           k.Hint,
-		Hash:           k.Hash,
-		Lookup:         k.Lookup,
-		CreatedAt:      utc(k.CreatedAt),
-		UpdatedAt:      utc(k.UpdatedAt),
-		ExpiresAt:      utcPtr(k.ExpiresAt),
-		LastUsedAt:     utcPtr(k.LastUsedAt),
-		RotatedAt:      utcPtr(k.RotatedAt),
-		RevokedAt:      utcPtr(k.RevokedAt),
-		InvalidatedAt:  invalidatedAt(k),
-		Version:        k.Version,
-		CreatedBy:      k.CreatedBy,
-		RateLimit:      rateLimitColumn(k.RateLimit),
-		Metadata:       meta,
-		IPAllowlist:    allow,
+		ID:                k.ID,
+		OrganizationID:    k.OrganizationID,
+		Name:              k.Name,
+		Environment:       string(k.Environment),
+		Scopes:            string(enc),
+		Hint:              k.Hint,
+		Hash:              k.Hash,
+		Lookup:            k.Lookup,
+		CreatedAt:         utc(k.CreatedAt),
+		UpdatedAt:         utc(k.UpdatedAt),
+		ExpiresAt:         utcPtr(k.ExpiresAt),
+		LastUsedAt:        utcPtr(k.LastUsedAt),
+		RotatedAt:         utcPtr(k.RotatedAt),
+		RevokedAt:         utcPtr(k.RevokedAt),
+		InvalidatedAt:     invalidatedAt(k),
+		Version:           k.Version,
+		CreatedBy:         k.CreatedBy,
+		RateLimit:         rateLimitColumn(k.RateLimit),
+		Metadata:          meta,
+		IPAllowlist:       allow,
+		PreviousHash:      nullable(k.PreviousHash),
+		PreviousLookup:    nullable(k.PreviousLookup),
+		PreviousHint:      nullable(k.PreviousHint),
+		PreviousExpiresAt: utcPtr(k.PreviousExpiresAt),
 	}, nil
 }
 
@@ -189,18 +198,22 @@ func (r keyRow) key() (apikey.Key, error) {
 		Hint:           r.Hint,
 		Hash:           r.Hash,
 		// CHAR(64) pads shorter values with spaces on Postgres.
-		Lookup:      strings.TrimRight(r.Lookup, " "),
-		CreatedAt:   utc(r.CreatedAt),
-		UpdatedAt:   utc(r.UpdatedAt),
-		ExpiresAt:   utcPtr(r.ExpiresAt),
-		LastUsedAt:  utcPtr(r.LastUsedAt),
-		RotatedAt:   utcPtr(r.RotatedAt),
-		RevokedAt:   utcPtr(r.RevokedAt),
-		Version:     r.Version,
-		CreatedBy:   r.CreatedBy,
-		RateLimit:   limit,
-		Metadata:    meta,
-		IPAllowlist: allow,
+		Lookup:            strings.TrimRight(r.Lookup, " "),
+		CreatedAt:         utc(r.CreatedAt),
+		UpdatedAt:         utc(r.UpdatedAt),
+		ExpiresAt:         utcPtr(r.ExpiresAt),
+		LastUsedAt:        utcPtr(r.LastUsedAt),
+		RotatedAt:         utcPtr(r.RotatedAt),
+		RevokedAt:         utcPtr(r.RevokedAt),
+		Version:           r.Version,
+		CreatedBy:         r.CreatedBy,
+		RateLimit:         limit,
+		Metadata:          meta,
+		IPAllowlist:       allow,
+		PreviousHash:      deref(r.PreviousHash),
+		PreviousLookup:    strings.TrimRight(deref(r.PreviousLookup), " "),
+		PreviousHint:      deref(r.PreviousHint),
+		PreviousExpiresAt: utcPtr(r.PreviousExpiresAt),
 	}, nil
 }
 

@@ -25,40 +25,23 @@ type keyJSON struct {
 	RateLimit      *rateLimitJSON  `json:"rate_limit"`
 	Metadata       json.RawMessage `json:"metadata"`
 	IPAllowlist    []string        `json:"ip_allowlist"`
+	// The secret a rotation with a grace period replaced, while it works.
+	PreviousKeyHint      *string    `json:"previous_key_hint"`
+	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
 }
 
-// issuedJSON is a key with its secret, shown once at creation.
+// issuedJSON is a key with its secret, shown once at creation and
+// rotation: the full key shape (keyJSON) plus "key". The outer ID shadows
+// keyJSON's, so that "id" and "key" come first.
 type issuedJSON struct {
-	ID             string          `json:"id"`
-	Key            string          `json:"key"`
-	Name           string          `json:"name"`
-	OrganizationID string          `json:"organization_id"`
-	Environment    string          `json:"environment"`
-	Scopes         []string        `json:"scopes"`
-	KeyHint        string          `json:"key_hint"`
-	CreatedAt      time.Time       `json:"created_at"`
-	LastUsedAt     *time.Time      `json:"last_used_at"`
-	ExpiresAt      *time.Time      `json:"expires_at"`
-	RateLimit      *rateLimitJSON  `json:"rate_limit"`
-	Metadata       json.RawMessage `json:"metadata"`
-	IPAllowlist    []string        `json:"ip_allowlist"`
+	ID  string `json:"id"`
+	Key string `json:"key"`
+	keyJSON
 }
 
-// rotatedJSON is the answer to a rotation: the same id with a new secret.
-type rotatedJSON struct {
-	ID             string          `json:"id"`
-	Key            string          `json:"key"`
-	Name           string          `json:"name"`
-	RotatedAt      time.Time       `json:"rotated_at"`
-	OrganizationID string          `json:"organization_id"`
-	Environment    string          `json:"environment"`
-	Scopes         []string        `json:"scopes"`
-	KeyHint        string          `json:"key_hint"`
-	CreatedAt      time.Time       `json:"created_at"`
-	ExpiresAt      *time.Time      `json:"expires_at"`
-	RateLimit      *rateLimitJSON  `json:"rate_limit"`
-	Metadata       json.RawMessage `json:"metadata"`
-	IPAllowlist    []string        `json:"ip_allowlist"`
+// toIssuedJSON is the answer of a creation or rotation.
+func toIssuedJSON(iss ports.Issued, now time.Time) issuedJSON {
+	return issuedJSON{ID: iss.Key.ID, Key: iss.Secret, keyJSON: toKeyJSON(iss.Key, now)}
 }
 
 type listJSON struct {
@@ -90,6 +73,10 @@ type verifyJSON struct {
 	ExpiresAt      *time.Time      `json:"expires_at"`
 	RateLimit      *budgetJSON     `json:"rate_limit,omitempty"`
 	Metadata       json.RawMessage `json:"metadata"`
+	// Secret is "current", or "previous" for the secret a rotation with a
+	// grace period replaced, which stops working at SecretExpiresAt.
+	Secret          string     `json:"secret"`
+	SecretExpiresAt *time.Time `json:"secret_expires_at,omitempty"`
 }
 
 // budgetJSON is the state of a limited key's request budget in a verify
@@ -133,12 +120,24 @@ func scopeStrings(ss apikey.Scopes) []string {
 }
 
 func toKeyJSON(k apikey.Key, now time.Time) keyJSON {
-	return keyJSON{
+	out := keyJSON{
 		ID: k.ID, Name: k.Name, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint, Status: string(k.Status(now)), CreatedAt: k.CreatedAt,
 		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RotatedAt: k.RotatedAt, RevokedAt: k.RevokedAt,
 		RateLimit: rateLimitOf(k.RateLimit), Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
 	}
+	out.PreviousKeyHint, out.PreviousKeyExpiresAt = previousOf(k, now)
+	return out
+}
+
+// previousOf is the hint and end of k's previous secret while it works at
+// now; nil, nil otherwise.
+func previousOf(k apikey.Key, now time.Time) (*string, *time.Time) {
+	if !k.PreviousLive(now) {
+		return nil, nil
+	}
+	hint, until := k.PreviousHint, *k.PreviousExpiresAt
+	return &hint, &until
 }
 
 // metadataOf is a key's metadata as the API shows it: the object, or null.

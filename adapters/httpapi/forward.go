@@ -59,19 +59,22 @@ func (s *Server) forward(c *gin.Context) {
 		return
 	}
 	if !d.NeedsKey() {
+		// Empty identity headers, not none: proxies that copy them
+		// (Caddy's copy_headers, Traefik's authResponseHeaders) then
+		// replace whatever the client sent under those names with
+		// nothing, where an absent one would leave it, or (Caddy 2.6) set
+		// the unreplaced placeholder.
+		h := c.Writer.Header()
+		for _, n := range identityHeaders {
+			h[n] = []string{""}
+		}
 		c.JSON(http.StatusOK, gin.H{"valid": true, "public": true})
 		return
 	}
 	if !s.admit(c, v, verifyStatus(v.Outcome)) {
 		return
 	}
-	budgetHeaders(c, v)
-	k := v.Key
-	SetIdentity(c.Writer.Header(), k)
-	c.JSON(http.StatusOK, verifyJSON{
-		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
-		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
-	})
+	answerVerified(c, v)
 }
 
 // nginxCode, in compat=nginx mode, names the code of a refusal in

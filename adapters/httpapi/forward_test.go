@@ -139,6 +139,11 @@ func TestForwardAnswers(t *testing.T) {
 				if (c.status == 200 && c.name != "public") != (w.Header().Get("X-Key-Id") != "") {
 					t.Fatalf("identity headers %v on %d", w.Header(), c.status)
 				}
+				if c.name == "public" {
+					if vs, ok := w.Header()["X-Key-Id"]; !ok || len(vs) != 1 || vs[0] != "" {
+						t.Fatalf("public route: X-Key-Id %q, want present and empty", vs)
+					}
+				}
 				if w.Header().Get("Cache-Control") != "no-store" {
 					t.Fatal("a verdict without Cache-Control: no-store")
 				}

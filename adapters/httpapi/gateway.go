@@ -46,7 +46,8 @@ var (
 
 // ownPrefixes are apikeys' own routes, never proxied: a path equal to one
 // or below it is answered by apikeys (404 if it is no route of its own).
-var ownPrefixes = []string{"/api/v1/api-keys", "/api/v1/auth", "/api/v1/audit-logs", "/healthz", "/readyz", "/metrics"}
+var ownPrefixes = []string{"/api/v1/api-keys", "/api/v1/auth", "/api/v1/audit-logs", "/healthz", "/readyz", "/metrics",
+	"/api/v1/openapi.json", "/api/v1/openapi.yaml", "/docs"}
 
 // own reports whether path belongs to apikeys.
 func own(path string) bool {

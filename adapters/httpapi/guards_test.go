@@ -12,7 +12,6 @@ import (
 
 	"github.com/agentauri/apikeys/adapters/httpapi"
 	"github.com/agentauri/apikeys/core/apikey"
-	"github.com/agentauri/apikeys/core/audit"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -81,7 +80,7 @@ func (k *issuingKeys) Create(context.Context, apikey.Principal, ports.CreateInpu
 	return k.issued(), nil
 }
 
-func (k *issuingKeys) Rotate(context.Context, apikey.Principal, string, audit.Request) (ports.Issued, error) {
+func (k *issuingKeys) Rotate(context.Context, apikey.Principal, string, ports.RotateInput) (ports.Issued, error) {
 	return k.issued(), nil
 }
 

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -59,15 +62,9 @@ func (s *Server) createKey(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	k := issued.Key
 	c.Header("Cache-Control", "no-store")
-	c.Header("Location", "/api/v1/api-keys/"+k.ID)
-	c.JSON(http.StatusCreated, issuedJSON{
-		ID: k.ID, Key: issued.Secret, Name: k.Name, OrganizationID: k.OrganizationID,
-		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
-		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
-		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
-	})
+	c.Header("Location", "/api/v1/api-keys/"+issued.Key.ID)
+	c.JSON(http.StatusCreated, toIssuedJSON(issued, time.Now()))
 }
 
 func (s *Server) listKeys(c *gin.Context) {
@@ -86,9 +83,13 @@ func (s *Server) listKeys(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	page, err := s.keys.List(c.Request.Context(), principal(c), ports.ListInput{
-		OrganizationID: c.Query("organization_id"), IncludeRevoked: inclRevoked, Limit: limit, After: cur,
-	})
+	in, err := listFilters(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	in.OrganizationID, in.IncludeRevoked, in.Limit, in.After = c.Query("organization_id"), inclRevoked, limit, cur
+	page, err := s.keys.List(c.Request.Context(), principal(c), in)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -110,31 +111,97 @@ func (s *Server) getKey(c *gin.Context) {
 	c.JSON(http.StatusOK, toKeyJSON(k, time.Now()))
 }
 
-func (s *Server) rotateKey(c *gin.Context) {
-	if c.Request.ContentLength > 0 {
-		// Rotation takes no options; refuse a body rather than ignore it.
-		var empty struct{}
-		if !s.decodeJSON(c, &empty) {
-			return
+// listFilters reads the filters and order of GET /api/v1/api-keys:
+// status (comma-separated), expiring_within and unused_for (durations such
+// as "72h" or "30d") and sort (created_at or last_used_at).
+func listFilters(c *gin.Context) (ports.ListInput, error) {
+	var in ports.ListInput
+	if v, ok := c.GetQuery("status"); ok {
+		for _, name := range strings.Split(v, ",") {
+			st, err := apikey.ParseStatus(strings.TrimSpace(name))
+			if err != nil {
+				return in, err
+			}
+			in.Statuses = append(in.Statuses, st)
 		}
 	}
-	issued, err := s.keys.Rotate(c.Request.Context(), principal(c), c.Param("id"), s.requestInfo(c))
+	for _, d := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"expiring_within", &in.ExpiringWithin}, {"unused_for", &in.UnusedFor}} {
+		v, ok := c.GetQuery(d.name)
+		if !ok {
+			continue
+		}
+		dur, err := parseDuration(v)
+		if err != nil || dur <= 0 {
+			return in, apikey.Invalid(d.name, `%s must be a positive duration such as "72h" or "30d"`, d.name)
+		}
+		*d.dst = dur
+	}
+	switch v, _ := c.GetQuery("sort"); v {
+	case "", "created_at":
+	case "last_used_at":
+		in.SortByLastUsed = true
+	default:
+		return in, apikey.Invalid("sort", `sort must be "created_at" or "last_used_at"`)
+	}
+	return in, nil
+}
+
+// parseDuration reads whole days ("30d") or a Go duration ("36h").
+func parseDuration(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100000 {
+			return 0, fmt.Errorf("bad duration %q", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}
+
+// rotateRequest is the optional body of POST /api/v1/api-keys/{id}/rotate.
+type rotateRequest struct {
+	// GracePeriod is how long the replaced secret keeps working: a Go
+	// duration ("90m", "24h") or whole days ("7d"); "0" or absent: none.
+	GracePeriod *string `json:"grace_period"`
+}
+
+// parseGrace reads a grace period: whole days ("7d") or a Go duration.
+func parseGrace(v string) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if err != nil {
+		return 0, &apikey.ValidationError{Field: "grace_period", Code: "invalid_grace_period",
+			Message: `grace_period must be a duration such as "30m", "24h" or "7d"`}
+	}
+	return d, nil
+}
+
+func (s *Server) rotateKey(c *gin.Context) {
+	in := ports.RotateInput{}
+	if c.Request.ContentLength > 0 {
+		var req rotateRequest
+		if !s.decodeJSON(c, &req) {
+			return
+		}
+		if req.GracePeriod != nil {
+			g, err := parseGrace(*req.GracePeriod)
+			if err != nil {
+				s.writeError(c, err)
+				return
+			}
+			in.Grace = g
+		}
+	}
+	in.Request = s.requestInfo(c)
+	issued, err := s.keys.Rotate(c.Request.Context(), principal(c), c.Param("id"), in)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	k := issued.Key
-	var rotated time.Time
-	if k.RotatedAt != nil {
-		rotated = *k.RotatedAt
-	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, rotatedJSON{
-		ID: k.ID, Key: issued.Secret, Name: k.Name, RotatedAt: rotated, OrganizationID: k.OrganizationID,
-		Environment: string(k.Environment), Scopes: scopeStrings(k.Scopes), KeyHint: k.Hint,
-		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RateLimit: rateLimitOf(k.RateLimit),
-		Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
-	})
+	c.JSON(http.StatusOK, toIssuedJSON(issued, time.Now()))
 }
 
 func (s *Server) revokeKey(c *gin.Context) {

@@ -34,6 +34,7 @@ var verifyStatuses = map[apikey.Outcome]int{
 	apikey.OutcomeUnknown:      http.StatusUnauthorized,
 	apikey.OutcomeRevoked:      http.StatusUnauthorized,
 	apikey.OutcomeExpired:      http.StatusUnauthorized,
+	apikey.OutcomeRotated:      http.StatusUnauthorized,
 	apikey.OutcomeRateLimited:  http.StatusTooManyRequests,
 	apikey.OutcomeThrottled:    http.StatusTooManyRequests,
 }

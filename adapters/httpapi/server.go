@@ -61,6 +61,9 @@ type Options struct {
 	Audit ports.AuditService
 	// Middleware runs first on every request (e.g. tracing, metrics).
 	Middleware []gin.HandlerFunc
+	// Reference, when set, is served at /api/v1/openapi.json, .yaml and
+	// /docs.
+	Reference *Reference
 	// Extra lets the composition root mount more routes (e.g. /metrics).
 	Extra func(r *gin.Engine)
 	// VerifyLogLevel is the level of the access-log line of GET
@@ -189,6 +192,9 @@ func New(o Options) (*Server, error) {
 	keys.PATCH("/:id", s.updateKey)
 	keys.DELETE("/:id", s.revokeKey)
 	s.auditRoutes(v1)
+	if err := s.referenceRoutes(r, v1, o.Reference); err != nil {
+		return nil, err
+	}
 	if o.Extra != nil {
 		o.Extra(r)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,18 +43,32 @@ func (s *Server) verify(c *gin.Context) {
 	if !s.admit(c, v, verifyStatus(v.Outcome)) {
 		return
 	}
+	answerVerified(c, v)
+}
+
+// answerVerified writes the 200 of a successful verification, the same
+// from /auth/verify and the forward-auth endpoint: the budget and identity
+// headers, X-Key-Secret ("current", or "previous" for the secret a
+// rotation with a grace period replaced, with X-Key-Secret-Expires-At),
+// and the identity as JSON.
+func answerVerified(c *gin.Context, v ports.Verification) {
 	budgetHeaders(c, v)
 	k := v.Key
 	h := c.Writer.Header()
-	h.Set("X-Key-Id", k.KeyID)
-	h.Set("X-Organization-Id", k.OrganizationID)
-	h.Set("X-Key-Environment", string(k.Environment))
-	h.Set("X-Scopes", k.Scopes.Join(","))
+	SetIdentity(h, k)
+	secret := string(apikey.SecretCurrent)
+	if k.Previous() {
+		secret = string(apikey.SecretPrevious)
+		if k.SecretExpiresAt != nil {
+			h.Set("X-Key-Secret-Expires-At", k.SecretExpiresAt.UTC().Format(time.RFC3339))
+		}
+	}
+	h.Set("X-Key-Secret", secret)
 	h.Set("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, verifyJSON{
 		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
-		Metadata: metadataOf(k.Metadata),
+		Metadata: metadataOf(k.Metadata), Secret: secret, SecretExpiresAt: k.SecretExpiresAt,
 	})
 }
 

@@ -35,6 +35,9 @@ func (s *Store) CreateKey(ctx context.Context, k apikey.Key, ev audit.Event) err
 	}
 	s.keys[k.ID] = storedKey(k)
 	s.byLookup[k.Lookup] = k.ID
+	if k.PreviousLookup != "" {
+		s.previous[k.PreviousLookup] = k.ID
+	}
 	s.addEvent(rec)
 	return nil
 }
@@ -53,25 +56,29 @@ func (s *Store) GetKey(ctx context.Context, id string) (apikey.Key, error) {
 	return copyKey(rec.key), nil
 }
 
-// FindByLookup returns the key whose lookup digest is digest, revoked or
-// not, or apikey.ErrNotFound.
+// FindByLookup returns the key, revoked or not, whose secret, previous
+// secret or retired secret has the lookup digest digest (in that order of
+// preference), or apikey.ErrNotFound.
 func (s *Store) FindByLookup(ctx context.Context, digest string) (apikey.Key, error) {
 	if err := check(ctx, "find key"); err != nil {
 		return apikey.Key{}, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	id, ok := s.byLookup[digest]
-	if !ok {
-		return apikey.Key{}, fmt.Errorf("find key: %w", apikey.ErrNotFound)
+	for _, m := range []map[string]string{s.byLookup, s.previous, s.retired} {
+		if id, ok := m[digest]; ok {
+			return copyKey(s.keys[id].key), nil
+		}
 	}
-	return copyKey(s.keys[id].key), nil
+	return apikey.Key{}, fmt.Errorf("find key: %w", apikey.ErrNotFound)
 }
 
 // ListKeys returns one page of the keys of q.OrganizationIDs, newest first
-// (created_at, then id, descending). Revoked keys are left out unless
-// q.IncludeRevoked. Total counts every matching key, ignoring q.After. An
-// empty q.OrganizationIDs matches no key. A q.Limit of zero or less means
+// (created_at, then id, descending), or most recently used first with
+// q.SortByLastUsed (never-used keys last). Revoked keys are left out unless
+// q.IncludeRevoked; q.Statuses, q.ExpiringBefore and q.UnusedSince filter
+// further. Total counts every matching key, ignoring q.After. An empty
+// q.OrganizationIDs matches no key. A q.Limit of zero or less means
 // DefaultPageSize; more than MaxPageSize means MaxPageSize.
 func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, error) {
 	if err := check(ctx, "list keys"); err != nil {
@@ -81,12 +88,21 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	defer s.mu.RUnlock()
 	var match []*keyRecord
 	for _, rec := range s.keys {
-		if slices.Contains(q.OrganizationIDs, rec.key.OrganizationID) && (q.IncludeRevoked || rec.key.RevokedAt == nil) {
+		if slices.Contains(q.OrganizationIDs, rec.key.OrganizationID) && listed(rec.key, q) {
 			match = append(match, rec)
 		}
 	}
+	pos := func(k apikey.Key) time.Time {
+		if !q.SortByLastUsed {
+			return k.CreatedAt
+		}
+		if k.LastUsedAt == nil {
+			return time.Time{}
+		}
+		return *k.LastUsedAt
+	}
 	slices.SortFunc(match, func(a, b *keyRecord) int {
-		if newer(a.key.CreatedAt, a.key.ID, b.key.CreatedAt, b.key.ID) {
+		if newer(pos(a.key), a.key.ID, pos(b.key), b.key.ID) {
 			return -1
 		}
 		return 1 // ids are unique: no two positions are equal
@@ -95,12 +111,12 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	limit := pageSize(q.Limit)
 	for _, rec := range match {
 		k := rec.key
-		if !pastCursor(k.CreatedAt, k.ID, q.After) {
+		if !pastCursor(pos(k), k.ID, q.After) {
 			continue
 		}
 		if len(page.Keys) == limit {
 			last := page.Keys[limit-1]
-			page.Next = &ports.Cursor{Time: last.CreatedAt, ID: last.ID}
+			page.Next = &ports.Cursor{Time: pos(last), ID: last.ID}
 			break
 		}
 		page.Keys = append(page.Keys, copyKey(k))
@@ -108,9 +124,30 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	return page, nil
 }
 
+// listed reports whether k passes q's filters.
+func listed(k apikey.Key, q ports.KeyQuery) bool {
+	now := norm(q.Now)
+	if len(q.Statuses) > 0 {
+		if !slices.Contains(q.Statuses, k.Status(now)) {
+			return false
+		}
+	} else if !q.IncludeRevoked && k.RevokedAt != nil {
+		return false
+	}
+	if q.ExpiringBefore != nil && (k.RevokedAt != nil || k.ExpiresAt == nil || !k.ExpiresAt.After(now) || k.ExpiresAt.After(norm(*q.ExpiringBefore))) {
+		return false
+	}
+	if q.UnusedSince != nil && k.LastUsedAt != nil && !k.LastUsedAt.Before(norm(*q.UnusedSince)) {
+		return false
+	}
+	return true
+}
+
 // RotateKey replaces the secret material of r.KeyID if its version is still
 // r.ExpectVersion and it is not revoked, bumps the version, marks the key
-// invalidated at r.At and records ev, all together. It returns the updated
+// invalidated at r.At, retires the replaced secret's digest, keeps the
+// replaced secret as the previous one until r.PreviousUntil when set (else
+// drops any previous one) and records ev, all together. It returns the updated
 // key, or apikey.ErrNotFound, apikey.ErrRevoked or apikey.ErrConflict
 // (another change won, or the new lookup or the event id is taken).
 func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event) (apikey.Key, error) {
@@ -132,7 +169,7 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 	case rec.key.Version != r.ExpectVersion:
 		return apikey.Key{}, fmt.Errorf("rotate key: version %d is stale: %w", r.ExpectVersion, apikey.ErrConflict)
 	}
-	if owner, taken := s.byLookup[r.Lookup]; taken && owner != r.KeyID {
+	if s.lookupTaken(r.Lookup, r.KeyID) {
 		return apikey.Key{}, fmt.Errorf("rotate key: lookup taken: %w", apikey.ErrConflict)
 	}
 	if err := s.eventFree(evRec); err != nil {
@@ -141,6 +178,14 @@ func (s *Store) RotateKey(ctx context.Context, r ports.Rotation, ev audit.Event)
 	at := norm(r.At)
 	delete(s.byLookup, rec.key.Lookup)
 	s.byLookup[r.Lookup] = r.KeyID
+	s.retired[rec.key.Lookup] = r.KeyID
+	delete(s.previous, rec.key.PreviousLookup)
+	k := &rec.key
+	k.PreviousHash, k.PreviousLookup, k.PreviousHint, k.PreviousExpiresAt = "", "", "", nil
+	if r.PreviousUntil != nil {
+		k.PreviousHash, k.PreviousLookup, k.PreviousHint, k.PreviousExpiresAt = k.Hash, k.Lookup, k.Hint, normPtr(r.PreviousUntil)
+		s.previous[k.Lookup] = r.KeyID
+	}
 	rec.key.Hash, rec.key.Lookup, rec.key.Hint = r.Hash, r.Lookup, r.Hint
 	rec.key.RotatedAt, rec.invalidatedAt = &at, copyPtr(&at)
 	rec.key.UpdatedAt = at
@@ -243,6 +288,17 @@ func (s *Store) InvalidatedSince(ctx context.Context, since time.Time) ([]ports.
 		return strings.Compare(a.KeyID, b.KeyID)
 	})
 	return out, nil
+}
+
+// lookupTaken reports whether digest is another key's, or a secret of
+// any key that is not id's current one. The caller holds s.mu.
+func (s *Store) lookupTaken(digest, id string) bool {
+	if owner, taken := s.byLookup[digest]; taken && owner != id {
+		return true
+	}
+	_, prev := s.previous[digest]
+	_, ret := s.retired[digest]
+	return prev || ret
 }
 
 // eventFree returns apikey.ErrConflict if an event with rec's id is

@@ -49,6 +49,8 @@ type Store struct {
 	mu       sync.RWMutex
 	keys     map[string]*keyRecord // by key id
 	byLookup map[string]string     // lookup digest -> key id
+	previous map[string]string     // previous secret's lookup digest -> key id
+	retired  map[string]string     // retired lookup digest -> key id
 	events   []eventRecord         // in the order stored
 	eventIDs map[string]struct{}
 }
@@ -63,6 +65,8 @@ func New() *Store {
 	return &Store{
 		keys:     make(map[string]*keyRecord),
 		byLookup: make(map[string]string),
+		previous: make(map[string]string),
+		retired:  make(map[string]string),
 		eventIDs: make(map[string]struct{}),
 	}
 }
@@ -110,6 +114,7 @@ func storedKey(k apikey.Key) *keyRecord {
 	k.CreatedAt, k.UpdatedAt = norm(k.CreatedAt), norm(k.UpdatedAt)
 	k.ExpiresAt, k.LastUsedAt = normPtr(k.ExpiresAt), normPtr(k.LastUsedAt)
 	k.RotatedAt, k.RevokedAt = normPtr(k.RotatedAt), normPtr(k.RevokedAt)
+	k.PreviousExpiresAt = normPtr(k.PreviousExpiresAt)
 	// A key created already rotated or revoked (imports, tests) was last
 	// invalidated at the later of the two.
 	inv := k.RotatedAt
@@ -125,6 +130,7 @@ func copyKey(k apikey.Key) apikey.Key {
 	k.IPAllowlist = copyAllowlist(k.IPAllowlist)
 	k.ExpiresAt, k.LastUsedAt = copyPtr(k.ExpiresAt), copyPtr(k.LastUsedAt)
 	k.RotatedAt, k.RevokedAt = copyPtr(k.RotatedAt), copyPtr(k.RevokedAt)
+	k.PreviousExpiresAt = copyPtr(k.PreviousExpiresAt)
 	return k
 }
 

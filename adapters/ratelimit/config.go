@@ -207,6 +207,13 @@ func (c Config) Validate() error {
 	if _, err := b.KeyDefaults(); err != nil {
 		bad("ratelimit.default_key_limits", "%v", err)
 	}
+	c.validateAbuse(bad)
+	return errors.Join(errs...)
+}
+
+// validateAbuse checks the abuse limits: failed authentications per
+// address and management calls per principal.
+func (c Config) validateAbuse(bad func(key, format string, args ...any)) {
 	f := c.FailedAuth
 	if f.Limit < 0 || f.Limit > MaxFailedAuthLimit {
 		bad("security.failed_auth.limit", "must be between 0 (off) and %d, got %d", MaxFailedAuthLimit, f.Limit)
@@ -230,7 +237,6 @@ func (c Config) Validate() error {
 	if m.Rate > 0 && (m.Burst < 1 || m.Burst > MaxManagementRate) {
 		bad("security.management_limit.burst", "must be between 1 and %d, got %d", MaxManagementRate, m.Burst)
 	}
-	return errors.Join(errs...)
 }
 
 // checkRedisURL reports whether u is a Redis URL go-redis accepts, without

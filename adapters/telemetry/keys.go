@@ -184,9 +184,9 @@ func (s *keyService) Get(ctx context.Context, p apikey.Principal, id string) (ap
 }
 
 // Rotate traces the rotation of a key.
-func (s *keyService) Rotate(ctx context.Context, p apikey.Principal, id string, req audit.Request) (ports.Issued, error) {
+func (s *keyService) Rotate(ctx context.Context, p apikey.Principal, id string, in ports.RotateInput) (ports.Issued, error) {
 	return operation(s, ctx, "rotate", SpanRotate, p, idAttrs(id), func(ctx context.Context) (ports.Issued, error) {
-		return s.next.Rotate(ctx, p, id, req)
+		return s.next.Rotate(ctx, p, id, in)
 	}, issuedAttrs)
 }
 

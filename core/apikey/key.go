@@ -28,6 +28,24 @@ type Key struct {
 	RateLimit      RateLimit   // the key's request budget; zero: none
 	Metadata       Metadata    // free-form JSON object; "": none
 	IPAllowlist    IPAllowlist // networks the key may be used from; empty: any
+	// The secret a rotation with a grace period replaced, accepted until
+	// PreviousExpiresAt; all empty when there is none.
+	PreviousHash, PreviousLookup, PreviousHint string
+	PreviousExpiresAt                          *time.Time
+}
+
+// Secret says which of a key's secrets a verification was presented.
+type Secret string
+
+// The secrets of a key.
+const (
+	SecretCurrent  Secret = "current"  // the key's secret
+	SecretPrevious Secret = "previous" // the one a rotation with a grace period replaced, until its end
+)
+
+// PreviousLive reports whether k has a previous secret still accepted at t.
+func (k Key) PreviousLive(t time.Time) bool {
+	return k.PreviousLookup != "" && k.PreviousExpiresAt != nil && t.Before(*k.PreviousExpiresAt)
 }
 
 // Status is the state of a key at a time, as the API shows it.
@@ -39,6 +57,15 @@ const (
 	StatusExpired Status = "expired"
 	StatusRevoked Status = "revoked"
 )
+
+// ParseStatus reads a status name.
+func ParseStatus(s string) (Status, error) {
+	switch st := Status(s); st {
+	case StatusActive, StatusExpired, StatusRevoked:
+		return st, nil
+	}
+	return "", &ValidationError{Field: "status", Code: "invalid_request", Message: `status must be "active", "expired" or "revoked" (comma-separated)`}
+}
 
 // Status says whether the key may be used at t: active, or revoked (which
 // wins), or expired.
@@ -65,7 +92,22 @@ type Verified struct {
 	RateLimit      RateLimit // zero: none
 	Metadata       Metadata
 	IPAllowlist    IPAllowlist
+	// Secret is which of the key's secrets was presented ("" counts as
+	// current); SecretExpiresAt, for the previous one, when it stops
+	// working.
+	Secret          Secret
+	SecretExpiresAt *time.Time
 }
+
+// AsPrevious returns v as the facts of k's previous secret.
+func (v Verified) AsPrevious(k Key) Verified {
+	v.Secret, v.SecretExpiresAt = SecretPrevious, k.PreviousExpiresAt
+	return v
+}
+
+// Previous reports whether v was established with the key's previous
+// secret.
+func (v Verified) Previous() bool { return v.Secret == SecretPrevious }
 
 // VerifiedFrom returns the verification facts of k.
 func VerifiedFrom(k Key) Verified {

@@ -15,6 +15,7 @@ const (
 	OutcomeUnknown      Outcome = "unknown"            // no key has this secret
 	OutcomeRevoked      Outcome = "revoked"            // the key is revoked
 	OutcomeExpired      Outcome = "expired"            // the key is past its expiry time
+	OutcomeRotated      Outcome = "rotated"            // the secret was the key's until a rotation replaced it (and its grace period ended)
 	OutcomeScopeDenied  Outcome = "scope_denied"       // the key lacks the required scope
 	OutcomeEnvDenied    Outcome = "environment_denied" // the route does not admit keys of the key's environment
 	OutcomeRateLimited  Outcome = "rate_limited"       // the key is valid but its request budget is spent
@@ -26,27 +27,27 @@ const (
 // Outcomes lists every outcome, in the order above.
 var Outcomes = []Outcome{
 	OutcomeOK, OutcomeMissing, OutcomeMalformed, OutcomeChecksum, OutcomeUnknown,
-	OutcomeRevoked, OutcomeExpired, OutcomeScopeDenied, OutcomeEnvDenied, OutcomeRateLimited, OutcomeThrottled, OutcomeIPNotAllowed, OutcomeError,
+	OutcomeRevoked, OutcomeExpired, OutcomeRotated, OutcomeScopeDenied, OutcomeEnvDenied, OutcomeRateLimited, OutcomeThrottled, OutcomeIPNotAllowed, OutcomeError,
 }
 
 // Unauthenticated reports whether the outcome means the presented key does
 // not prove who the caller is: missing, malformed, checksum, unknown,
-// revoked or expired. Every such outcome gets the same answer, so a caller
+// revoked, expired or rotated. Every such outcome gets the same answer, so a caller
 // cannot tell them apart.
 func (o Outcome) Unauthenticated() bool {
 	switch o {
-	case OutcomeMissing, OutcomeMalformed, OutcomeChecksum, OutcomeUnknown, OutcomeRevoked, OutcomeExpired:
+	case OutcomeMissing, OutcomeMalformed, OutcomeChecksum, OutcomeUnknown, OutcomeRevoked, OutcomeExpired, OutcomeRotated:
 		return true
 	}
 	return false
 }
 
 // Identified reports whether the outcome is about a key the secret was
-// proven to be (or, for revoked and expired, was): its events name the
-// key. The others name none.
+// proven to be (or, for revoked, expired and rotated, was): its events
+// name the key. The others name none.
 func (o Outcome) Identified() bool {
 	switch o {
-	case OutcomeOK, OutcomeScopeDenied, OutcomeEnvDenied, OutcomeRateLimited, OutcomeRevoked, OutcomeExpired, OutcomeIPNotAllowed:
+	case OutcomeOK, OutcomeScopeDenied, OutcomeEnvDenied, OutcomeRateLimited, OutcomeRevoked, OutcomeExpired, OutcomeRotated, OutcomeIPNotAllowed:
 		return true
 	}
 	return false

@@ -135,7 +135,9 @@ func Updated(s Stamp, actor, org, keyID string, req Request, changes []FieldChan
 // (zero when the presented secret identifies no key), status the HTTP
 // status answered (0 when not known yet), required the scopes the request
 // required (its Scope field holds them comma-separated) and missing those
-// the key lacks (details "missing_scopes", for a scope_denied outcome).
+// the key lacks (details "missing_scopes", for a scope_denied outcome). A
+// use of the key's previous secret (a rotation's grace period) has details
+// "secret": "previous" and "secret_expires_at".
 func Use(s Stamp, key apikey.Verified, outcome apikey.Outcome, status int, required, missing apikey.Scopes, req Request) Event {
 	action := ActionKeyUsed
 	if outcome != apikey.OutcomeOK {
@@ -147,6 +149,16 @@ func Use(s Stamp, key apikey.Verified, outcome apikey.Outcome, status int, requi
 	}
 	if len(missing) > 0 {
 		ev.Details = map[string]any{"missing_scopes": missing.Strings()}
+	}
+	if key.Previous() {
+		// The key's previous secret, in a rotation's grace period.
+		if ev.Details == nil {
+			ev.Details = map[string]any{}
+		}
+		ev.Details["secret"] = string(apikey.SecretPrevious)
+		if key.SecretExpiresAt != nil {
+			ev.Details["secret_expires_at"] = key.SecretExpiresAt.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	return withRequest(ev, req)
 }

@@ -51,6 +51,9 @@ func TestCapUTF8Boundaries(t *testing.T) {
 	if got := capUTF8("ééé", 1); got != "" {
 		t.Errorf("a cap inside the first character: %q, want empty", got)
 	}
+	if got := capUTF8("\x80\x80abc", 1); got != "" {
+		t.Errorf("a value starting inside a character: %q, want empty", got)
+	}
 	ev := Use(Stamp{}, apikey.Verified{}, apikey.OutcomeUnknown, 401, nil, nil,
 		Request{Path: "/" + strings.Repeat("p", MaxPathLen), UserAgent: strings.Repeat("u", MaxUserAgentLen+1)})
 	if len(ev.Path) != MaxPathLen || len(ev.UserAgent) != MaxUserAgentLen {

@@ -22,7 +22,7 @@ func TestCreateAndRotatePrimeTheCache(t *testing.T) {
 	if err != nil || v.Outcome != apikey.OutcomeOK || !v.CacheHit {
 		t.Fatalf("first use of a created key: %+v, %v; want a cache hit", v, err)
 	}
-	rot, err := f.svc.Rotate(ctx, alice, iss.Key.ID, audit.Request{})
+	rot, err := f.svc.Rotate(ctx, alice, iss.Key.ID, ports.RotateInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestCreateAndRotatePrimeTheCache(t *testing.T) {
 	if n := f.hasher.verifies.Load(); n != 0 {
 		t.Errorf("Argon2id ran %d times for secrets this instance issued", n)
 	}
-	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeUnknown {
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeRotated || v.Key.KeyID != iss.Key.ID {
 		t.Errorf("the old secret after rotation: %+v, %v", v, err)
 	}
 	// The poll sees this instance's own rotation and must not drop the
@@ -75,7 +75,7 @@ func TestProofCachesUnlessItsKeyChanged(t *testing.T) {
 			if c.sameKey {
 				_, err = f.svc.Revoke(ctx, alice, iss.Key.ID, audit.Request{})
 			} else {
-				_, err = f.svc.Rotate(ctx, other, theirs.Key.ID, audit.Request{})
+				_, err = f.svc.Rotate(ctx, other, theirs.Key.ID, ports.RotateInput{})
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -152,7 +152,7 @@ func TestKeysManageOnlyWhatTheyHold(t *testing.T) {
 	if _, err := f.svc.Revoke(ctx, narrowTest, broad.Key.ID, audit.Request{}); !errors.As(err, &se) || se.Required[0] != apikey.ScopeEventsRead {
 		t.Errorf("a narrower key revoked a broader one: %v", err)
 	}
-	if _, err := f.svc.Rotate(ctx, narrowTest, broad.Key.ID, audit.Request{}); !errors.As(err, &se) {
+	if _, err := f.svc.Rotate(ctx, narrowTest, broad.Key.ID, ports.RotateInput{}); !errors.As(err, &se) {
 		t.Errorf("a narrower key rotated a broader one: %v", err)
 	}
 	live, err := f.svc.Create(ctx, alice, ports.CreateInput{Name: "live", Scopes: []string{"triggers:read"}, Environment: "live"})
@@ -164,7 +164,7 @@ func TestKeysManageOnlyWhatTheyHold(t *testing.T) {
 			_, err := f.svc.Create(ctx, narrowTest, ports.CreateInput{Name: "x", Scopes: []string{"triggers:read"}, Environment: "live"})
 			return err
 		}(),
-		"rotate a live key": func() error { _, err := f.svc.Rotate(ctx, narrowTest, live.Key.ID, audit.Request{}); return err }(),
+		"rotate a live key": func() error { _, err := f.svc.Rotate(ctx, narrowTest, live.Key.ID, ports.RotateInput{}); return err }(),
 		"revoke a live key": func() error { _, err := f.svc.Revoke(ctx, narrowTest, live.Key.ID, audit.Request{}); return err }(),
 	} {
 		if field, code := fieldCode(err); field != "environment" || code != "forbidden_environment" || !errors.Is(err, apikey.ErrForbidden) {
@@ -176,7 +176,7 @@ func TestKeysManageOnlyWhatTheyHold(t *testing.T) {
 	}
 	liveKey := narrowTest
 	liveKey.Environment = apikey.EnvLive
-	if _, err := f.svc.Rotate(ctx, liveKey, live.Key.ID, audit.Request{}); err != nil {
+	if _, err := f.svc.Rotate(ctx, liveKey, live.Key.ID, ports.RotateInput{}); err != nil {
 		t.Errorf("a live key rotating a live key within its scopes: %v", err)
 	}
 	if _, err := f.svc.Revoke(ctx, alice, broad.Key.ID, audit.Request{}); err != nil {
@@ -194,7 +194,7 @@ func TestRotateExpiredKeyIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(2 * time.Hour)
-	if _, err := f.svc.Rotate(ctx, alice, iss.Key.ID, audit.Request{}); !errors.Is(err, apikey.ErrExpired) {
+	if _, err := f.svc.Rotate(ctx, alice, iss.Key.ID, ports.RotateInput{}); !errors.Is(err, apikey.ErrExpired) {
 		t.Fatalf("rotate of an expired key: %v, want ErrExpired", err)
 	}
 	if n := f.hasher.hashes.Load(); n != 1 {

@@ -398,14 +398,40 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 	if len(orgs) == 0 {
 		return ports.KeyPage{Keys: []apikey.Key{}}, nil
 	}
-	return s.d.Store.ListKeys(ctx, ports.KeyQuery{OrganizationIDs: orgs, IncludeRevoked: in.IncludeRevoked, Limit: limit, After: in.After})
+	if in.ExpiringWithin < 0 || in.UnusedFor < 0 {
+		return ports.KeyPage{}, apikey.Invalid("expiring_within", "durations must be positive")
+	}
+	now := s.now()
+	q := ports.KeyQuery{OrganizationIDs: orgs, IncludeRevoked: in.IncludeRevoked, Statuses: in.Statuses, Now: now,
+		SortByLastUsed: in.SortByLastUsed, Limit: limit, After: in.After}
+	if in.ExpiringWithin > 0 {
+		t := now.Add(in.ExpiringWithin)
+		q.ExpiringBefore = &t
+	}
+	if in.UnusedFor > 0 {
+		t := now.Add(-in.UnusedFor)
+		q.UnusedSince = &t
+	}
+	return s.d.Store.ListKeys(ctx, q)
 }
 
-// Rotate replaces a key's secret, keeping its id, name and scopes. The old
-// secret stops working before Rotate returns.
-func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req audit.Request) (ports.Issued, error) {
+// MaxRotationGrace is the longest grace period a rotation may give the
+// replaced secret.
+const MaxRotationGrace = 7 * 24 * time.Hour
+
+// Rotate replaces a key's secret, keeping its id, name and scopes. Without
+// a grace period the old secret stops working before Rotate returns; with
+// one (at most MaxRotationGrace) it keeps working beside the new one until
+// the period ends, and a rotation during that period ends it. The old
+// secret's lookup digest is kept, so that its later uses are attributed to
+// the key (outcome rotated).
+func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, in ports.RotateInput) (ports.Issued, error) {
 	if err := p.RequireManage(); err != nil {
 		return ports.Issued{}, err
+	}
+	if in.Grace < 0 || in.Grace > MaxRotationGrace {
+		return ports.Issued{}, &apikey.ValidationError{Field: "grace_period", Code: "invalid_grace_period",
+			Message: fmt.Sprintf("grace_period must be between 0 and %s", fmtDuration(MaxRotationGrace))}
 	}
 	k, err := s.load(ctx, p, id)
 	if err != nil {
@@ -430,18 +456,39 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, req
 	if err != nil {
 		return ports.Issued{}, err
 	}
-	ev := audit.Change(st, audit.ActionKeyRotated, p.Actor(), k.OrganizationID, k.ID, req,
-		map[string]any{"old_hint": k.Hint, "new_hint": hint})
+	details := map[string]any{"old_hint": k.Hint, "new_hint": hint}
+	var until *time.Time
+	if in.Grace > 0 {
+		u := st.Time.Add(in.Grace)
+		until = &u
+		details["grace_period"] = fmtDuration(in.Grace)
+		details["previous_expires_at"] = u.Format(time.RFC3339Nano)
+	}
+	ev := audit.Change(st, audit.ActionKeyRotated, p.Actor(), k.OrganizationID, k.ID, in.Request, details)
 	updated, err := s.d.Store.RotateKey(ctx, ports.Rotation{
-		KeyID: k.ID, ExpectVersion: k.Version, Hash: hash, Lookup: lookup, Hint: hint, At: ev.Time,
+		KeyID: k.ID, ExpectVersion: k.Version, Hash: hash, Lookup: lookup, Hint: hint, At: ev.Time, PreviousUntil: until,
 	}, ev)
 	if err != nil {
 		return ports.Issued{}, fmt.Errorf("rotate key: %w", err)
 	}
 	s.noteOwnChange(k.ID, ev.Time)
 	seq := s.invalidate(k.ID)
-	s.prime(lookup, apikey.VerifiedFrom(updated), seq)
+	facts := apikey.VerifiedFrom(updated)
+	s.prime(lookup, facts, seq)
+	if updated.PreviousLive(s.now()) {
+		// The old secret's users need no Argon2id here either.
+		s.prime(updated.PreviousLookup, facts.AsPrevious(updated), seq)
+	}
 	return ports.Issued{Key: updated, Secret: secret}, nil
+}
+
+// fmtDuration writes d as the API reads it: whole days as "7d", else Go's
+// form ("36h0m0s").
+func fmtDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // Revoke revokes a key; revoking a revoked key changes nothing and succeeds.

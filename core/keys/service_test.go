@@ -233,11 +233,11 @@ func TestKeyPrincipalCannotRotateBroaderKey(t *testing.T) {
 	broad := f.create(t, alice, "triggers:write", "api-keys:manage")
 	narrow := apikey.Principal{KeyID: "key_n", Organizations: []string{"org_123"}, Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage}}
 	var se *apikey.ScopeError
-	if _, err := f.svc.Rotate(ctx, narrow, broad.Key.ID, audit.Request{}); !errors.As(err, &se) {
+	if _, err := f.svc.Rotate(ctx, narrow, broad.Key.ID, ports.RotateInput{}); !errors.As(err, &se) {
 		t.Fatalf("got %v", err)
 	}
 	wide := apikey.Principal{KeyID: "key_w", Organizations: []string{"org_123"}, Scopes: apikey.Scopes{apikey.ScopeAPIKeysManage, apikey.ScopeTriggersWrite}}
-	if _, err := f.svc.Rotate(ctx, wide, broad.Key.ID, audit.Request{}); err != nil {
+	if _, err := f.svc.Rotate(ctx, wide, broad.Key.ID, ports.RotateInput{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -249,7 +249,7 @@ func TestOtherOrganizationIsNotFound(t *testing.T) {
 	if _, err := f.svc.Get(ctx, mallory, iss.Key.ID); !errors.Is(err, apikey.ErrNotFound) {
 		t.Fatalf("get: %v", err)
 	}
-	if _, err := f.svc.Rotate(ctx, mallory, iss.Key.ID, audit.Request{}); !errors.Is(err, apikey.ErrNotFound) {
+	if _, err := f.svc.Rotate(ctx, mallory, iss.Key.ID, ports.RotateInput{}); !errors.Is(err, apikey.ErrNotFound) {
 		t.Fatalf("rotate: %v", err)
 	}
 	if _, err := f.svc.Revoke(ctx, mallory, iss.Key.ID, audit.Request{}); !errors.Is(err, apikey.ErrNotFound) {
@@ -508,15 +508,15 @@ func TestRotateInvalidatesOldSecretImmediately(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute)
-	rot, err := f.svc.Rotate(ctx, alice, iss.Key.ID, audit.Request{})
+	rot, err := f.svc.Rotate(ctx, alice, iss.Key.ID, ports.RotateInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rot.Key.ID != iss.Key.ID || rot.Secret == iss.Secret || rot.Key.RotatedAt == nil || rot.Key.Scopes.Join(",") != "triggers:read,events:read" {
 		t.Fatalf("rotated %+v", rot.Key)
 	}
-	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeUnknown {
-		t.Fatalf("old secret: %v", err)
+	if v, err := f.verify(iss.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeRotated || v.Key.KeyID != iss.Key.ID {
+		t.Fatalf("old secret: %v %v, want rotated, attributed", v.Outcome, err)
 	}
 	if v, err := f.verify(rot.Secret, "", audit.Request{}); err != nil || v.Outcome != apikey.OutcomeOK || v.Key.KeyID != iss.Key.ID {
 		t.Fatalf("new secret: %v", err)
@@ -552,7 +552,7 @@ func TestRevokeIsImmediateAndIdempotent(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d revoke events, want 1", n)
 	}
-	if _, err := f.svc.Rotate(ctx, alice, iss.Key.ID, audit.Request{}); !errors.Is(err, apikey.ErrRevoked) {
+	if _, err := f.svc.Rotate(ctx, alice, iss.Key.ID, ports.RotateInput{}); !errors.Is(err, apikey.ErrRevoked) {
 		t.Fatalf("rotate revoked: %v", err)
 	}
 }

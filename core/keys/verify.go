@@ -161,6 +161,8 @@ func (s *Service) authenticate(ctx context.Context, secret string, v *ports.Veri
 		switch {
 		case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
 			v.Outcome = apikey.OutcomeExpired
+		case k.Previous() && (k.SecretExpiresAt == nil || !now.Before(*k.SecretExpiresAt)):
+			v.Outcome = apikey.OutcomeRotated
 		case !k.IPAllowlist.Allows(v.Request.ClientIP):
 			v.Outcome = apikey.OutcomeIPNotAllowed
 		}
@@ -204,7 +206,10 @@ type lookup struct {
 }
 
 // find looks the secret's digest up and decides what the key's state
-// decides: unknown, revoked, expired, or a candidate.
+// decides: unknown, revoked, expired, rotated (a secret a rotation
+// replaced: retired, or the previous one past its grace period), or a
+// candidate (the key's secret, or its previous one within its grace
+// period). No Argon2id is run for any but a candidate.
 func (s *Service) find(ctx context.Context, digest string) (lookup, error) {
 	start := s.inval.seq.Load()
 	k, err := s.d.Store.FindByLookup(ctx, digest)
@@ -221,12 +226,19 @@ func (s *Service) find(ctx context.Context, digest string) (lookup, error) {
 		// organization id the syntax refuses.
 		return lookup{outcome: apikey.OutcomeUnknown}, nil
 	}
-	l := lookup{facts: apikey.VerifiedFrom(k), hash: k.Hash, outcome: apikey.OutcomeOK, start: start}
-	switch k.Status(s.now()) {
-	case apikey.StatusRevoked:
+	now := s.now()
+	l := lookup{facts: apikey.VerifiedFrom(k), outcome: apikey.OutcomeOK, start: start}
+	switch {
+	case k.Status(now) == apikey.StatusRevoked:
 		l.outcome = apikey.OutcomeRevoked
-	case apikey.StatusExpired:
+	case k.Status(now) == apikey.StatusExpired:
 		l.outcome = apikey.OutcomeExpired
+	case digest == k.Lookup:
+		l.hash = k.Hash
+	case digest == k.PreviousLookup && k.PreviousLive(now):
+		l.hash, l.facts = k.PreviousHash, l.facts.AsPrevious(k)
+	default:
+		l.outcome = apikey.OutcomeRotated
 	}
 	return l, nil
 }

@@ -111,13 +111,13 @@ func stopQuietly(c testcontainers.Container) {
 func dockerAnswers(ctx context.Context) error {
 	provider, err := testcontainers.ProviderDefault.GetProvider()
 	if err != nil {
-		return fmt.Errorf("%w: %v", errNoDocker, err)
+		return fmt.Errorf("%w: %w", errNoDocker, err)
 	}
 	defer provider.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := provider.Health(ctx); err != nil {
-		return fmt.Errorf("%w: %v", errNoDocker, err)
+		return fmt.Errorf("%w: %w", errNoDocker, err)
 	}
 	return nil
 }

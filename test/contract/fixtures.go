@@ -209,6 +209,10 @@ func diffKey(got, want apikey.Key) []string {
 	diffField(&d, "RateLimit", got.RateLimit, want.RateLimit)
 	diffField(&d, "Metadata", got.Metadata, want.Metadata)
 	diffField(&d, "IPAllowlist", got.IPAllowlist.Strings(), want.IPAllowlist.Strings())
+	diffField(&d, "PreviousHash", got.PreviousHash, want.PreviousHash)
+	diffField(&d, "PreviousLookup", got.PreviousLookup, want.PreviousLookup)
+	diffField(&d, "PreviousHint", got.PreviousHint, want.PreviousHint)
+	d = append(d, diffTimePtr("PreviousExpiresAt", got.PreviousExpiresAt, want.PreviousExpiresAt)...)
 	return d
 }
 

@@ -45,6 +45,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"List/Organizations", testListOrganizations},
 			{"List/TimeZoneCursor", testListTimeZones},
 			{"List/DefaultPageSize", testKeyPageSize},
+			{"List/Filters", testListFilters},
 			{"Rotate/Success", testRotateSuccess},
 			{"Rotate/WrongVersion", testRotateWrongVersion},
 			{"Rotate/Revoked", testRotateRevoked},
@@ -53,6 +54,8 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"Rotate/Twice", testRotateTwice},
 			{"Rotate/ConcurrentSameVersion", testConcurrentRotations},
 			{"Rotate/FailedEventRollsBack", testRotateEventRollback},
+			{"Rotate/GracePeriod", testRotateGrace},
+			{"Rotate/RetiredLookups", testRetiredLookupsAreTheirKeys},
 			{"Revoke/Success", testRevokeSuccess},
 			{"Revoke/Twice", testRevokeTwice},
 			{"Revoke/Missing", testRevokeMissing},
@@ -599,8 +602,13 @@ func testRotateSuccess(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	checkKey(t, "returned key", got, want)
 	checkKey(t, "stored key", getKey(t, ks, k.ID), want)
 
-	_, err = ks.FindByLookup(ctx, k.Lookup)
-	wantErr(t, "FindByLookup(old lookup)", err, apikey.ErrNotFound)
+	// The old secret's digest is retired: it still finds the key, whose
+	// Lookup and PreviousLookup it matches neither.
+	byOld, err := ks.FindByLookup(ctx, k.Lookup)
+	if err != nil {
+		t.Fatalf("FindByLookup(retired lookup): %v", err)
+	}
+	checkKey(t, "key by its retired lookup", byOld, want)
 	byNew, err := ks.FindByLookup(ctx, r.Lookup)
 	if err != nil {
 		t.Fatalf("FindByLookup(new lookup): %v", err)
@@ -679,8 +687,12 @@ func testRotateTwice(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
 	if got.Version != 3 || got.Lookup != r2.Lookup || got.RotatedAt == nil || !got.RotatedAt.Equal(norm(r2.At)) {
 		t.Errorf("after two rotations: version %d, lookup %s, rotated %v; want 3, %s, %s", got.Version, got.Lookup, got.RotatedAt, r2.Lookup, norm(r2.At))
 	}
-	_, err = ks.FindByLookup(ctx, r1.Lookup)
-	wantErr(t, "FindByLookup(first rotation's lookup)", err, apikey.ErrNotFound)
+	for _, old := range []string{k.Lookup, r1.Lookup} {
+		byOld, err := ks.FindByLookup(ctx, old)
+		if err != nil || byOld.ID != k.ID || byOld.Lookup != r2.Lookup {
+			t.Errorf("FindByLookup(retired %s): %s %v, want the key", old, byOld.ID, err)
+		}
+	}
 	wantEvents(t, as, k, audit.ActionKeyRotated, 2)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,4 +284,175 @@ func allowlist(t *testing.T, entries ...string) apikey.IPAllowlist {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// testRotateGrace rotates with a grace period: the replaced secret becomes
+// the key's previous one until then and still finds the key; a second
+// rotation during the period makes the first new secret the previous one
+// (the original is only retired); a rotation without a grace period drops
+// the previous secret; revoking keeps every digest finding the key, revoked.
+func testRotateGrace(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
+	ctx := context.Background()
+	k := newKey(newOrgID(), at(0))
+	create(t, ks, k)
+	r1 := rotation(k, 1, at(time.Hour))
+	r1.PreviousUntil = ptr(at(25 * time.Hour))
+	got, err := ks.RotateKey(ctx, r1, keyEvent(audit.ActionKeyRotated, k, r1.At))
+	if err != nil {
+		t.Fatalf("RotateKey with a grace period: %v", err)
+	}
+	want := k
+	want.Hash, want.Lookup, want.Hint = r1.Hash, r1.Lookup, r1.Hint
+	want.PreviousHash, want.PreviousLookup, want.PreviousHint, want.PreviousExpiresAt = k.Hash, k.Lookup, k.Hint, ptr(at(25*time.Hour))
+	want.RotatedAt, want.UpdatedAt, want.Version = ptr(r1.At), r1.At, 2
+	checkKey(t, "rotated with grace", got, want)
+	checkKey(t, "stored", getKey(t, ks, k.ID), want)
+	byPrev, err := ks.FindByLookup(ctx, k.Lookup)
+	if err != nil {
+		t.Fatalf("FindByLookup(previous): %v", err)
+	}
+	checkKey(t, "key by its previous lookup", byPrev, want)
+
+	// A second rotation during the grace period, with one of its own.
+	r2 := rotation(k, 2, at(2*time.Hour))
+	r2.PreviousUntil = ptr(at(3 * time.Hour))
+	got, err = ks.RotateKey(ctx, r2, keyEvent(audit.ActionKeyRotated, k, r2.At))
+	if err != nil {
+		t.Fatalf("second RotateKey: %v", err)
+	}
+	if got.PreviousLookup != r1.Lookup || got.PreviousHash != r1.Hash || got.PreviousHint != r1.Hint || !got.PreviousExpiresAt.Equal(norm(at(3*time.Hour))) {
+		t.Errorf("after the second rotation the previous secret is %s until %v, want the first rotation's until %v; %+v", got.PreviousLookup, got.PreviousExpiresAt, norm(at(3*time.Hour)), getKey(t, ks, k.ID))
+	}
+	for _, d := range []string{k.Lookup, r1.Lookup, r2.Lookup} {
+		if byD, err := ks.FindByLookup(ctx, d); err != nil || byD.ID != k.ID || byD.Lookup != r2.Lookup {
+			t.Errorf("FindByLookup(%s…) after two rotations: %s %v", d[:8], byD.ID, err)
+		}
+	}
+
+	// A rotation without a grace period ends it.
+	r3 := rotation(k, 3, at(4*time.Hour))
+	got, err = ks.RotateKey(ctx, r3, keyEvent(audit.ActionKeyRotated, k, r3.At))
+	if err != nil {
+		t.Fatalf("third RotateKey: %v", err)
+	}
+	if got.PreviousLookup != "" || got.PreviousHash != "" || got.PreviousHint != "" || got.PreviousExpiresAt != nil {
+		t.Errorf("a rotation without grace kept a previous secret: %s until %v", got.PreviousLookup, got.PreviousExpiresAt)
+	}
+	checkKey(t, "stored after the third rotation", getKey(t, ks, k.ID), got)
+
+	// Revoked, every digest it ever had still finds it, revoked.
+	if _, err := ks.RevokeKey(ctx, k.ID, at(5*time.Hour), keyEvent(audit.ActionKeyRevoked, k, at(5*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{k.Lookup, r1.Lookup, r2.Lookup, r3.Lookup} {
+		if byD, err := ks.FindByLookup(ctx, d); err != nil || byD.ID != k.ID || byD.RevokedAt == nil {
+			t.Errorf("FindByLookup(%s…) of a revoked key: %v, want it, revoked", d[:8], err)
+		}
+	}
+	wantEvents(t, as, k, audit.ActionKeyRotated, 3)
+}
+
+// testRetiredLookupsAreTheirKeys checks that retired digests find only
+// their own key, and that a lookup retired by one key cannot become
+// another's secret.
+func testRetiredLookupsAreTheirKeys(t *testing.T, ks ports.KeyStore, _ ports.AuditStore) {
+	ctx := context.Background()
+	org := newOrgID()
+	a, b := newKey(org, at(0)), newKey(org, at(time.Second))
+	create(t, ks, a)
+	create(t, ks, b)
+	ra := rotation(a, 1, at(time.Hour))
+	if _, err := ks.RotateKey(ctx, ra, keyEvent(audit.ActionKeyRotated, a, ra.At)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ks.FindByLookup(ctx, a.Lookup); err != nil || got.ID != a.ID {
+		t.Errorf("a's retired lookup: %s %v", got.ID, err)
+	}
+	rb := rotation(b, 1, at(2*time.Hour))
+	rb.Lookup = a.Lookup
+	_, err := ks.RotateKey(ctx, rb, keyEvent(audit.ActionKeyRotated, b, rb.At))
+	wantErr(t, "RotateKey to another key's retired lookup", err, apikey.ErrConflict)
+	checkKey(t, "b after the refused rotation", getKey(t, ks, b.ID), b)
+	if _, err := ks.FindByLookup(ctx, newLookup()); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("an unknown lookup: %v", err)
+	}
+}
+
+// testListFilters lists keys by status, expiry ahead, disuse and last use.
+func testListFilters(t *testing.T, ks ports.KeyStore, as ports.AuditStore) {
+	ctx := context.Background()
+	org := newOrgID()
+	now := at(100 * time.Hour)
+	mk := func(name string, created time.Duration, change func(k *apikey.Key)) apikey.Key {
+		k := newKey(org, at(created))
+		k.Name = name
+		change(&k)
+		create(t, ks, k)
+		return k
+	}
+	plain := mk("plain", 0, func(*apikey.Key) {})
+	soon := mk("soon", time.Second, func(k *apikey.Key) { k.ExpiresAt = ptr(now.Add(time.Hour)) })
+	later := mk("later", 2*time.Second, func(k *apikey.Key) { k.ExpiresAt = ptr(now.Add(48 * time.Hour)) })
+	expired := mk("expired", 3*time.Second, func(k *apikey.Key) { k.ExpiresAt = ptr(now.Add(-time.Hour)) })
+	revoked := mk("revoked", 4*time.Second, func(k *apikey.Key) { k.RevokedAt = ptr(at(time.Hour)); k.ExpiresAt = ptr(now.Add(time.Hour)) })
+	recent := mk("recent", 5*time.Second, func(k *apikey.Key) { k.LastUsedAt = ptr(now.Add(-time.Minute)) })
+	stale := mk("stale", 6*time.Second, func(k *apikey.Key) { k.LastUsedAt = ptr(now.Add(-30 * 24 * time.Hour)) })
+	base := ports.KeyQuery{OrganizationIDs: []string{org}, Now: now}
+	names := func(q ports.KeyQuery) []string {
+		t.Helper()
+		var out []string
+		for range 20 {
+			p, err := ks.ListKeys(ctx, q)
+			if err != nil {
+				t.Fatalf("ListKeys: %v", err)
+			}
+			for _, k := range p.Keys {
+				out = append(out, k.Name)
+			}
+			if p.Next == nil {
+				if int(p.Total) != len(out) {
+					t.Errorf("Total %d, %d keys listed", p.Total, len(out))
+				}
+				return out
+			}
+			q.After = p.Next
+		}
+		t.Fatal("pagination does not end")
+		return nil
+	}
+	with := func(f func(q *ports.KeyQuery)) ports.KeyQuery {
+		q := base
+		f(&q)
+		return q
+	}
+	// Keys never used tie on last use: they come last, by id, descending.
+	neverUsed := func(keys ...apikey.Key) []string {
+		slices.SortFunc(keys, func(a, b apikey.Key) int { return strings.Compare(b.ID, a.ID) })
+		out := []string{"recent", "stale"}
+		for _, k := range keys {
+			out = append(out, k.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		q    ports.KeyQuery
+		want []string
+	}{
+		{"default", base, []string{stale.Name, recent.Name, expired.Name, later.Name, soon.Name, plain.Name}},
+		{"active", with(func(q *ports.KeyQuery) { q.Statuses = []apikey.Status{apikey.StatusActive} }), []string{"stale", "recent", "later", "soon", "plain"}},
+		{"expired", with(func(q *ports.KeyQuery) { q.Statuses = []apikey.Status{apikey.StatusExpired} }), []string{"expired"}},
+		{"revoked", with(func(q *ports.KeyQuery) { q.Statuses = []apikey.Status{apikey.StatusRevoked} }), []string{"revoked"}},
+		{"expired,revoked", with(func(q *ports.KeyQuery) { q.Statuses = []apikey.Status{apikey.StatusExpired, apikey.StatusRevoked} }), []string{"revoked", "expired"}},
+		{"expiring within 2h", with(func(q *ports.KeyQuery) { q.ExpiringBefore = ptr(now.Add(2 * time.Hour)) }), []string{"soon"}},
+		{"expiring within 3d", with(func(q *ports.KeyQuery) { q.ExpiringBefore = ptr(now.Add(72 * time.Hour)) }), []string{"later", "soon"}},
+		{"unused for 7d", with(func(q *ports.KeyQuery) { q.UnusedSince = ptr(now.Add(-7 * 24 * time.Hour)) }), []string{"stale", "expired", "later", "soon", "plain"}},
+		{"by last use", with(func(q *ports.KeyQuery) { q.SortByLastUsed = true; q.Limit = 2 }), neverUsed(expired, later, soon, plain)},
+		{"by last use, with revoked", with(func(q *ports.KeyQuery) { q.SortByLastUsed = true; q.IncludeRevoked = true; q.Limit = 1 }),
+			neverUsed(revoked, expired, later, soon, plain)},
+	} {
+		if got := names(tc.q); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

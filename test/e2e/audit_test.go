@@ -191,9 +191,12 @@ func TestAuditTrail(t *testing.T) {
 			"action": "key.auth_failed", "key_id": revID, "outcome": "revoked", "status": float64(401)})
 		wantFields(t, "expired key", findEvent(t, evs, map[string]any{"client_request_id": "e2e-expired-1"}), map[string]any{
 			"action": "key.auth_failed", "key_id": shortID, "outcome": "expired", "status": float64(401)})
-		// Failures of unidentified keys (unknown, bad checksum, rotated
-		// away) belong to no organization: nobody sees them through the API.
-		for _, rid := range []string{"e2e-unknown-1", "e2e-checksum-1", "e2e-rotated-1"} {
+		// A rotated-away secret is attributed to its key (its digest is kept).
+		wantFields(t, "rotated-away secret", findEvent(t, evs, map[string]any{"client_request_id": "e2e-rotated-1"}), map[string]any{
+			"action": "key.auth_failed", "key_id": id, "actor": "key:" + id, "outcome": "rotated", "status": float64(401), "organization_id": "org_123"})
+		// Failures of unidentified keys (unknown, bad checksum) belong to no
+		// organization: nobody sees them through the API.
+		for _, rid := range []string{"e2e-unknown-1", "e2e-checksum-1"} {
 			for _, ev := range evs {
 				if ev["client_request_id"] == rid {
 					t.Errorf("failure of an unidentified key listed: %v", ev)
@@ -203,7 +206,7 @@ func TestAuditTrail(t *testing.T) {
 
 		// Filters.
 		failures := s.auditLog("/api/v1/audit-logs?action=key.auth_failed&limit=2", bearer(tok)...)
-		if len(failures) != 3 || slices.ContainsFunc(failures, func(ev map[string]any) bool { return ev["action"] != "key.auth_failed" }) {
+		if len(failures) != 4 || slices.ContainsFunc(failures, func(ev map[string]any) bool { return ev["action"] != "key.auth_failed" }) {
 			t.Errorf("action filter: %v", failures)
 		}
 		byKey := s.auditLog("/api/v1/audit-logs?key_id="+adminID, bearer(tok)...)
@@ -238,11 +241,11 @@ func TestAuditTrail(t *testing.T) {
 		if got := requestIDs(usage, "key.used"); !slices.Equal(got, []string{"e2e-ok-1"}) {
 			t.Errorf("usage: key.used %v", got)
 		}
-		if got := requestIDs(usage, "key.auth_failed"); len(got) != 1 || got[0] != "e2e-scope-1" {
-			t.Errorf("usage: key.auth_failed %v", got) // the rotated-away secret names no key
+		if got := requestIDs(usage, "key.auth_failed"); !slices.Equal(got, []string{"e2e-rotated-1", "e2e-scope-1"}) {
+			t.Errorf("usage: key.auth_failed %v, want the rotated-away secret's use and the scope failure", got)
 		}
-		if len(usage) != 2 {
-			t.Errorf("usage lists %d events, want 2: %v", len(usage), usage)
+		if len(usage) != 3 {
+			t.Errorf("usage lists %d events, want 3: %v", len(usage), usage)
 		}
 
 		// Another organization sees nothing of org_123.

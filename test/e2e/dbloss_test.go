@@ -357,6 +357,9 @@ func (c *lossClient) do(op, method, path, body string, headers []string, ok int)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	r := response{status: resp.StatusCode, header: resp.Header, body: b}
+	if err := checkContract(req, []byte(body), resp.StatusCode, resp.Header, b); err != nil {
+		c.rec.violation(fmt.Sprintf("%s %s: outside api/openapi.yaml: %v", method, path, err))
+	}
 	c.rec.answer(op, method, path, r, took, ok)
 	return r
 }

@@ -219,10 +219,11 @@ func checkAudit(t *testing.T, e env, s *server, id string) {
 			t.Errorf("created event scopes %v", ev.Details)
 		}
 	}
-	// The rotated-away secret matches no stored digest, so its failed use is
-	// recorded without a key id; the revoked key's failure names the key.
+	// The rotated-away secret's digest is kept, so its failed use names the
+	// key (outcome rotated), like the revoked key's failure and the scope
+	// refusal.
 	if got[audit.ActionKeyCreated] != 1 || got[audit.ActionKeyRotated] != 1 || got[audit.ActionKeyRevoked] != 1 || got[audit.ActionKeyUpdated] != 1 ||
-		got[audit.ActionKeyUsed] != 2 || got[audit.ActionKeyAuthFailed] != 2 {
+		got[audit.ActionKeyUsed] != 2 || got[audit.ActionKeyAuthFailed] != 3 {
 		t.Fatalf("audit events %v", got)
 	}
 }

@@ -110,7 +110,7 @@ func installAxios() (string, error) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", dir, "axios@1")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			axiosErr = fmt.Errorf("npm install axios: %v\n%s", err, out)
+			axiosErr = fmt.Errorf("npm install axios: %w\n%s", err, out)
 		}
 	})
 	return axiosDir, axiosErr

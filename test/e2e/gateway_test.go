@@ -219,3 +219,45 @@ func sameJSON(t *testing.T, a, b string) bool {
 	}
 	return reflect.DeepEqual(va, vb)
 }
+
+// TestGatewayContinuesTheTrace: with tracing on, the request to the
+// upstream continues the caller's trace under apikeys' server span; with
+// tracing off, the caller's traceparent reaches the upstream unchanged.
+func TestGatewayContinuesTheTrace(t *testing.T) {
+	const callerTrace, callerSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	traceparent := "00-" + callerTrace + "-" + callerSpan + "-01"
+	recv := &otlpReceiver{}
+	collector := httptest.NewServer(recv)
+	defer collector.Close()
+	for _, traced := range []bool{true, false} {
+		api := newTestAPI(t)
+		extra := []string{"APIKEYS_ROUTES_FILE=" + exampleRoutes, "APIKEYS_GATEWAY_UPSTREAM=" + api.srv.URL}
+		if traced {
+			extra = append(extra, "OTEL_EXPORTER_OTLP_ENDPOINT="+collector.URL, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf", "OTEL_BSP_SCHEDULE_DELAY=100")
+		}
+		s := start(t, env{driver: "sqlite"}, extra...)
+		tok := s.token("user_1", "org_123")
+		_, key := createKey(t, s, tok, `{"name":"traced","organization_id":"org_123","scopes":["triggers:read"]}`)
+		r := s.do("GET", "/api/v1/triggers", "", "X-API-Key", key, "traceparent", traceparent)
+		want(t, r, http.StatusOK)
+		got := api.last(t).header.Get("Traceparent")
+		if !traced {
+			if got != traceparent {
+				t.Fatalf("tracing off: the upstream got traceparent %q, want the caller's %q", got, traceparent)
+			}
+			continue
+		}
+		parts := strings.Split(got, "-")
+		if len(parts) != 4 || parts[1] != callerTrace || parts[2] == callerSpan {
+			t.Fatalf("tracing on: the upstream got traceparent %q, want trace %s under apikeys' span", got, callerTrace)
+		}
+		eventually(t, 10*time.Second, "apikeys' spans of the caller's trace", func() bool {
+			for _, sp := range recv.spans() {
+				if sp.traceID == callerTrace {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}

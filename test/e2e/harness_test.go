@@ -297,6 +297,9 @@ func (s *server) do(method, path, body string, headers ...string) response {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if err := checkContract(req, []byte(body), resp.StatusCode, resp.Header, b, s.gatewayMode()); err != nil {
+		s.t.Errorf("%s %s: outside api/openapi.yaml: %v\nanswer: %s", method, path, err, b)
+	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
@@ -362,4 +365,15 @@ func (s *server) secret(variable, field string) string {
 		s.t.Fatalf("development secrets: %v, no %s", err, field)
 	}
 	return d[field]
+}
+
+// gatewayMode reports whether the server proxies requests outside its own
+// routes (gateway.upstream set).
+func (s *server) gatewayMode() bool {
+	for _, kv := range s.env {
+		if v, ok := strings.CutPrefix(kv, "APIKEYS_GATEWAY_UPSTREAM="); ok && v != "" {
+			return true
+		}
+	}
+	return false
 }

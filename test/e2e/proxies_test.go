@@ -176,7 +176,7 @@ func TestProxiesRunTheShippedConfigs(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			forEachDatabase(t, func(t *testing.T, e env) {
 				api := newTestAPI(t)
-				s := start(t, e, "APIKEYS_ROUTES_FILE="+exampleRoutes, "APIKEYS_HTTP_TRUSTED_PROXIES=127.0.0.1")
+				s := start(t, e, "APIKEYS_ROUTES_FILE="+routesWithPublic(t), "APIKEYS_HTTP_TRUSTED_PROXIES=127.0.0.1")
 				base := p.start(t, strings.TrimPrefix(s.base, "http://"), strings.TrimPrefix(api.srv.URL, "http://"))
 				tok := s.token("user_1", "org_123")
 				reader, other, revoked := edgeKeys(t, s, tok)
@@ -200,6 +200,14 @@ func checkProxy(t *testing.T, s *server, api *testAPI, base, tok, reader, other,
 		!strings.HasPrefix(up.header.Get("X-Key-Id"), "key_") || up.header.Get("X-Scopes") != "triggers:read,events:read" ||
 		up.header.Get("X-Key-Environment") != "test" {
 		t.Fatalf("the API received %s %v", up.uri, up.header)
+	}
+	// A public route passes without a key, and without the identity a
+	// client claims.
+	r = fromClient(t, "GET", base+"/api/v1/status", "", "X-Key-Id", "key_forged", "X-Organization-Id", "org_forged",
+		"X-Scopes", "api-keys:manage", "X-Key-Environment", "live")
+	if up := api.last(t); r.status != 404 || up.uri != "/api/v1/status" || up.header.Get("X-Key-Id") != "" ||
+		up.header.Get("X-Organization-Id") != "" || up.header.Get("X-Scopes") != "" || up.header.Get("X-Key-Environment") != "" {
+		t.Fatalf("public route: %d, the API received %s %v", r.status, up.uri, up.header)
 	}
 	before := api.count()
 	for _, c := range []struct {
@@ -244,6 +252,22 @@ func checkProxy(t *testing.T, s *server, api *testAPI, base, tok, reader, other,
 		}
 		return found == 2
 	})
+}
+
+// routesWithPublic is the example policy plus a public route,
+// GET /api/v1/status.
+func routesWithPublic(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(exampleRoutes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "routes.yaml")
+	body := string(b) + "\n    - methods: [GET]\n      path: /api/v1/status\n      public: true\n"
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // errorCode decodes the code of an error envelope, "" if it is none.

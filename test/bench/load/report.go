@@ -312,7 +312,7 @@ func (r *report) markdown() string {
 		"pool of NumCPU computations; verification cache of %d keys, TTL %s; usage audit on, queue of %d in %s mode, batches of %d or every %s; "+
 		"log at %s (JSON, to a file), verification access lines at %s; invalidation poll every %s. Set for the run: listen and debug addresses, "+
 		"data dir, DSN, a fixed JWT secret and pepper, and the abuse limits off (`security.failed_auth.limit=0`, `security.management_limit.rate=0`): "+
-		"the failure scenarios measure what a failure costs, and the set-up creates keys faster than a principal may; the rate-limit scenarios run with them on.",
+		"the failure scenarios measure what a failure costs, and the set-up creates keys faster than a principal may; the rate-limit scenarios run with them on. Gateway mode is on in front of the gateway scenarios' upstream, with configs/routes.example.yaml.",
 		def.Security.Argon2.MemoryKiB, def.Security.Argon2.Iterations, def.Security.Argon2.Parallelism, def.Security.CacheSize, def.Security.CacheTTL,
 		def.Audit.QueueCapacity, def.Audit.OnFull, def.Audit.BatchSize, def.Audit.FlushInterval, def.Log.Level, def.Log.VerifyLevel,
 		def.Security.InvalidationPoll)

@@ -1,0 +1,25 @@
+-- +goose Up
+-- The secret a rotation with a grace period replaced, still accepted until
+-- previous_expires_at (NULL: no previous secret).
+ALTER TABLE api_keys ADD COLUMN previous_hash varchar(255) NULL;
+ALTER TABLE api_keys ADD COLUMN previous_lookup char(64) COLLATE "C" NULL;
+ALTER TABLE api_keys ADD COLUMN previous_hint varchar(64) NULL;
+ALTER TABLE api_keys ADD COLUMN previous_expires_at timestamptz NULL;
+CREATE UNIQUE INDEX api_keys_previous_lookup_key ON api_keys (previous_lookup);
+
+-- The lookup digest of every secret a rotation replaced, kept forever (never
+-- its hash), so that a later use of it is attributed to its key.
+CREATE TABLE retired_secrets (
+    lookup     char(64)    COLLATE "C" NOT NULL PRIMARY KEY,
+    key_id     varchar(64) COLLATE "C" NOT NULL,
+    retired_at timestamptz NOT NULL
+);
+CREATE INDEX retired_secrets_key_idx ON retired_secrets (key_id);
+
+-- +goose Down
+DROP TABLE retired_secrets;
+DROP INDEX api_keys_previous_lookup_key;
+ALTER TABLE api_keys DROP COLUMN previous_expires_at;
+ALTER TABLE api_keys DROP COLUMN previous_hint;
+ALTER TABLE api_keys DROP COLUMN previous_lookup;
+ALTER TABLE api_keys DROP COLUMN previous_hash;
