@@ -76,6 +76,8 @@ type Config struct {
 	Gateway GatewayConfig `koanf:"gateway"`
 	// GRPC configures the Envoy external-authorization listener.
 	GRPC GRPCConfig `koanf:"grpc"`
+	// Console configures the web console served at /console.
+	Console ConsoleConfig `koanf:"console"`
 }
 
 // EdgeConfig configures key enforcement at the edge (forward auth,
@@ -316,6 +318,7 @@ func Defaults() Config {
 		Edge:      EdgeConfig{ForwardPrefix: "/api/v1/auth/forward"},
 		Gateway: GatewayConfig{DialTimeout: 5 * time.Second, ResponseTimeout: 30 * time.Second,
 			MaxIdleConns: 512, IdleConnTimeout: 90 * time.Second},
+		Console: defaultConsole(),
 	}
 }
 
@@ -366,7 +369,7 @@ func Load(path string, environ []string) (Config, error) {
 				unknownEnv = append(unknownEnv, name)
 				return "", nil
 			}
-			if key == "http.trusted_proxies" || key == "ratelimit.default_key_limits" || key == "audit.previous_chain_keys" || key == "audit.operators" {
+			if listSettings[key] {
 				return key, splitList(value)
 			}
 			if key == issuersKey {
@@ -404,6 +407,16 @@ func Load(path string, environ []string) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, cfg.Validate()
+}
+
+// listSettings are the list settings an environment variable gives as a
+// comma-separated list.
+var listSettings = map[string]bool{
+	"http.trusted_proxies":         true,
+	"ratelimit.default_key_limits": true,
+	"audit.previous_chain_keys":    true,
+	"audit.operators":              true,
+	"console.dev_organizations":    true,
 }
 
 func splitList(v string) []string {

@@ -183,14 +183,16 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		}
 		return nil // the HTTP server's shutdown closed it
 	})
+	// The web console (adapters/console): the same use cases as the API.
+	web, webErr := newConsole(cfg, tel.keyService(keyService), s.auditLog, tel, s.log)
 	s.api, err = newHTTPAPI(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: tel.routes(),
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: withConsole(tel.routes(), web),
 		VerifyLogLevel: verifyLogLevel(cfg.Log),
 		ThrottleDelay:  cfg.Security.FailedAuth.Delay, MaxThrottled: cfg.Security.FailedAuth.MaxDelayed, ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,
 		Routes: cfg.Routes, AcceptBearer: cfg.Edge.AcceptBearer, ForwardPrefix: cfg.Edge.ForwardPrefix, Gateway: cfg.gatewayOptions(tel.propagate()),
 	})
-	if err != nil {
+	if err = errors.Join(webErr, err); err != nil {
 		return nil, err
 	}
 	if err := s.listenExtAuthz(ctx, tel.keyService(keyService), tel); err != nil {

@@ -52,6 +52,7 @@ func (c Config) Validate() error {
 	c.Log.validate(&p)
 	c.Debug.validate(&p, c.HTTP.Addr)
 	c.validateEdge(&p)
+	c.validateConsole(&p)
 	c.validateSecrets(&p)
 	c.validateProductionSecrets(&p)
 	p = append(p, c.Telemetry.validate()...)
