@@ -316,7 +316,8 @@ func printKeyFields(out io.Writer, v any) error {
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, name := range []string{"id", "name", "organization_id", "environment", "scopes", "key_hint", "status",
-		"created_at", "last_used_at", "expires_at", "rotated_at", "revoked_at", "rate_limit", "metadata", "ip_allowlist"} {
+		"created_at", "last_used_at", "expires_at", "rotated_at", "revoked_at", "rate_limit", "metadata", "ip_allowlist",
+		"previous_key_hint", "previous_key_expires_at"} {
 		v, ok := fields[name]
 		if !ok {
 			continue
@@ -436,22 +437,25 @@ func keysGet(r *remote) *cobra.Command {
 }
 
 func keysRotate(r *remote) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rotate KEY_ID",
-		Short: "Give a key a new secret, printed this once only; the old one is refused from now on",
+	var o client.RotateOptions
+	cmd := &cobra.Command{
+		Use:   "rotate KEY_ID [--grace 24h]",
+		Short: "Give a key a new secret, printed this once only; the old one is refused from now on, or after --grace",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := r.client(cmd)
 			if err != nil {
 				return err
 			}
-			k, err := c.RotateKey(cmd.Context(), args[0])
+			k, err := c.RotateKey(cmd.Context(), args[0], o)
 			if err != nil {
 				return err
 			}
 			return printSecret(cmd, r.output, k, k.Secret)
 		},
 	}
+	cmd.Flags().DurationVar(&o.GracePeriod, "grace", 0, "keep the old secret working this long beside the new one (at most 168h)")
+	return cmd
 }
 
 func keysRevoke(r *remote) *cobra.Command {

@@ -14,3 +14,13 @@ func apiReference() (*httpapi.Reference, error) {
 	}
 	return &httpapi.Reference{YAML: api.YAML(), JSON: js, Page: api.Docs()}, nil
 }
+
+// newHTTPAPI builds the HTTP API of o, serving the API reference too.
+func newHTTPAPI(o httpapi.Options) (*httpapi.Server, error) {
+	ref, err := apiReference()
+	if err != nil {
+		return nil, err
+	}
+	o.Reference = ref
+	return httpapi.New(o)
+}

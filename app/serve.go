@@ -183,17 +183,12 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		}
 		return nil // the HTTP server's shutdown closed it
 	})
-	reference, err := apiReference()
-	if err != nil {
-		return nil, err
-	}
-	s.api, err = httpapi.New(httpapi.Options{
+	s.api, err = newHTTPAPI(httpapi.Options{
 		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: tel.routes(),
 		VerifyLogLevel: verifyLogLevel(cfg.Log),
 		ThrottleDelay:  cfg.Security.FailedAuth.Delay, MaxThrottled: cfg.Security.FailedAuth.MaxDelayed, ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,
 		Routes: cfg.Routes, AcceptBearer: cfg.Edge.AcceptBearer, ForwardPrefix: cfg.Edge.ForwardPrefix, Gateway: cfg.gatewayOptions(tel.propagate()),
-		Reference: reference,
 	})
 	if err != nil {
 		return nil, err
@@ -201,16 +196,26 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	if err := s.listenExtAuthz(ctx, tel.keyService(keyService), tel); err != nil {
 		return nil, err
 	}
-	if cfg.Debug.Addr != "" {
-		stop, err := startDebug(ctx, cfg.Debug.Addr, &debugSources{
-			hasher: hasher, store: s.store, cache: cache, queue: queue, polls: &s.polls,
-		}, s.log)
-		if err != nil {
-			return nil, err
-		}
-		s.closers.add("debug listener", func(ctx context.Context) error { stop(ctx); return nil })
+	if err := s.startDebugListener(ctx, &debugSources{
+		hasher: hasher, store: s.store, cache: cache, queue: queue, polls: &s.polls,
+	}); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// startDebugListener starts the debug listener when debug.addr is set, and
+// closes it with the service.
+func (s *service) startDebugListener(ctx context.Context, src *debugSources) error {
+	if s.cfg.Debug.Addr == "" {
+		return nil
+	}
+	stop, err := startDebug(ctx, s.cfg.Debug.Addr, src, s.log)
+	if err != nil {
+		return err
+	}
+	s.closers.add("debug listener", func(ctx context.Context) error { stop(ctx); return nil })
+	return nil
 }
 
 // openMigrated opens the database and applies the migrations, or refuses

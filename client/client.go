@@ -268,11 +268,15 @@ func (c *Client) UpdateKey(ctx context.Context, id string, in UpdateKeyRequest) 
 	return &out, nil
 }
 
-// RotateKey gives the key a new secret, shown this once only; the old one
-// is refused from then on.
-func (c *Client) RotateKey(ctx context.Context, id string) (*RotatedKey, error) {
+// RotateKey gives the key a new secret, shown this once only. The old one
+// is refused from then on, or after o.GracePeriod.
+func (c *Client) RotateKey(ctx context.Context, id string, o RotateOptions) (*RotatedKey, error) {
+	var body any
+	if o.GracePeriod > 0 {
+		body = map[string]string{"grace_period": o.GracePeriod.String()}
+	}
 	var out RotatedKey
-	if _, err := c.do(ctx, call{method: http.MethodPost, path: keyPath(id) + "/rotate"}, &out); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodPost, path: keyPath(id) + "/rotate", body: body}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

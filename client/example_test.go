@@ -56,7 +56,7 @@ func ExampleError() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = c.RotateKey(context.Background(), "key_abc123")
+	_, err = c.RotateKey(context.Background(), "key_abc123", client.RotateOptions{})
 	var apiErr *client.Error
 	switch {
 	case errors.As(err, &apiErr) && apiErr.Code == "key_revoked":

@@ -42,41 +42,28 @@ type Key struct {
 	// IPAllowlist holds the addresses and networks the key may be used
 	// from; empty: any.
 	IPAllowlist []string `json:"ip_allowlist"`
+	// PreviousKeyHint and PreviousKeyExpiresAt name the old secret a
+	// rotation's grace period keeps working, and until when (nil otherwise).
+	PreviousKeyHint      *string    `json:"previous_key_hint"`
+	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
 }
 
-// IssuedKey is a new key with its secret, shown this once only.
+// IssuedKey is a key with its secret, shown this once only: the answer
+// to a creation or a rotation.
 type IssuedKey struct {
-	ID             string          `json:"id"`
-	Secret         string          `json:"key"`
-	Name           string          `json:"name"`
-	OrganizationID string          `json:"organization_id"`
-	Environment    string          `json:"environment"`
-	Scopes         []string        `json:"scopes"`
-	KeyHint        string          `json:"key_hint"`
-	CreatedAt      time.Time       `json:"created_at"`
-	LastUsedAt     *time.Time      `json:"last_used_at"`
-	ExpiresAt      *time.Time      `json:"expires_at"`
-	RateLimit      *RateLimit      `json:"rate_limit"`
-	Metadata       json.RawMessage `json:"metadata"`
-	IPAllowlist    []string        `json:"ip_allowlist"`
+	Key
+	Secret string `json:"key"`
 }
 
 // RotatedKey is a key after rotation: the same id, a new secret shown this
-// once only. The old secret is refused from then on.
-type RotatedKey struct {
-	ID             string          `json:"id"`
-	Secret         string          `json:"key"`
-	Name           string          `json:"name"`
-	RotatedAt      time.Time       `json:"rotated_at"`
-	OrganizationID string          `json:"organization_id"`
-	Environment    string          `json:"environment"`
-	Scopes         []string        `json:"scopes"`
-	KeyHint        string          `json:"key_hint"`
-	CreatedAt      time.Time       `json:"created_at"`
-	ExpiresAt      *time.Time      `json:"expires_at"`
-	RateLimit      *RateLimit      `json:"rate_limit"`
-	Metadata       json.RawMessage `json:"metadata"`
-	IPAllowlist    []string        `json:"ip_allowlist"`
+// once only.
+type RotatedKey = IssuedKey
+
+// RotateOptions tune a rotation.
+type RotateOptions struct {
+	// GracePeriod keeps the old secret working beside the new one for this
+	// long (at most 7 days); 0: the old secret is refused at once.
+	GracePeriod time.Duration
 }
 
 // CreateKeyRequest is what CreateKey sends. Name and Scopes are required;
@@ -212,6 +199,10 @@ type Identity struct {
 	ExpiresAt      *time.Time `json:"expires_at"`
 	// Metadata is the key's own JSON object (nil for none).
 	Metadata json.RawMessage `json:"metadata"`
+	// Secret is "current", or "previous" for the old secret of a rotation's
+	// grace period, which stops working at SecretExpiresAt.
+	Secret          string     `json:"secret"`
+	SecretExpiresAt *time.Time `json:"secret_expires_at,omitempty"`
 	// Budget is the key's request budget after this request, for keys with
 	// a rate limit (nil otherwise, and for answers from the cache).
 	Budget *Budget `json:"rate_limit,omitempty"`

@@ -74,13 +74,7 @@ func (s *Server) forward(c *gin.Context) {
 	if !s.admit(c, v, verifyStatus(v.Outcome)) {
 		return
 	}
-	budgetHeaders(c, v)
-	k := v.Key
-	SetIdentity(c.Writer.Header(), k)
-	c.JSON(http.StatusOK, verifyJSON{
-		Valid: true, KeyID: k.KeyID, OrganizationID: k.OrganizationID, Environment: string(k.Environment),
-		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
-	})
+	answerVerified(c, v)
 }
 
 // nginxCode, in compat=nginx mode, names the code of a refusal in

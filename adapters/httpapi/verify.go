@@ -43,13 +43,19 @@ func (s *Server) verify(c *gin.Context) {
 	if !s.admit(c, v, verifyStatus(v.Outcome)) {
 		return
 	}
+	answerVerified(c, v)
+}
+
+// answerVerified writes the 200 of a successful verification, the same
+// from /auth/verify and the forward-auth endpoint: the budget and identity
+// headers, X-Key-Secret ("current", or "previous" for the secret a
+// rotation with a grace period replaced, with X-Key-Secret-Expires-At),
+// and the identity as JSON.
+func answerVerified(c *gin.Context, v ports.Verification) {
 	budgetHeaders(c, v)
 	k := v.Key
 	h := c.Writer.Header()
-	h.Set("X-Key-Id", k.KeyID)
-	h.Set("X-Organization-Id", k.OrganizationID)
-	h.Set("X-Key-Environment", string(k.Environment))
-	h.Set("X-Scopes", k.Scopes.Join(","))
+	SetIdentity(h, k)
 	secret := string(apikey.SecretCurrent)
 	if k.Previous() {
 		secret = string(apikey.SecretPrevious)
@@ -64,8 +70,8 @@ func (s *Server) verify(c *gin.Context) {
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
 		Metadata: k.Metadata, Secret: secret, SecretExpiresAt: k.SecretExpiresAt,
 	})
-	if err != nil {
-		s.writeError(c, err)
+	if err != nil { // a struct of strings, times and numbers: never
+		abort(c, http.StatusInternalServerError, "internal_error", "internal error", "")
 		return
 	}
 	h.Set("Content-Type", "application/json; charset=utf-8")

@@ -123,17 +123,30 @@ func TestGoClient(t *testing.T) {
 			t.Fatalf("second page: %+v %v", rest, err)
 		}
 
-		rotated, err := c.RotateKey(ctx, issued.ID)
-		if err != nil || rotated.ID != issued.ID || rotated.Secret == issued.Secret || rotated.RotatedAt.IsZero() {
-			t.Fatalf("rotate: %+v %v", rotated, err)
+		rotated, err := c.RotateKey(ctx, issued.ID, client.RotateOptions{GracePeriod: time.Hour})
+		if err != nil || rotated.ID != issued.ID || rotated.Secret == issued.Secret || rotated.RotatedAt == nil ||
+			rotated.PreviousKeyHint == nil || *rotated.PreviousKeyHint != issued.KeyHint || rotated.PreviousKeyExpiresAt == nil {
+			t.Fatalf("rotate with a grace period: %+v %v", rotated, err)
 		}
-		if _, err := c.Verify(ctx, client.VerifyRequest{Secret: issued.Secret}); !client.HasCode(err, "invalid_api_key") {
-			t.Errorf("the rotated-away secret: %v", err)
+		if old, err := c.Verify(ctx, client.VerifyRequest{Secret: issued.Secret}); err != nil || old.Secret != "previous" || old.SecretExpiresAt == nil {
+			t.Errorf("the old secret within its grace period: %+v %v", old, err)
+		}
+		if cur, err := c.Verify(ctx, client.VerifyRequest{Secret: rotated.Secret}); err != nil || cur.Secret != "current" {
+			t.Errorf("the new secret: %+v %v", cur, err)
+		}
+		again, err := c.RotateKey(ctx, issued.ID, client.RotateOptions{})
+		if err != nil || again.PreviousKeyHint != nil {
+			t.Fatalf("rotate without a grace period: %+v %v", again, err)
+		}
+		for _, old := range []string{issued.Secret, rotated.Secret} {
+			if _, err := c.Verify(ctx, client.VerifyRequest{Secret: old}); !client.HasCode(err, "invalid_api_key") {
+				t.Errorf("a rotated-away secret: %v", err)
+			}
 		}
 		if err := c.RevokeKey(ctx, issued.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.RotateKey(ctx, issued.ID); !client.HasCode(err, "key_revoked") {
+		if _, err := c.RotateKey(ctx, issued.ID, client.RotateOptions{}); !client.HasCode(err, "key_revoked") {
 			t.Errorf("rotating a revoked key: %v", err)
 		}
 		if err := c.RevokeKey(ctx, issued.ID); err != nil {
@@ -160,8 +173,15 @@ func TestGoClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// used, then refused a scope; the rotated-away secret names no key
-			return len(uses.Events) == 2 && uses.Events[0].Action == "key.auth_failed" && uses.Events[1].Action == "key.used"
+			// used (both secrets of the grace period too), refused a
+			// scope, and tried with rotated-away secrets
+			seen := map[string]bool{}
+			for _, ev := range uses.Events {
+				if ev.Outcome != nil {
+					seen[ev.Action+"/"+*ev.Outcome] = true
+				}
+			}
+			return seen["key.used/ok"] && seen["key.auth_failed/scope_denied"] && seen["key.auth_failed/rotated"]
 		})
 		if _, err := c.AuditLogs(ctx, client.AuditLogOptions{Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Hour), Action: "key.created"}); err != nil {
 			t.Errorf("audit logs in a time range: %v", err)

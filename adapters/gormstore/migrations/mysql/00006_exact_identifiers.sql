@@ -31,9 +31,25 @@ PREPARE apikeys_stmt FROM @apikeys_sql;
 EXECUTE apikeys_stmt;
 DEALLOCATE PREPARE apikeys_stmt;
 
+-- retired_secrets (migration 00010) joins api_keys: when 00010 ran first
+-- (an upgrade applying 00006 out of order), it moves too.
+SET @apikeys_sql = IF(
+    EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'retired_secrets'),
+    CONCAT('ALTER TABLE retired_secrets CONVERT TO CHARACTER SET utf8mb4 COLLATE ', @apikeys_collation), 'DO 0');
+PREPARE apikeys_stmt FROM @apikeys_sql;
+EXECUTE apikeys_stmt;
+DEALLOCATE PREPARE apikeys_stmt;
+
 SET @apikeys_collation = NULL, @apikeys_sql = NULL;
 
 -- +goose Down
+SET @apikeys_sql = IF(
+    EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'retired_secrets'),
+    'ALTER TABLE retired_secrets CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin', 'DO 0');
+PREPARE apikeys_stmt FROM @apikeys_sql;
+EXECUTE apikeys_stmt;
+DEALLOCATE PREPARE apikeys_stmt;
+SET @apikeys_sql = NULL;
 ALTER TABLE audit_chains CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 ALTER TABLE audit_events CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
 ALTER TABLE api_keys CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
