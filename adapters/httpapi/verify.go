@@ -70,8 +70,8 @@ func (s *Server) answerVerified(c *gin.Context, v ports.Verification) {
 		Scopes: scopeStrings(k.Scopes), Name: k.Name, ExpiresAt: k.ExpiresAt, RateLimit: budgetOf(v),
 		Metadata: k.Metadata, Secret: secret, SecretExpiresAt: k.SecretExpiresAt,
 	})
-	if err != nil {
-		s.writeError(c, err)
+	if err != nil { // a struct of strings, times and numbers: never
+		abort(c, http.StatusInternalServerError, "internal_error", "internal error", "")
 		return
 	}
 	h.Set("Content-Type", "application/json; charset=utf-8")
