@@ -41,9 +41,14 @@ func TestFailedAuthThrottling(t *testing.T) {
 		for range limit {
 			want(t, from("203.0.113.5", unknown), 401)
 		}
+		// The budget refills one failure every window/limit (150ms): on a
+		// slow machine the 20 failures may have earned one or two more.
 		r := from("203.0.113.5", unknown)
+		for extra := 0; r.status == 401 && extra < 5; extra++ {
+			r = from("203.0.113.5", unknown)
+		}
 		if code, _ := r.errorCode(t); r.status != 429 || code != "too_many_failed_attempts" || r.header.Get("Retry-After") == "" {
-			t.Fatalf("failure %d from one address: %d %s Retry-After %q, want 429 too_many_failed_attempts", limit+1, r.status, code, r.header.Get("Retry-After"))
+			t.Fatalf("failures past %d from one address: %d %s Retry-After %q, want 429 too_many_failed_attempts", limit, r.status, code, r.header.Get("Retry-After"))
 		}
 		if r := from("203.0.113.5", "not-a-key"); r.status != 429 {
 			t.Errorf("a malformed key from the throttled address: %d, want 429", r.status)
