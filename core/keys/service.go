@@ -351,6 +351,20 @@ func (s *Service) Get(ctx context.Context, p apikey.Principal, id string) (apike
 	return s.load(ctx, p, id)
 }
 
+// loadChangeable returns the key with id if p may act for its
+// organization (load) and may change a key of its scopes and environment
+// (mayChange): the check of every use case that changes a key.
+func (s *Service) loadChangeable(ctx context.Context, p apikey.Principal, id string) (apikey.Key, error) {
+	k, err := s.load(ctx, p, id)
+	if err != nil {
+		return apikey.Key{}, err
+	}
+	if err := mayChange(p, k.Scopes, k.Environment); err != nil {
+		return apikey.Key{}, err
+	}
+	return k, nil
+}
+
 // load returns the key with id if p may act for its organization. Any
 // other key, like an id that cannot be a key's, is apikey.ErrNotFound, so
 // a caller cannot tell another organization's key from no key.
@@ -433,11 +447,8 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, in 
 		return ports.Issued{}, &apikey.ValidationError{Field: "grace_period", Code: "invalid_grace_period",
 			Message: fmt.Sprintf("grace_period must be between 0 and %s", fmtDuration(MaxRotationGrace))}
 	}
-	k, err := s.load(ctx, p, id)
+	k, err := s.loadChangeable(ctx, p, id)
 	if err != nil {
-		return ports.Issued{}, err
-	}
-	if err := mayChange(p, k.Scopes, k.Environment); err != nil {
 		return ports.Issued{}, err
 	}
 	switch k.Status(s.now()) {
@@ -496,11 +507,8 @@ func (s *Service) Revoke(ctx context.Context, p apikey.Principal, id string, req
 	if err := p.RequireManage(); err != nil {
 		return apikey.Key{}, err
 	}
-	k, err := s.load(ctx, p, id)
+	k, err := s.loadChangeable(ctx, p, id)
 	if err != nil {
-		return apikey.Key{}, err
-	}
-	if err := mayChange(p, k.Scopes, k.Environment); err != nil {
 		return apikey.Key{}, err
 	}
 	if k.RevokedAt != nil {

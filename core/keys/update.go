@@ -183,11 +183,8 @@ func (s *Service) Update(ctx context.Context, p apikey.Principal, id string, in 
 	if err := p.RequireManage(); err != nil {
 		return apikey.Key{}, err
 	}
-	k, err := s.load(ctx, p, id)
+	k, err := s.loadChangeable(ctx, p, id)
 	if err != nil {
-		return apikey.Key{}, err
-	}
-	if err := mayChange(p, k.Scopes, k.Environment); err != nil {
 		return apikey.Key{}, err
 	}
 	if k.RevokedAt != nil {
