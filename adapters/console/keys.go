@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -382,36 +381,11 @@ func (ss *session) member(org string) bool {
 	return principal(ss).MemberOf(org)
 }
 
-// encodeCursor and decodeCursor write positions as the API does.
-func encodeCursor(cur *ports.Cursor) string {
-	if cur == nil {
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(cur.Time.UnixMicro(), 10) + "." + cur.ID))
-}
+// encodeCursor and decodeCursor write positions as the API does
+// (ports.Cursor).
+func encodeCursor(cur *ports.Cursor) string { return cur.String() }
 
-func decodeCursor(s string) (*ports.Cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := &apikey.ValidationError{Field: "cursor", Code: "invalid_cursor", Message: "cursor is not one this API returned"}
-	if len(s) > 256 {
-		return nil, bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	ts, id, ok := strings.Cut(string(raw), ".")
-	if !ok || id == "" {
-		return nil, bad
-	}
-	us, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return nil, bad
-	}
-	return &ports.Cursor{Time: time.UnixMicro(us).UTC(), ID: id}, nil
-}
+func decodeCursor(s string) (*ports.Cursor, error) { return ports.ParseCursor(s) }
 
 // parseTime reads an RFC 3339 field, refused in the API's words.
 func parseTime(field, code, v string) (time.Time, error) {

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,39 +143,18 @@ func parseTimeField(field, code, v string) (time.Time, error) {
 	return t, nil
 }
 
-// encodeCursor makes an opaque pagination cursor.
+// encodeCursor makes the next_cursor of a page (ports.Cursor.String),
+// null for the last page.
 func encodeCursor(cur *ports.Cursor) *string {
 	if cur == nil {
 		return nil
 	}
-	raw := strconv.FormatInt(cur.Time.UnixMicro(), 10) + "." + cur.ID
-	s := base64.RawURLEncoding.EncodeToString([]byte(raw))
+	s := cur.String()
 	return &s
 }
 
-// decodeCursor reverses encodeCursor; "" means the first page.
-func decodeCursor(s string) (*ports.Cursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	bad := &apikey.ValidationError{Field: "cursor", Code: "invalid_cursor", Message: "cursor is not one this API returned"}
-	if len(s) > 256 {
-		return nil, bad
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return nil, bad
-	}
-	ts, id, ok := strings.Cut(string(raw), ".")
-	if !ok || id == "" {
-		return nil, bad
-	}
-	us, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return nil, bad
-	}
-	return &ports.Cursor{Time: time.UnixMicro(us).UTC(), ID: id}, nil
-}
+// decodeCursor reads a cursor parameter; "" means the first page.
+func decodeCursor(s string) (*ports.Cursor, error) { return ports.ParseCursor(s) }
 
 // parseLimit reads the limit query parameter; 0 means the default.
 func parseLimit(c *gin.Context) (int, error) {
