@@ -172,3 +172,33 @@ func BenchmarkNaive(b *testing.B) {
 		reference(testPepper, secret)
 	}
 }
+
+// TestPooledBufferBound checks the bound on the input buffer a pooled state
+// keeps: a secret of exactly maxPooledInput bytes reuses its buffer (one
+// allocation per digest, the returned string), and a longer one never
+// leaves its large buffer in the pool.
+func TestPooledBufferBound(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	d := mustNew(t, testPepper)
+	atBound := strings.Repeat("k", maxPooledInput)
+	want := reference(testPepper, atBound)
+	if got := d.Digest(atBound); got != want { // grows the pooled buffer to the bound
+		t.Fatalf("Digest = %s, want %s", got, want)
+	}
+	if allocs := testing.AllocsPerRun(200, func() { d.Digest(atBound) }); allocs > 1.5 {
+		t.Fatalf("a %d-byte secret allocates %.1f times per digest: its buffer was not kept", maxPooledInput, allocs)
+	}
+
+	over := strings.Repeat("k", 4*maxPooledInput)
+	if got := d.Digest(over); got != reference(testPepper, over) {
+		t.Fatalf("Digest of a %d-byte secret is wrong", len(over))
+	}
+	// Whatever the pool hands out now, its buffer is within the bound.
+	s := d.pool.Get().(*state)
+	defer d.pool.Put(s)
+	if cap(s.in) > maxPooledInput {
+		t.Fatalf("the pool kept a %d-byte buffer, bound %d", cap(s.in), maxPooledInput)
+	}
+}

@@ -77,7 +77,7 @@ func New(maxEntries int, ttl time.Duration, opts ...Option) (*Cache, error) {
 		StatsRecorder:   counter,
 		Clock:           cfg.clock,
 	}
-	if ttl > 0 {
+	if ttl != 0 { // negative refused above
 		o.ExpiryCalculator = otter.ExpiryWriting[string, apikey.Verified](ttl)
 	}
 	c, err := otter.New(o)
@@ -149,7 +149,7 @@ func (c *Cache) InvalidateKeys(ids ...string) {
 			delete(c.tombs, id)
 		}
 	}
-	if c.grace > 0 {
+	if c.grace != 0 {
 		for id := range drop {
 			c.tombs[id] = now + int64(c.grace)
 		}
