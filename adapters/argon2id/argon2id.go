@@ -250,11 +250,10 @@ func (p *pool) acquire(ctx context.Context) error {
 	n := p.inFlight.Add(1)
 	for {
 		old := p.peak.Load()
-		if n <= old || p.peak.CompareAndSwap(old, n) {
-			break
+		if p.peak.CompareAndSwap(old, max(old, n)) {
+			return nil
 		}
 	}
-	return nil
 }
 
 func (p *pool) release() {
@@ -266,21 +265,8 @@ func (p *pool) release() {
 var b64 = base64.RawStdEncoding.Strict()
 
 func encode(p Params, salt, key []byte) string {
-	var b strings.Builder
-	b.Grow(40 + b64.EncodedLen(len(salt)) + b64.EncodedLen(len(key)))
-	b.WriteString("$argon2id$v=")
-	b.WriteString(strconv.Itoa(argon2.Version))
-	b.WriteString("$m=")
-	b.WriteString(strconv.FormatUint(uint64(p.Memory), 10))
-	b.WriteString(",t=")
-	b.WriteString(strconv.FormatUint(uint64(p.Time), 10))
-	b.WriteString(",p=")
-	b.WriteString(strconv.FormatUint(uint64(p.Threads), 10))
-	b.WriteByte('$')
-	b.WriteString(b64.EncodeToString(salt))
-	b.WriteByte('$')
-	b.WriteString(b64.EncodeToString(key))
-	return b.String()
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
+		b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
 // decode parses a PHC string. Error messages describe the defect but never
@@ -334,11 +320,13 @@ func decode(encoded string) (p Params, salt, key []byte, err error) {
 	return p, salt, key, nil
 }
 
-// param parses "<prefix><decimal>" strictly: no sign, no leading zeros.
+// param parses "<prefix><decimal>" strictly: the canonical decimal only
+// (no sign, no leading zeros).
 func param(s, prefix string, bits int) (uint64, error) {
 	v, ok := strings.CutPrefix(s, prefix)
-	if !ok || v == "" || (len(v) > 1 && v[0] == '0') {
+	n, err := strconv.ParseUint(v, 10, bits)
+	if !ok || err != nil || strconv.FormatUint(n, 10) != v {
 		return 0, ErrMalformed
 	}
-	return strconv.ParseUint(v, 10, bits)
+	return n, nil
 }

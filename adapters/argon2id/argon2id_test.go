@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/argon2"
 )
 
 // fastParams keep tests quick; they pass Validate.
@@ -257,6 +259,57 @@ func TestMalformed(t *testing.T) {
 			}
 			if h.Computations() != before {
 				t.Fatal("Argon2 ran for a malformed encoding")
+			}
+		})
+	}
+}
+
+// TestStoredBounds checks the bounds Compare puts on a stored hash at
+// their edges: a hash made by another implementation with parameters
+// exactly at a bound verifies, one step past it is ErrMalformed.
+func TestStoredBounds(t *testing.T) {
+	ctx := context.Background()
+	h := newHasher(t, fastParams, 1)
+	// stored returns the PHC string of secret made with m, t, p and a salt
+	// and hash of the given lengths.
+	stored := func(m, tm uint32, p uint8, saltLen, keyLen int) string {
+		salt := []byte(strings.Repeat("s", saltLen))
+		return encode(Params{Memory: m, Time: tm, Threads: p}, salt, argon2.IDKey([]byte(secret), salt, tm, m, p, uint32(keyLen)))
+	}
+	for name, enc := range map[string]string{
+		"salt of MinSaltLen": stored(8, 1, 1, MinSaltLen, 32),
+		"salt of MaxSaltLen": stored(8, 1, 1, MaxSaltLen, 32),
+		"hash of MinKeyLen":  stored(8, 1, 1, 16, MinKeyLen),
+		"hash of MaxKeyLen":  stored(8, 1, 1, 16, MaxKeyLen),
+		"m of 8 per thread":  stored(16, 1, 2, 16, 32),
+		"t of maxStoredTime": stored(8, maxStoredTime, 1, 16, 32),
+		"m of MaxMemory":     strings.Replace(stored(8, 1, 1, 16, 32), "m=8,", fmt.Sprintf("m=%d,", MaxMemory), 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "m of MaxMemory" {
+				// Parsing is what is under test: 4 GiB is not computed.
+				if _, _, _, err := decode(enc); err != nil {
+					t.Fatalf("decode = %v", err)
+				}
+				return
+			}
+			if ok, err := h.Compare(ctx, secret, enc); err != nil || !ok {
+				t.Fatalf("Compare = %v, %v; want true, nil", ok, err)
+			}
+		})
+	}
+	for name, enc := range map[string]string{
+		"salt past MaxSaltLen":  stored(8, 1, 1, MaxSaltLen+1, 32),
+		"salt below MinSaltLen": stored(8, 1, 1, MinSaltLen-1, 32),
+		"hash past MaxKeyLen":   stored(8, 1, 1, 16, MaxKeyLen+1),
+		"hash below MinKeyLen":  stored(8, 1, 1, 16, MinKeyLen-1),
+		"m below 8 per thread":  strings.Replace(stored(16, 1, 2, 16, 32), "m=16,", "m=15,", 1),
+		"t past maxStoredTime":  strings.Replace(stored(8, 1, 1, 16, 32), ",t=1,", fmt.Sprintf(",t=%d,", maxStoredTime+1), 1),
+		"m past MaxMemory":      strings.Replace(stored(8, 1, 1, 16, 32), "m=8,", fmt.Sprintf("m=%d,", MaxMemory+1), 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if ok, err := h.Compare(ctx, secret, enc); ok || !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Compare = %v, %v; want false, ErrMalformed", ok, err)
 			}
 		})
 	}

@@ -162,8 +162,8 @@ type proven struct {
 	p       apikey.Principal
 	until   time.Time
 	iss     *issuer
-	gen     uint64 // key-set generation it was verified under
-	viaKeys bool   // verified with a key of iss's key set
+	keys    [32]byte // print of the key set it was verified under
+	viaKeys bool     // verified with a key of iss's key set
 }
 
 // Verifier checks tokens of every configured issuer and mints HS256
@@ -372,7 +372,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (apikey.Principal, 
 		return apikey.Principal{}, fail(ReasonMethod, is)
 	}
 	var key any = is.secret
-	var gen uint64
+	var print [32]byte
 	if is.keys != nil {
 		k, st, reason := is.keys.key(ctx, t)
 		if reason == ReasonKeysUnavailable {
@@ -381,7 +381,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (apikey.Principal, 
 		if reason != "" {
 			return apikey.Principal{}, fail(reason, is)
 		}
-		key, gen = k, st.gen
+		key, print = k, st.print
 	}
 	if err := jwt.GetSigningMethod(t.alg).Verify(t.signingInput, t.signature, key); err != nil {
 		if errors.Is(err, jwt.ErrInvalidKeyType) {
@@ -397,7 +397,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (apikey.Principal, 
 	if reason != "" {
 		return apikey.Principal{}, fail(reason, is)
 	}
-	v.cache.Set(h, proven{p: p, until: exp.Add(v.leeway), iss: is, gen: gen, viaKeys: is.keys != nil})
+	v.cache.Set(h, proven{p: p, until: exp.Add(v.leeway), iss: is, keys: print, viaKeys: is.keys != nil})
 	return clonePrincipal(p), nil
 }
 
@@ -425,7 +425,7 @@ func (v *Verifier) stillValid(e proven, now time.Time) bool {
 	}
 	if e.viaKeys {
 		st := e.iss.keys.usable(now)
-		return st != nil && st.gen == e.gen
+		return st != nil && st.print == e.keys
 	}
 	return true
 }

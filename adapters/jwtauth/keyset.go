@@ -58,8 +58,7 @@ type keyState struct {
 	kf      keyfunc.Keyfunc
 	count   int
 	fetched time.Time
-	gen     uint64   // bumped when the keys change; proven tokens of an older gen are proven again
-	print   [32]byte // digest of the public keys, to tell a change
+	print   [32]byte // digest of the public keys: proven tokens of another print are proven again
 }
 
 type fetchCall struct {
@@ -196,14 +195,7 @@ func (k *keySet) fetch(ctx context.Context) error {
 		return err
 	}
 	b, _ := json.Marshal(public)
-	st := &keyState{kf: kf, count: len(keep), fetched: k.now(), print: sha256.Sum256(b)}
-	if prev := k.state.Load(); prev != nil {
-		st.gen = prev.gen
-		if prev.print != st.print {
-			st.gen++
-		}
-	}
-	k.state.Store(st)
+	k.state.Store(&keyState{kf: kf, count: len(keep), fetched: k.now(), print: sha256.Sum256(b)})
 	return nil
 }
 
