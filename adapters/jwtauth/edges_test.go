@@ -2,7 +2,9 @@ package jwtauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -238,18 +241,46 @@ func TestKeySetSizeEdge(t *testing.T) {
 			for size, ok := range map[int]bool{MaxResponseBytes: true, MaxResponseBytes + 1: false} {
 				cfg := idpConfig(p)
 				cfg.JWKSURL = paddedJWKS(t, p, size, chunked).URL
-				v, err := New(Config{Providers: fastProviders(cfg)})
+				var log lockedBuffer
+				v, err := New(Config{Providers: fastProviders(cfg), Logger: slog.New(slog.NewTextHandler(&log, nil))})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if ok {
-					accept(t, v, tok)
-				} else {
-					refuse(t, v, tok, ReasonKeysUnavailable)
+				// Within a deadline: a reader that never ends the body
+				// would hang the fetch.
+				c, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				_, err = v.Verify(c, tok)
+				var e *Error
+				switch {
+				case ok && err != nil:
+					t.Fatalf("key set of %d bytes: %v", size, err)
+				case !ok && (!errors.As(err, &e) || e.Reason != ReasonKeysUnavailable):
+					t.Fatalf("key set of %d bytes: Verify = %v, want %q", size, err, ReasonKeysUnavailable)
+				case !ok && !strings.Contains(log.String(), errTooLarge.Error()):
+					t.Fatalf("key set of %d bytes not refused for its size; log: %s", size, log.String())
 				}
 			}
 		})
 	}
+}
+
+// lockedBuffer is a log destination safe for concurrent use.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // countingTransport counts the requests it carries.
@@ -375,4 +406,53 @@ func TestKeySetSkipsNonSigningKeys(t *testing.T) {
 		t.Fatalf("health counts %d keys, want the one signing key", h.Keys)
 	}
 	refuse(t, v, oidcprovider.SignWith(k, p.Claims("alice", "org_a"), map[string]any{"kid": "enc-1"}), ReasonUnknownKid)
+}
+
+// TestStartClose checks Close stops the background refresh, is a no-op on a
+// verifier never started, and that a Start after Close starts nothing.
+func TestStartClose(t *testing.T) {
+	p := newProvider(t)
+	pc := fastProviders(idpConfig(p))
+	pc.JWKSRefresh = 20 * time.Millisecond
+	v, err := New(Config{Providers: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Start()
+	eventually(t, "background refreshes", func() bool { return p.JWKSHits() >= 2 })
+	v.Close()
+	hits := p.JWKSHits()
+	time.Sleep(10 * pc.JWKSRefresh)
+	if p.JWKSHits() != hits {
+		t.Fatalf("%d fetches after Close", p.JWKSHits()-hits)
+	}
+
+	idle, err := New(Config{Providers: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle.Close() // never started: nothing to stop
+	idle.Start() // after Close: starts nothing
+	hits = p.JWKSHits()
+	time.Sleep(10 * pc.JWKSRefresh)
+	if p.JWKSHits() != hits {
+		t.Fatalf("a Start after Close fetched %d times", p.JWKSHits()-hits)
+	}
+}
+
+func TestHS256IssuerDistinctFromProviders(t *testing.T) {
+	p := newProvider(t)
+	if _, err := New(Config{Secret: secret, Issuer: p.Issuer(), Providers: fastProviders(idpConfig(p))}); err == nil {
+		t.Fatal("New accepted an HS256 issuer that is also an identity provider's issuer")
+	}
+	if _, err := New(Config{Secret: secret, Issuer: "apikeys-cli", Providers: fastProviders(idpConfig(p))}); err != nil {
+		t.Fatalf("distinct issuers: %v", err)
+	}
+}
+
+func TestIssuerClaimType(t *testing.T) {
+	v := newVerifier(t, Config{})
+	for _, iss := range []any{7, true, []any{"a"}, map[string]any{"a": 1}} {
+		refuse(t, v, sign(t, jwt.SigningMethodHS256, secret, with(valid(), "iss", iss)), ReasonIssuer)
+	}
 }
