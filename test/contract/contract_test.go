@@ -131,7 +131,7 @@ func TestMySQLIdentifiersCompareExactly(t *testing.T) {
 	ctx := context.Background()
 	s := dbtest.Open(t, "mysql")
 	db := s.DB().WithContext(ctx)
-	tables := []string{"api_keys", "audit_events", "audit_chains", "retired_secrets"}
+	tables := []string{"api_keys", "audit_events", "audit_chains", "retired_secrets", "organization_policies"}
 	check := func(when string) {
 		t.Helper()
 		var cols []struct{ Table, Column, Collation string }
