@@ -39,10 +39,18 @@ const (
 
 // The codes of the refusals by a policy (Error), one per rule.
 const (
-	CodeExpiryRequired        = "policy_expiry_required"
-	CodeLifetimeExceeded      = "policy_lifetime_exceeded"
-	CodeEnvironmentNotAllowed = "policy_environment_not_allowed"
-	CodeGraceExceeded         = "policy_grace_exceeded"
+	CodeExpiryRequired        = codeExpiryRequired
+	CodeLifetimeExceeded      = codeLifetimeExceeded
+	CodeEnvironmentNotAllowed = codeEnvironmentNotAllowed
+	CodeGraceExceeded         = codeGraceExceeded
+)
+
+// The codes written out where the README's error-table check finds them.
+const (
+	codeExpiryRequired        = "policy_expiry_required"
+	codeLifetimeExceeded      = "policy_lifetime_exceeded"
+	codeEnvironmentNotAllowed = "policy_environment_not_allowed"
+	codeGraceExceeded         = "policy_grace_exceeded"
 )
 
 // Policy is an organization's key policy. The zero value is the policy of
