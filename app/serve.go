@@ -22,6 +22,7 @@ import (
 	"github.com/agentauri/apikeys/adapters/verifycache"
 	"github.com/agentauri/apikeys/core/auditlog"
 	"github.com/agentauri/apikeys/core/keys"
+	"github.com/agentauri/apikeys/core/orgs"
 )
 
 // systemClock is the real clock.
@@ -154,7 +155,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	}
 	s.closers.add("rate limiter", func(context.Context) error { return limiter.Close() })
 	keyService, err := keys.New(keys.Deps{
-		Store: tel.keyStore(s.store), Usage: queue, Hasher: tel.hasher(hasher), Digester: digester, Cache: cache,
+		Store: tel.keyStore(s.store), Policies: s.store, Usage: queue, Hasher: tel.hasher(hasher), Digester: digester, Cache: cache,
 		Clock: systemClock{}, Entropy: rand.Reader,
 		KeyLimits: tel.keyLimiter(limiter), FailedAuth: limiter, ManagementLimits: limiter,
 	}, cfg.keyOptions())
@@ -162,6 +163,10 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 		return nil, err
 	}
 	s.keys = keyService
+	orgService, err := orgs.New(orgs.Deps{Store: s.store, Clock: systemClock{}, Entropy: rand.Reader})
+	if err != nil {
+		return nil, err
+	}
 	if s.auditLog, err = newAuditLog(cfg.Audit, s.store); err != nil {
 		return nil, err
 	}
@@ -186,7 +191,7 @@ func build(ctx context.Context, cfg Config, logger *slog.Logger) (_ *service, er
 	// The web console (adapters/console): the same use cases as the API.
 	web, webErr := newConsole(cfg, tel.keyService(keyService), s.auditLog, tel, s.log)
 	s.api, err = newHTTPAPI(httpapi.Options{
-		Keys: tel.keyService(keyService), Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
+		Keys: tel.keyService(keyService), Orgs: orgService, Audit: s.auditLog, Tokens: tokens, Logger: s.log, TrustedProxies: cfg.HTTP.TrustedProxies,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Trace: tel.trace(), Middleware: tel.middleware(cfg.HTTP.Addr, s.listener.Addr().String()), Extra: withConsole(tel.routes(), web),
 		VerifyLogLevel: verifyLogLevel(cfg.Log),
 		ThrottleDelay:  cfg.Security.FailedAuth.Delay, MaxThrottled: cfg.Security.FailedAuth.MaxDelayed, ReadyDetails: readyDetails(authReadyDetails(tokens), limiterReadyDetails(limiter)), Ready: s.ready,

@@ -94,7 +94,7 @@ func newBenchStack(b *testing.B, tc TelemetryConfig, opts ...telemetry.Option) *
 	}
 	b.Cleanup(func() { _ = limiter.Close() })
 	svc, err := keys.New(keys.Deps{
-		Store: tel.keyStore(store), Usage: queue, Hasher: tel.hasher(hasher), Digester: digester,
+		Store: tel.keyStore(store), Policies: store, Usage: queue, Hasher: tel.hasher(hasher), Digester: digester,
 		Cache: cache, Clock: systemClock{}, Entropy: rand.Reader,
 		KeyLimits: limiter, FailedAuth: limiter, ManagementLimits: limiter,
 	})

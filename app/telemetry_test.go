@@ -205,7 +205,7 @@ func (s *tracedService) createElsewhere(org string, scopes ...apikey.Scope) (str
 		t.Fatal(err)
 	}
 	defer limiter.Close()
-	svc, err := keys.New(keys.Deps{Store: st, Usage: discardUsage{}, Hasher: hasher, Digester: digester, Cache: cache,
+	svc, err := keys.New(keys.Deps{Store: st, Policies: st, Usage: discardUsage{}, Hasher: hasher, Digester: digester, Cache: cache,
 		Clock: systemClock{}, Entropy: rand.Reader, KeyLimits: limiter, FailedAuth: limiter, ManagementLimits: limiter})
 	if err != nil {
 		t.Fatal(err)

@@ -75,8 +75,15 @@ type KeyQuery struct {
 	// keys last (Cursor.Time is then the last use, the zero time for
 	// none); else by creation, newest first.
 	SortByLastUsed bool
-	Limit          int     // page size; 0 or less means 100, more than 1000 means 1000
-	After          *Cursor // start after this position; nil for the first page
+	// RotationDue, when set, keeps the keys due for rotation at Now (true)
+	// or the others (false): a key is due when it is active at Now and was
+	// created or last rotated at or before the cutoff of its organization
+	// in RotationCutoffs (an organization absent from it has no
+	// rotation period: none of its keys is due).
+	RotationDue     *bool
+	RotationCutoffs map[string]time.Time
+	Limit           int     // page size; 0 or less means 100, more than 1000 means 1000
+	After           *Cursor // start after this position; nil for the first page
 }
 
 // Cursor is a position in the newest-first order of keys or events.

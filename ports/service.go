@@ -108,6 +108,7 @@ type ListInput struct {
 	ExpiringWithin time.Duration   // > 0: active keys expiring within it
 	UnusedFor      time.Duration   // > 0: keys never used or not used within it
 	SortByLastUsed bool            // most recently used first; else newest first
+	RotationDue    *bool           // set: keys due for rotation (true) or not (false)
 	Limit          int
 	After          *Cursor
 }

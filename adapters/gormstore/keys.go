@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,6 +153,14 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 		if q.UnusedSince != nil {
 			db = db.Where("(last_used_at IS NULL OR last_used_at < ?)", utc(*q.UnusedSince))
 		}
+		if q.RotationDue != nil {
+			due := rotationDueFilter(q.RotationCutoffs, now)
+			if *q.RotationDue {
+				db = db.Where(due.SQL, due.Vars...)
+			} else {
+				db = db.Where("NOT ("+due.SQL+")", due.Vars...)
+			}
+		}
 		return db
 	}
 	if err := filter().Count(&page.Total).Error; err != nil {
@@ -195,6 +204,33 @@ func (s *Store) ListKeys(ctx context.Context, q ports.KeyQuery) (ports.KeyPage, 
 	}
 	page.Keys = keys
 	return page, nil
+}
+
+// rotationDueFilter is the condition of a key being due for rotation at
+// now: active, and created or last rotated at or before its
+// organization's cutoff (an organization without one has no key due).
+// Every term is NOT NULL, so NOT of it is the condition of the others.
+func rotationDueFilter(cutoffs map[string]time.Time, now time.Time) clause.Expr {
+	if len(cutoffs) == 0 {
+		return clause.Expr{SQL: "1 = 0"}
+	}
+	orgs := make([]string, 0, len(cutoffs))
+	for org := range cutoffs {
+		orgs = append(orgs, org)
+	}
+	slices.Sort(orgs)
+	var b strings.Builder
+	vars := []any{now}
+	b.WriteString("(revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND (")
+	for i, org := range orgs {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteString("(organization_id = ? AND COALESCE(rotated_at, created_at) <= ?)")
+		vars = append(vars, org, utc(cutoffs[org]))
+	}
+	b.WriteString("))")
+	return clause.Expr{SQL: b.String(), Vars: vars}
 }
 
 // statusFilter is the condition of a key being in any of statuses at now.

@@ -16,7 +16,24 @@ const principalKey = "apikeys.principal"
 
 // authenticate proves the caller of a management endpoint: a bearer JWT, or
 // an API key holding api-keys:manage (whose use is recorded like any other).
-func (s *Server) authenticate(c *gin.Context) {
+func (s *Server) authenticate(c *gin.Context) { s.authenticateFor(c, manageScopes) }
+
+var manageScopes = []string{string(apikey.ScopeAPIKeysManage)}
+
+// authenticateWith returns the middleware proving the caller of an
+// endpoint whose API keys must hold scopes (none: any valid key, the use
+// case deciding what it may do).
+func (s *Server) authenticateWith(scopes ...apikey.Scope) gin.HandlerFunc {
+	names := make([]string, len(scopes))
+	for i, sc := range scopes {
+		names[i] = string(sc)
+	}
+	return func(c *gin.Context) { s.authenticateFor(c, names) }
+}
+
+// authenticateFor proves the caller: a bearer JWT, or an API key holding
+// scopes.
+func (s *Server) authenticateFor(c *gin.Context, scopes []string) {
 	authz := c.GetHeader("Authorization")
 	secret := c.GetHeader(apiKeyHeader)
 	switch {
@@ -47,7 +64,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Next()
 	case secret != "":
 		v, err := s.keys.Verify(c.Request.Context(), ports.VerifyInput{
-			Secret: secret, Scopes: []string{string(apikey.ScopeAPIKeysManage)}, Request: s.requestInfo(c),
+			Secret: secret, Scopes: scopes, Request: s.requestInfo(c),
 		})
 		if err != nil {
 			s.writeError(c, err)

@@ -28,6 +28,9 @@ type keyJSON struct {
 	// The secret a rotation with a grace period replaced, while it works.
 	PreviousKeyHint      *string    `json:"previous_key_hint"`
 	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
+	// RotationDue says the key is due for rotation under its
+	// organization's rotation_period.
+	RotationDue bool `json:"rotation_due"`
 }
 
 // issuedJSON is a key with its secret, shown once at creation and
@@ -147,6 +150,7 @@ func toKeyJSON(k apikey.Key, now time.Time) keyJSON {
 		RateLimit: rateLimitOf(k.RateLimit), Metadata: metadataOf(k.Metadata), IPAllowlist: allowlistOf(k.IPAllowlist),
 	}
 	out.PreviousKeyHint, out.PreviousKeyExpiresAt = previousOf(k, now)
+	out.RotationDue = k.RotationDue(now)
 	return out
 }
 

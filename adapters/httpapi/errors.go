@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentauri/apikeys/core/apikey"
+	"github.com/agentauri/apikeys/core/orgpolicy"
 	"github.com/agentauri/apikeys/core/routes"
 )
 
@@ -82,7 +83,8 @@ func (s *Server) writeError(c *gin.Context, err error) {
 
 // ErrorAnswer is the status, code, message and field answered for err,
 // for every adapter (HTTP, ext_authz): a ValidationError as 400 with its
-// code and field, a DeniedError as 403 with its code and field, a
+// code and field, an organization policy's refusal (orgpolicy.Error) as
+// 422 with its code and field, a DeniedError as 403 with its code and field, a
 // ScopeError as 403 insufficient_scope, a RateLimitError as 429, the
 // domain errors through errorTable, anything else a bare 500.
 func ErrorAnswer(err error) (status int, code, message, field string) {
@@ -90,7 +92,10 @@ func ErrorAnswer(err error) (status int, code, message, field string) {
 	var de *apikey.DeniedError
 	var se *apikey.ScopeError
 	var re *apikey.RateLimitError
+	var pe *orgpolicy.Error
 	switch {
+	case errors.As(err, &pe):
+		return http.StatusUnprocessableEntity, pe.Code, pe.Message, pe.Field
 	case errors.As(err, &re):
 		return http.StatusTooManyRequests, codeRateLimited, "too many requests that hash a secret; retry after the time in Retry-After", ""
 	case errors.As(err, &ve):

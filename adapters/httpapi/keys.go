@@ -139,6 +139,13 @@ func listFilters(c *gin.Context) (ports.ListInput, error) {
 		}
 		*d.dst = dur
 	}
+	if v, ok := c.GetQuery("rotation_due"); ok {
+		due, err := strconv.ParseBool(v)
+		if err != nil || (v != "true" && v != "false") {
+			return in, apikey.Invalid("rotation_due", `rotation_due must be "true" or "false"`)
+		}
+		in.RotationDue = &due
+	}
 	switch v, _ := c.GetQuery("sort"); v {
 	case "", "created_at":
 	case "last_used_at":

@@ -32,9 +32,12 @@ type TokenVerifier interface {
 
 // Options configure the HTTP adapter.
 type Options struct {
-	Keys   ports.KeyService // required
-	Tokens TokenVerifier    // required
-	Logger *slog.Logger     // nil: discard
+	Keys ports.KeyService // required
+	// Orgs serves GET and PATCH /api/v1/organizations/{id}; nil leaves
+	// them out.
+	Orgs   ports.OrganizationService
+	Tokens TokenVerifier // required
+	Logger *slog.Logger  // nil: discard
 	// TrustedProxies lists addresses or CIDRs whose X-Forwarded-For and
 	// X-Real-IP headers are believed (from anyone else the socket address is
 	// the client IP), and whose X-Original-Method/-Uri and
@@ -96,6 +99,7 @@ type Options struct {
 // Server is the HTTP API.
 type Server struct {
 	keys       ports.KeyService
+	orgs       ports.OrganizationService
 	tokens     TokenVerifier
 	log        *slog.Logger
 	maxBody    int64
@@ -120,7 +124,7 @@ func New(o Options) (*Server, error) {
 	if o.Keys == nil || o.Tokens == nil {
 		return nil, errors.New("httpapi: Keys and Tokens are required")
 	}
-	s := &Server{keys: o.Keys, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, details: o.ReadyDetails, trace: o.Trace, audit: o.Audit, verifyLog: o.VerifyLogLevel}
+	s := &Server{keys: o.Keys, orgs: o.Orgs, tokens: o.Tokens, log: o.Logger, maxBody: o.MaxBodyBytes, ready: o.Ready, details: o.ReadyDetails, trace: o.Trace, audit: o.Audit, verifyLog: o.VerifyLogLevel}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -192,6 +196,7 @@ func New(o Options) (*Server, error) {
 	keys.PATCH("/:id", s.updateKey)
 	keys.DELETE("/:id", s.revokeKey)
 	s.auditRoutes(v1)
+	s.organizationRoutes(v1)
 	if err := s.referenceRoutes(r, v1, o.Reference); err != nil {
 		return nil, err
 	}

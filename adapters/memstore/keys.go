@@ -140,7 +140,24 @@ func listed(k apikey.Key, q ports.KeyQuery) bool {
 	if q.UnusedSince != nil && k.LastUsedAt != nil && !k.LastUsedAt.Before(norm(*q.UnusedSince)) {
 		return false
 	}
+	if q.RotationDue != nil && rotationDue(k, q.RotationCutoffs, now) != *q.RotationDue {
+		return false
+	}
 	return true
+}
+
+// rotationDue reports whether k is due for rotation at now: active, and
+// created or last rotated at or before its organization's cutoff.
+func rotationDue(k apikey.Key, cutoffs map[string]time.Time, now time.Time) bool {
+	cutoff, ok := cutoffs[k.OrganizationID]
+	if !ok || k.Status(now) != apikey.StatusActive {
+		return false
+	}
+	last := k.CreatedAt
+	if k.RotatedAt != nil {
+		last = *k.RotatedAt
+	}
+	return !last.After(norm(cutoff))
 }
 
 // RotateKey replaces the secret material of r.KeyID if its version is still

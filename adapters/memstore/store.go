@@ -1,5 +1,5 @@
-// Package memstore is an in-memory implementation of ports.KeyStore and
-// ports.AuditStore, for tests and small tools. It passes the same contract
+// Package memstore is an in-memory implementation of ports.KeyStore,
+// ports.AuditStore and ports.OrganizationStore, for tests and small tools. It passes the same contract
 // suites (test/contract) as the SQL stores, so code tested against it sees
 // what it would see on a database:
 //
@@ -33,6 +33,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/orgpolicy"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -53,6 +54,7 @@ type Store struct {
 	retired  map[string]string     // retired lookup digest -> key id
 	events   []eventRecord         // in the order stored
 	eventIDs map[string]struct{}
+	policies map[string]orgpolicy.Policy // by organization id
 }
 
 var (
@@ -68,6 +70,7 @@ func New() *Store {
 		previous: make(map[string]string),
 		retired:  make(map[string]string),
 		eventIDs: make(map[string]struct{}),
+		policies: make(map[string]orgpolicy.Policy),
 	}
 }
 

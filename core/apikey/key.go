@@ -32,6 +32,17 @@ type Key struct {
 	// PreviousExpiresAt; all empty when there is none.
 	PreviousHash, PreviousLookup, PreviousHint string
 	PreviousExpiresAt                          *time.Time
+	// RotationDueAt is when the key falls due for rotation under its
+	// organization's rotation period (its creation or last rotation plus
+	// the period); nil when the organization sets none. The key service
+	// sets it when it returns a key; stores never keep it.
+	RotationDueAt *time.Time
+}
+
+// RotationDue reports whether k is due for rotation at t: active, with a
+// RotationDueAt at or before t.
+func (k Key) RotationDue(t time.Time) bool {
+	return k.RotationDueAt != nil && !t.Before(*k.RotationDueAt) && k.Status(t) == StatusActive
 }
 
 // Secret says which of a key's secrets a verification was presented.

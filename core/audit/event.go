@@ -20,13 +20,16 @@ const (
 	ActionKeyRotated    Action = "key.rotated"
 	ActionKeyRevoked    Action = "key.revoked"
 	ActionKeyUpdated    Action = "key.updated"
+	// ActionOrganizationUpdated records a change of an organization's
+	// key policy.
+	ActionOrganizationUpdated Action = "organization.updated"
 	// ActionAuditPurged records a retention purge; it belongs to no
 	// organization.
 	ActionAuditPurged Action = "audit.purged"
 )
 
 // Actions lists every action, for validating filters.
-var Actions = []Action{ActionKeyCreated, ActionKeyUsed, ActionKeyAuthFailed, ActionKeyRotated, ActionKeyRevoked, ActionKeyUpdated, ActionAuditPurged}
+var Actions = []Action{ActionKeyCreated, ActionKeyUsed, ActionKeyAuthFailed, ActionKeyRotated, ActionKeyRevoked, ActionKeyUpdated, ActionOrganizationUpdated, ActionAuditPurged}
 
 // Valid reports whether a is one of Actions.
 func (a Action) Valid() bool {

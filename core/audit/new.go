@@ -123,11 +123,24 @@ type FieldChange struct {
 // of key keyID of organization org during req: details "changes" maps each
 // changed field to {"before": ..., "after": ...}.
 func Updated(s Stamp, actor, org, keyID string, req Request, changes []FieldChange) Event {
+	return Change(s, ActionKeyUpdated, actor, org, keyID, req, changesDetails(changes))
+}
+
+// OrganizationUpdated returns the organization.updated event of a change
+// actor made to the key policy of organization org during req: details
+// "changes" maps each changed setting to {"before": ..., "after": ...}.
+func OrganizationUpdated(s Stamp, actor, org string, req Request, changes []FieldChange) Event {
+	return Change(s, ActionOrganizationUpdated, actor, org, "", req, changesDetails(changes))
+}
+
+// changesDetails are the details of an event of changes: "changes" maps
+// each changed field to {"before": ..., "after": ...}.
+func changesDetails(changes []FieldChange) map[string]any {
 	m := make(map[string]any, len(changes))
 	for _, c := range changes {
 		m[c.Field] = map[string]any{"before": c.Before, "after": c.After}
 	}
-	return Change(s, ActionKeyUpdated, actor, org, keyID, req, map[string]any{"changes": m})
+	return map[string]any{"changes": m}
 }
 
 // Use returns the event of one verification: key.used when the outcome is

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/orgpolicy"
 	"github.com/agentauri/apikeys/core/paging"
 	"github.com/agentauri/apikeys/core/quota"
 	"github.com/agentauri/apikeys/ports"
@@ -30,6 +32,7 @@ const (
 // Deps are the ports the service needs; every one is required.
 type Deps struct {
 	Store    ports.KeyStore
+	Policies ports.OrganizationStore // the organizations' key policies
 	Usage    ports.UsageRecorder
 	Hasher   ports.Hasher
 	Digester ports.Digester
@@ -75,6 +78,9 @@ func New(d Deps, opts ...Options) (*Service, error) {
 	missing := []string{}
 	if d.Store == nil {
 		missing = append(missing, "Store")
+	}
+	if d.Policies == nil {
+		missing = append(missing, "Policies")
 	}
 	if d.Usage == nil {
 		missing = append(missing, "Usage")
@@ -259,12 +265,19 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 	if err := mayChange(p, scopes, env); err != nil {
 		return ports.Issued{}, err
 	}
+	pol, err := s.policy(ctx, org)
+	if err != nil {
+		return ports.Issued{}, err
+	}
 	st, err := s.stamp()
 	if err != nil {
 		return ports.Issued{}, err
 	}
-	o, err := s.createOptions(org, in, st.Time)
+	o, err := s.createOptions(org, pol, in, st.Time)
 	if err != nil {
+		return ports.Issued{}, err
+	}
+	if err := pol.Check(orgpolicy.Terms{Environment: env, ExpiresAt: o.expires}, st.Time); err != nil {
 		return ports.Issued{}, err
 	}
 	now, expires, limit, meta, allow := st.Time, o.expires, o.limit, o.meta, o.allow
@@ -300,6 +313,7 @@ func (s *Service) Create(ctx context.Context, p apikey.Principal, in ports.Creat
 		return ports.Issued{}, fmt.Errorf("create key: %w", err)
 	}
 	s.prime(lookup, apikey.VerifiedFrom(k), s.inval.seq.Load())
+	k.RotationDueAt = pol.RotationDueAt(k)
 	return ports.Issued{Key: k, Secret: secret}, nil
 }
 
@@ -312,8 +326,10 @@ type keyOptions struct {
 }
 
 // createOptions validates the optional settings of in at now; a key of
-// org created without a rate limit gets the organization's default.
-func (s *Service) createOptions(org string, in ports.CreateInput, now time.Time) (keyOptions, error) {
+// org created without a rate limit gets the organization's default (its
+// policy's, else the configured one), and one created without an IP
+// allowlist the policy's default allowlist.
+func (s *Service) createOptions(org string, pol orgpolicy.Policy, in ports.CreateInput, now time.Time) (keyOptions, error) {
 	var o keyOptions
 	if in.ExpiresAt != nil {
 		e := in.ExpiresAt.UTC().Truncate(time.Microsecond)
@@ -324,6 +340,9 @@ func (s *Service) createOptions(org string, in ports.CreateInput, now time.Time)
 	}
 	if limit, ok := s.opt.KeyDefaults.For(org); ok {
 		o.limit = limit
+	}
+	if !pol.DefaultRateLimit.IsZero() {
+		o.limit = pol.DefaultRateLimit
 	}
 	if in.RateLimit != nil {
 		if err := in.RateLimit.Validate(); err != nil {
@@ -340,6 +359,9 @@ func (s *Service) createOptions(org string, in ports.CreateInput, now time.Time)
 	if o.allow, err = apikey.ParseIPAllowlist(in.IPAllowlist); err != nil {
 		return o, err
 	}
+	if len(o.allow) == 0 {
+		o.allow = slices.Clone(pol.DefaultIPAllowlist)
+	}
 	return o, nil
 }
 
@@ -348,7 +370,31 @@ func (s *Service) Get(ctx context.Context, p apikey.Principal, id string) (apike
 	if err := p.RequireManage(); err != nil {
 		return apikey.Key{}, err
 	}
-	return s.load(ctx, p, id)
+	k, err := s.load(ctx, p, id)
+	if err != nil {
+		return apikey.Key{}, err
+	}
+	return s.withRotationDue(ctx, k)
+}
+
+// policy returns the key policy of organization org.
+func (s *Service) policy(ctx context.Context, org string) (orgpolicy.Policy, error) {
+	pol, err := s.d.Policies.GetPolicy(ctx, org)
+	if err != nil {
+		return orgpolicy.Policy{}, fmt.Errorf("get policy: %w", err)
+	}
+	return pol, nil
+}
+
+// withRotationDue returns k with when it falls due for rotation under its
+// organization's policy.
+func (s *Service) withRotationDue(ctx context.Context, k apikey.Key) (apikey.Key, error) {
+	pol, err := s.policy(ctx, k.OrganizationID)
+	if err != nil {
+		return apikey.Key{}, err
+	}
+	k.RotationDueAt = pol.RotationDueAt(k)
+	return k, nil
 }
 
 // loadChangeable returns the key with id if p may act for its
@@ -416,8 +462,20 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 		return ports.KeyPage{}, apikey.Invalid("expiring_within", "durations must be positive")
 	}
 	now := s.now()
+	pols := make(map[string]orgpolicy.Policy, len(orgs))
+	cutoffs := map[string]time.Time{}
+	for _, org := range orgs {
+		pol, err := s.policy(ctx, org)
+		if err != nil {
+			return ports.KeyPage{}, err
+		}
+		pols[org] = pol
+		if t, ok := pol.RotationCutoff(now); ok {
+			cutoffs[org] = t
+		}
+	}
 	q := ports.KeyQuery{OrganizationIDs: orgs, IncludeRevoked: in.IncludeRevoked, Statuses: in.Statuses, Now: now,
-		SortByLastUsed: in.SortByLastUsed, Limit: limit, After: in.After}
+		SortByLastUsed: in.SortByLastUsed, Limit: limit, After: in.After, RotationDue: in.RotationDue, RotationCutoffs: cutoffs}
 	if in.ExpiringWithin > 0 {
 		t := now.Add(in.ExpiringWithin)
 		q.ExpiringBefore = &t
@@ -426,12 +484,19 @@ func (s *Service) List(ctx context.Context, p apikey.Principal, in ports.ListInp
 		t := now.Add(-in.UnusedFor)
 		q.UnusedSince = &t
 	}
-	return s.d.Store.ListKeys(ctx, q)
+	page, err := s.d.Store.ListKeys(ctx, q)
+	if err != nil {
+		return ports.KeyPage{}, err
+	}
+	for i, k := range page.Keys {
+		page.Keys[i].RotationDueAt = pols[k.OrganizationID].RotationDueAt(k)
+	}
+	return page, nil
 }
 
 // MaxRotationGrace is the longest grace period a rotation may give the
-// replaced secret.
-const MaxRotationGrace = 7 * 24 * time.Hour
+// replaced secret; an organization's policy may set a shorter one.
+const MaxRotationGrace = orgpolicy.MaxGrace
 
 // Rotate replaces a key's secret, keeping its id, name and scopes. Without
 // a grace period the old secret stops working before Rotate returns; with
@@ -458,6 +523,13 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, in 
 		// A new secret for an expired key would be dead on arrival;
 		// extending the expiry is another operation.
 		return ports.Issued{}, apikey.ErrExpired
+	}
+	pol, err := s.policy(ctx, k.OrganizationID)
+	if err != nil {
+		return ports.Issued{}, err
+	}
+	if err := pol.Check(orgpolicy.Terms{Environment: k.Environment, ExpiresAt: k.ExpiresAt, Grace: in.Grace}, s.now()); err != nil {
+		return ports.Issued{}, err
 	}
 	secret, hash, lookup, hint, err := s.issue(ctx, p, k.Environment)
 	if err != nil {
@@ -490,17 +562,13 @@ func (s *Service) Rotate(ctx context.Context, p apikey.Principal, id string, in 
 		// The old secret's users need no Argon2id here either.
 		s.prime(updated.PreviousLookup, facts.AsPrevious(updated), seq)
 	}
+	updated.RotationDueAt = pol.RotationDueAt(updated)
 	return ports.Issued{Key: updated, Secret: secret}, nil
 }
 
 // fmtDuration writes d as the API reads it: whole days as "7d", else Go's
 // form ("36h0m0s").
-func fmtDuration(d time.Duration) string {
-	if d > 0 && d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	}
-	return d.String()
-}
+func fmtDuration(d time.Duration) string { return orgpolicy.FormatDuration(d) }
 
 // Revoke revokes a key; revoking a revoked key changes nothing and succeeds.
 func (s *Service) Revoke(ctx context.Context, p apikey.Principal, id string, req audit.Request) (apikey.Key, error) {

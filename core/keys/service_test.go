@@ -56,7 +56,7 @@ func (f *fixture) create(t *testing.T, p apikey.Principal, scopes ...string) por
 
 // deps are the service's dependencies over the fixture's fakes, with cache.
 func (f *fixture) deps(cache ports.VerifyCache) Deps {
-	return Deps{Store: f.store, Usage: f.usage, Hasher: f.hasher, Digester: hmacDigester{}, Cache: cache, Clock: f.clock,
+	return Deps{Store: f.store, Policies: f.store, Usage: f.usage, Hasher: f.hasher, Digester: hmacDigester{}, Cache: cache, Clock: f.clock,
 		Entropy: rand.Reader, KeyLimits: f.limits, FailedAuth: f.limits, ManagementLimits: f.limits}
 }
 

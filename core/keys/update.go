@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentauri/apikeys/core/apikey"
 	"github.com/agentauri/apikeys/core/audit"
+	"github.com/agentauri/apikeys/core/orgpolicy"
 	"github.com/agentauri/apikeys/ports"
 )
 
@@ -199,6 +200,16 @@ func (s *Service) Update(ctx context.Context, p apikey.Principal, id string, in 
 			return apikey.Key{}, err
 		}
 	}
+	pol, err := s.policy(ctx, k.OrganizationID)
+	if err != nil {
+		return apikey.Key{}, err
+	}
+	if u.expiresAt.Set {
+		// A new expiry (or none) must keep the organization's policy.
+		if err := pol.Check(orgpolicy.Terms{ExpiresAt: u.expiresAt.Value}, s.now()); err != nil {
+			return apikey.Key{}, err
+		}
+	}
 	st, err := s.stamp()
 	if err != nil {
 		return apikey.Key{}, err
@@ -221,6 +232,7 @@ func (s *Service) Update(ctx context.Context, p apikey.Principal, id string, in 
 		return next, audit.Updated(st, p.Actor(), cur.OrganizationID, cur.ID, in.Request, changes), nil
 	})
 	if errors.Is(err, errUnchanged) {
+		current.RotationDueAt = pol.RotationDueAt(current)
 		return current, nil
 	}
 	if err != nil {
@@ -231,5 +243,6 @@ func (s *Service) Update(ctx context.Context, p apikey.Principal, id string, in 
 	if updated.Status(s.now()) == apikey.StatusActive {
 		s.prime(updated.Lookup, apikey.VerifiedFrom(updated), seq)
 	}
+	updated.RotationDueAt = pol.RotationDueAt(updated)
 	return updated, nil
 }

@@ -18,17 +18,19 @@ const module = "github.com/agentauri/apikeys"
 // coreTypes are the core packages of domain types and rules: every other
 // layer may use them.
 var coreTypes = map[string]bool{
-	module + "/core/apikey": true,
-	module + "/core/audit":  true,
-	module + "/core/paging": true,
-	module + "/core/quota":  true,
-	module + "/core/routes": true,
+	module + "/core/apikey":    true,
+	module + "/core/audit":     true,
+	module + "/core/orgpolicy": true,
+	module + "/core/paging":    true,
+	module + "/core/quota":     true,
+	module + "/core/routes":    true,
 }
 
 // useCases are the core packages that run the use cases over the ports.
 var useCases = map[string]bool{
 	"core/keys":     true,
 	"core/auditlog": true,
+	"core/orgs":     true,
 }
 
 // imports maps each package directory (relative to the repository root)

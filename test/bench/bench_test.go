@@ -110,7 +110,7 @@ func newFixture(b *testing.B, cache ports.VerifyCache) *fixture {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = limiter.Close() })
-	svc, err := keys.New(keys.Deps{Store: store, Usage: queue, Hasher: hasher, Digester: dig, Cache: cache,
+	svc, err := keys.New(keys.Deps{Store: store, Policies: store, Usage: queue, Hasher: hasher, Digester: dig, Cache: cache,
 		Clock: clock{}, Entropy: rand.Reader, KeyLimits: limiter, FailedAuth: limiter, ManagementLimits: limiter})
 	if err != nil {
 		b.Fatal(err)

@@ -28,6 +28,20 @@ func TestKeyStore(t *testing.T) {
 	}
 }
 
+// TestOrganizationStore runs the OrganizationStore contract on the
+// in-memory store and on every database.
+func TestOrganizationStore(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		contract.OrganizationStore(func(*testing.T) ports.OrganizationStore { return memstore.New() })(t)
+	})
+	for _, driver := range dbtest.Drivers() {
+		t.Run(driver, func(t *testing.T) {
+			dbtest.Require(t, driver)
+			contract.OrganizationStore(func(t *testing.T) ports.OrganizationStore { return dbtest.Open(t, driver) })(t)
+		})
+	}
+}
+
 // TestAuditStore runs the AuditStore contract on the in-memory store and
 // on every database.
 func TestAuditStore(t *testing.T) {
@@ -131,7 +145,7 @@ func TestMySQLIdentifiersCompareExactly(t *testing.T) {
 	ctx := context.Background()
 	s := dbtest.Open(t, "mysql")
 	db := s.DB().WithContext(ctx)
-	tables := []string{"api_keys", "audit_events", "audit_chains", "retired_secrets"}
+	tables := []string{"api_keys", "audit_events", "audit_chains", "retired_secrets", "organization_policies"}
 	check := func(when string) {
 		t.Helper()
 		var cols []struct{ Table, Column, Collation string }

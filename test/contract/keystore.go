@@ -46,6 +46,7 @@ func KeyStore(newStore func(t *testing.T) ports.KeyStore) func(t *testing.T) {
 			{"List/TimeZoneCursor", testListTimeZones},
 			{"List/DefaultPageSize", testKeyPageSize},
 			{"List/Filters", testListFilters},
+			{"List/RotationDue", testListRotationDue},
 			{"Rotate/Success", testRotateSuccess},
 			{"Rotate/WrongVersion", testRotateWrongVersion},
 			{"Rotate/Revoked", testRotateRevoked},

@@ -40,9 +40,24 @@ PREPARE apikeys_stmt FROM @apikeys_sql;
 EXECUTE apikeys_stmt;
 DEALLOCATE PREPARE apikeys_stmt;
 
+-- organization_policies (migration 00011) holds organization ids: when
+-- 00011 ran first, it moves too.
+SET @apikeys_sql = IF(
+    EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'organization_policies'),
+    CONCAT('ALTER TABLE organization_policies CONVERT TO CHARACTER SET utf8mb4 COLLATE ', @apikeys_collation), 'DO 0');
+PREPARE apikeys_stmt FROM @apikeys_sql;
+EXECUTE apikeys_stmt;
+DEALLOCATE PREPARE apikeys_stmt;
+
 SET @apikeys_collation = NULL, @apikeys_sql = NULL;
 
 -- +goose Down
+SET @apikeys_sql = IF(
+    EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'organization_policies'),
+    'ALTER TABLE organization_policies CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin', 'DO 0');
+PREPARE apikeys_stmt FROM @apikeys_sql;
+EXECUTE apikeys_stmt;
+DEALLOCATE PREPARE apikeys_stmt;
 SET @apikeys_sql = IF(
     EXISTS (SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'retired_secrets'),
     'ALTER TABLE retired_secrets CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin', 'DO 0');
